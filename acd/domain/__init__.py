@@ -1,0 +1,1 @@
+"""The pure routing core: contact-centre concepts and decisions, standard library only."""

@@ -1,0 +1,30 @@
+"""The error hierarchy of acd: every failure it raises on purpose is one of these."""
+
+
+class AcdError(Exception):
+    """Base of every error acd raises on purpose."""
+
+
+class ConfigError(AcdError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+class InvalidInput(AcdError):
+    """A value from outside (AMI, HTTP, config) failed validation."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AmiError(AcdError):
+    """Asterisk refused an action or the AMI connection failed."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk rejected the AMI username or secret."""
+
+
+class StoreUnavailable(AcdError):
+    """Redis could not be reached or answered with an error."""
