@@ -1,0 +1,299 @@
+"""The one typed settings object: read from a TOML file and ``ACD_*`` environment variables.
+
+A bad or missing setting stops acd at start with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from acd.domain.model import Agent, Queue, Role, Strategy
+from acd.domain.names import check_dial_string, check_name, check_skill_name
+from acd.errors import ConfigError, InvalidInput
+
+
+class Secret(str):
+    """A string that never shows itself in repr, logs or tracebacks."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    """How to reach Asterisk's manager interface."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    user: str = "acd"
+    secret: Secret = field(default_factory=lambda: Secret(""))
+    ping_interval: float = 10.0
+    action_timeout: float = 5.0
+    reconnect_max_delay: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """How to reach Redis, and the site name that scopes every key (Redis Cluster hash tag)."""
+
+    url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
+    site: str = "main"
+    finished_call_ttl: int = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where the HTTP API and /metrics listen."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """Router-wide behaviour that is not per queue."""
+
+    short_abandon_seconds: float = 5.0
+    tick_seconds: float = 1.0
+    no_answer_pause: bool = True
+    offer_grace_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything acd needs to start."""
+
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    queues: tuple[Queue, ...] = ()
+    agents: tuple[Agent, ...] = ()
+    log_level: str = "INFO"
+
+
+ENV_KEYS: dict[str, tuple[str, str]] = {
+    "ACD_AMI_HOST": ("ami", "host"),
+    "ACD_AMI_PORT": ("ami", "port"),
+    "ACD_AMI_USER": ("ami", "user"),
+    "ACD_AMI_SECRET": ("ami", "secret"),
+    "ACD_REDIS_URL": ("redis", "url"),
+    "ACD_SITE": ("redis", "site"),
+    "ACD_HTTP_HOST": ("http", "host"),
+    "ACD_HTTP_PORT": ("http", "port"),
+}
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (if given, or ``$ACD_CONFIG``) and the environment into :class:`Settings`."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is None and env.get("ACD_CONFIG"):
+        path = Path(env["ACD_CONFIG"])
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config: file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    for var, (section, key) in ENV_KEYS.items():
+        if var in env:
+            raw.setdefault(section, {})[key] = env[var]
+    if "ACD_LOG_LEVEL" in env:
+        raw["log_level"] = env["ACD_LOG_LEVEL"]
+    return settings_from_dict(raw)
+
+
+def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
+    """Validate an already-parsed configuration mapping."""
+    unknown = set(raw) - {"ami", "redis", "http", "routing", "queues", "agents", "log_level"}
+    if unknown:
+        raise ConfigError(f"config: unknown section {sorted(unknown)[0]!r}")
+    ami = _section(raw, "ami")
+    redis = _section(raw, "redis")
+    http = _section(raw, "http")
+    routing = _section(raw, "routing")
+    settings = Settings(
+        ami=AmiSettings(
+            host=_str(ami, "ami.host", "127.0.0.1"),
+            port=_port(ami, "ami.port", 5038),
+            user=_str(ami, "ami.user", "acd"),
+            secret=Secret(_str(ami, "ami.secret", "")),
+            ping_interval=_float(ami, "ami.ping_interval", 10.0, low=0.05),
+            action_timeout=_float(ami, "ami.action_timeout", 5.0, low=0.05),
+            reconnect_max_delay=_float(ami, "ami.reconnect_max_delay", 30.0, low=0.05),
+        ),
+        redis=RedisSettings(
+            url=Secret(_redis_url(redis)),
+            site=check_setting("redis.site", check_name, _str(redis, "redis.site", "main")),
+            finished_call_ttl=int(_float(redis, "redis.finished_call_ttl", 86_400, low=1)),
+        ),
+        http=HttpSettings(
+            host=_str(http, "http.host", "127.0.0.1"), port=_port(http, "http.port", 8080)
+        ),
+        routing=RoutingSettings(
+            short_abandon_seconds=_float(routing, "routing.short_abandon_seconds", 5.0, low=0),
+            tick_seconds=_float(routing, "routing.tick_seconds", 1.0, low=0.01),
+            no_answer_pause=bool(routing.get("no_answer_pause", True)),
+            offer_grace_seconds=_float(routing, "routing.offer_grace_seconds", 10.0, low=0.1),
+        ),
+        queues=tuple(
+            queue_from_dict(q, f"queues[{i}]") for i, q in enumerate(_list(raw, "queues"))
+        ),
+        agents=tuple(
+            agent_from_dict(a, f"agents[{i}]") for i, a in enumerate(_list(raw, "agents"))
+        ),
+        log_level=_str(raw, "log_level", "INFO").upper(),
+    )
+    if not settings.ami.secret:
+        raise ConfigError("ami.secret: missing (set ACD_AMI_SECRET or [ami] secret)")
+    names = [q.name for q in settings.queues]
+    if len(set(names)) != len(names):
+        raise ConfigError("queues: a queue name appears twice")
+    for agent in settings.agents:
+        for queue in agent.queues:
+            if queue not in names:
+                raise ConfigError(f"agents[{agent.id}].queues: unknown queue {queue!r}")
+    return settings
+
+
+def queue_from_dict(raw: Mapping[str, Any], where: str) -> Queue:
+    """Build a :class:`Queue` from config or API input, naming the bad field on error."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    name = check_setting(f"{where}.name", check_name, raw.get("name", ""))
+    strategy_text = _str(raw, f"{where}.strategy", Strategy.LONGEST_IDLE.value)
+    try:
+        strategy = Strategy(strategy_text)
+    except ValueError:
+        choices = ", ".join(s.value for s in Strategy)
+        raise ConfigError(f"{where}.strategy: must be one of {choices}") from None
+    return Queue(
+        name=name,
+        strategy=strategy,
+        skills=_skill_table(raw, f"{where}.skills"),
+        priority=int(_float(raw, f"{where}.priority", 0, low=0, high=9)),
+        service_level_seconds=_float(raw, f"{where}.service_level_seconds", 20.0, low=1),
+        wrap_up_seconds=_float(raw, f"{where}.wrap_up_seconds", 0.0, low=0),
+        ring_timeout_seconds=int(_float(raw, f"{where}.ring_timeout_seconds", 15, low=1)),
+        max_wait_seconds=int(_float(raw, f"{where}.max_wait_seconds", 600, low=1)),
+        max_length=int(_float(raw, f"{where}.max_length", 0, low=0)),
+    )
+
+
+def agent_from_dict(raw: Mapping[str, Any], where: str) -> Agent:
+    """Build an :class:`Agent` (logged out) from config or API input."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    agent_id = check_setting(f"{where}.id", check_name, str(raw.get("id", "")))
+    dial = check_setting(f"{where}.dial", check_dial_string, raw.get("dial", ""))
+    team = _str(raw, f"{where}.team", "")
+    if team:
+        check_setting(f"{where}.team", check_name, team)
+    role_text = _str(raw, f"{where}.role", Role.AGENT.value)
+    try:
+        role = Role(role_text)
+    except ValueError:
+        raise ConfigError(f"{where}.role: must be agent, lead or supervisor") from None
+    queues_raw = raw.get("queues", {})
+    if isinstance(queues_raw, list):  # a plain list means rank 1 everywhere
+        queues_raw = dict.fromkeys(queues_raw, 1)
+    if not isinstance(queues_raw, Mapping):
+        raise ConfigError(f"{where}.queues: must be a table of queue = rank")
+    queues: dict[str, int] = {}
+    for queue, rank in queues_raw.items():
+        check_setting(f"{where}.queues", check_name, queue)
+        if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 100:
+            raise ConfigError(f"{where}.queues.{queue}: rank must be a whole number 1-100")
+        queues[queue] = rank
+    name = _str(raw, f"{where}.name", "")
+    if len(name) > 128 or any(ord(c) < 32 for c in name):
+        raise ConfigError(f"{where}.name: at most 128 characters, no control characters")
+    return Agent(
+        id=agent_id, dial=dial, name=name, team=team, role=role,
+        skills=_skill_table(raw, f"{where}.skills"), queues=queues,
+    )
+
+
+def check_setting(where: str, check: Any, value: Any) -> str:
+    """Run a name check and turn its :class:`InvalidInput` into a :class:`ConfigError`."""
+    try:
+        return str(check(where, value))
+    except InvalidInput as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _skill_table(raw: Mapping[str, Any], where: str) -> dict[str, int]:
+    table = raw.get(where.rsplit(".", 1)[1], {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table of skill = level")
+    skills: dict[str, int] = {}
+    for name, level in table.items():
+        check_setting(where, check_skill_name, name)
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
+            raise ConfigError(f"{where}.{name}: level must be a whole number 1-10")
+        skills[name] = level
+    return skills
+
+
+def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name}: must be a table")
+    return value
+
+
+def _list(raw: Mapping[str, Any], name: str) -> list[Any]:
+    value = raw.get(name, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{name}: must be an array of tables ([[{name}]])")
+    return value
+
+
+def _str(raw: Mapping[str, Any], where: str, default: str) -> str:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a string")
+    return value
+
+
+def _float(
+    raw: Mapping[str, Any], where: str, default: float, *, low: float, high: float | None = None
+) -> float:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: must be a number, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{where}: must be {bound}, got {value!r}")
+    return number
+
+
+def _port(raw: Mapping[str, Any], where: str, default: int) -> int:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: must be a port number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: must be a port number 0-65535, got {value!r}")
+    return port
+
+
+def _redis_url(raw: Mapping[str, Any]) -> str:
+    url = _str(raw, "redis.url", "redis://127.0.0.1:6379/0")
+    scheme = urlsplit(url).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("redis.url: must start with redis://, rediss:// or unix://")
+    return url

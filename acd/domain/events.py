@@ -1,0 +1,90 @@
+"""What happened on the telephony side, in the contact centre's words.
+
+The AMI adapter turns Asterisk events into these; the service reacts to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntered:
+    """A caller reached the queueing dialplan and asked to be queued."""
+
+    call_id: str
+    channel: str
+    queue: str
+    priority: str  # raw text from the dialplan; empty means "the queue's default"
+    skills: str
+    attrs: dict[str, str] = field(default_factory=dict)
+    caller_name: str = ""
+    caller_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:
+    """The agent's phone started ringing for the call."""
+
+    call_id: str
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:
+    """The agent picked up: caller and agent are connected."""
+
+    call_id: str
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMissed:
+    """The agent's phone did not connect (no answer, busy, unavailable)."""
+
+    call_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGone:
+    """A channel hung up; if it is a caller's, the call ends."""
+
+    call_id: str
+    channel: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallFellBack:
+    """The dialplan sent the caller to the fallback (its own timeout, or acd's overflow)."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChanged:
+    """An agent phone's device state changed (Asterisk DeviceStateChange)."""
+
+    device: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class TelephonyConnected:
+    """acd (re)connected to Asterisk: time to reconcile what happened meanwhile."""
+
+    reconnect: bool
+
+
+TelephonyEvent = (
+    CallEntered
+    | AgentRinging
+    | AgentAnswered
+    | AgentMissed
+    | ChannelGone
+    | CallFellBack
+    | DeviceChanged
+    | TelephonyConnected
+)

@@ -1,0 +1,122 @@
+"""Turning calls, agents and queues into Redis hash fields and back.
+
+Text is stored as UTF-8, so names in any script round-trip unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role, Strategy
+from acd.domain.skills import format_skills, parse_skills
+
+Fields = dict[str, str]
+
+# Priority first (higher first), then arrival; fits a double exactly up to the year 2286.
+_PRIORITY_SPAN = 10_000_000_000_000
+
+
+def waiting_score(priority: int, arrived_at: float) -> float:
+    """Score of a call in its queue's waiting zset: lower is served first."""
+    return float((9 - priority) * _PRIORITY_SPAN + round(arrived_at * 1000))
+
+
+def call_to_fields(call: Call) -> Fields:
+    """Every field of a call, as strings."""
+    return {
+        "id": call.id,
+        "channel": call.channel,
+        "queue": call.queue,
+        "priority": str(call.priority),
+        "arrived_at": repr(call.arrived_at),
+        "skills": format_skills(call.skills),
+        "attrs": json.dumps(call.attrs, ensure_ascii=False),
+        "caller_name": call.caller_name,
+        "caller_number": call.caller_number,
+        "status": call.status.value,
+        "attempts": str(call.attempts),
+        "agent": call.agent,
+    }
+
+
+def call_from_fields(fields: Mapping[str, str]) -> Call:
+    """Inverse of :func:`call_to_fields`; extra fields (timestamps, fence) are ignored."""
+    return Call(
+        id=fields["id"],
+        channel=fields["channel"],
+        queue=fields["queue"],
+        priority=int(fields["priority"]),
+        arrived_at=float(fields["arrived_at"]),
+        skills=parse_skills("skills", fields.get("skills", "")),
+        attrs=json.loads(fields.get("attrs") or "{}"),
+        caller_name=fields.get("caller_name", ""),
+        caller_number=fields.get("caller_number", ""),
+        status=CallStatus(fields.get("status", "waiting")),
+        attempts=int(fields.get("attempts", "0")),
+        agent=fields.get("agent", ""),
+    )
+
+
+# The fields an administrator sets; the rest is live state owned by the router.
+AGENT_PROFILE_FIELDS = ("id", "dial", "name", "team", "role", "skills", "queues")
+
+
+def agent_profile_fields(agent: Agent) -> Fields:
+    """The configured part of an agent (not its live state)."""
+    return {
+        "id": agent.id,
+        "dial": agent.dial,
+        "name": agent.name,
+        "team": agent.team,
+        "role": agent.role.value,
+        "skills": json.dumps(agent.skills, ensure_ascii=False),
+        "queues": json.dumps(agent.queues, ensure_ascii=False),
+    }
+
+
+def agent_state_fields(agent: Agent) -> Fields:
+    """The live part of an agent, for its first save."""
+    return {
+        "state": agent.state.value,
+        "state_since": repr(agent.state_since),
+        "idle_since": repr(agent.idle_since),
+        "pause_reason": agent.pause_reason,
+        "call": agent.call,
+        "calls_taken": str(agent.calls_taken),
+        "talk_seconds": repr(agent.talk_seconds),
+    }
+
+
+def agent_from_fields(fields: Mapping[str, str]) -> Agent:
+    """Build an :class:`Agent` from its hash."""
+    return Agent(
+        id=fields["id"],
+        dial=fields["dial"],
+        name=fields.get("name", ""),
+        team=fields.get("team", ""),
+        role=Role(fields.get("role", "agent")),
+        skills=json.loads(fields.get("skills") or "{}"),
+        queues=json.loads(fields.get("queues") or "{}"),
+        state=AgentState(fields.get("state", "logged_out")),
+        state_since=float(fields.get("state_since") or 0),
+        idle_since=float(fields.get("idle_since") or 0),
+        pause_reason=fields.get("pause_reason", ""),
+        call=fields.get("call", ""),
+        calls_taken=int(fields.get("calls_taken") or 0),
+        talk_seconds=float(fields.get("talk_seconds") or 0),
+    )
+
+
+def queue_to_json(queue: Queue) -> str:
+    """A queue's whole configuration as one JSON document."""
+    return json.dumps(asdict(queue), ensure_ascii=False)
+
+
+def queue_from_json(text: str) -> Queue:
+    """Inverse of :func:`queue_to_json`."""
+    data: dict[str, Any] = json.loads(text)
+    data["strategy"] = Strategy(data["strategy"])
+    return Queue(**data)

@@ -1,0 +1,36 @@
+"""The Redis key layout. Every key carries the site as a hash tag, so one site's keys live in
+one Redis Cluster slot and multi-key Lua scripts work there too."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key names for one site."""
+
+    def __init__(self, site: str) -> None:
+        self.prefix = f"acd:{{{site}}}:"
+        self.agents = self.prefix + "agents"
+        self.queues = self.prefix + "queues"
+        self.active_calls = self.prefix + "calls:active"
+        self.wrap_ups = self.prefix + "agents:wrap_up"
+        self.fence = self.prefix + "fence"
+
+    def call(self, call_id: str) -> str:
+        """Hash of one call."""
+        return f"{self.prefix}call:{call_id}"
+
+    def agent(self, agent_id: str) -> str:
+        """Hash of one agent: profile and live state."""
+        return f"{self.prefix}agent:{agent_id}"
+
+    def queue(self, name: str) -> str:
+        """String holding one queue's configuration as JSON."""
+        return f"{self.prefix}queue:{name}"
+
+    def waiting(self, queue: str) -> str:
+        """Zset of the calls waiting in a queue, best first."""
+        return f"{self.prefix}queue:{queue}:waiting"
+
+    def ready(self, queue: str) -> str:
+        """Zset of the ready agents of a queue, scored by idle-since (longest idle first)."""
+        return f"{self.prefix}queue:{queue}:ready"

@@ -1,0 +1,37 @@
+-- Move an agent to a new state if the transition table allows it from its current state
+-- (Python passes the allowed from-states) and, when given, it is still on the expected call.
+-- Keeps the ready index (one zset per queue, scored by idle-since) and the wrap-up timers.
+-- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3..] ready zsets of the agent's queues
+-- ARGV[1] agent id, ARGV[2] target state, ARGV[3] now, ARGV[4] allowed from-states
+-- (space separated), ARGV[5] expected call ('' = any), ARGV[6] pause reason,
+-- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer)
+-- Returns the previous state, or false if the transition was refused.
+local agent = redis.call('HMGET', KEYS[1], 'state', 'call')
+local state = agent[1]
+if not state then
+  return false
+end
+if not string.find(' ' .. ARGV[4] .. ' ', ' ' .. state .. ' ', 1, true) then
+  return false
+end
+if ARGV[5] ~= '' and agent[2] ~= ARGV[5] then
+  return false
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_since', ARGV[3], 'pause_reason', ARGV[6],
+  'call', ARGV[7])
+if ARGV[2] == 'ready' then
+  redis.call('HSET', KEYS[1], 'idle_since', ARGV[3])
+end
+for i = 3, #KEYS do
+  if ARGV[2] == 'ready' then
+    redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
+  else
+    redis.call('ZREM', KEYS[i], ARGV[1])
+  end
+end
+if ARGV[8] ~= '0' then
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return state

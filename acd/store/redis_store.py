@@ -1,0 +1,275 @@
+"""The Redis repository of calls, agents and queues.
+
+Every change that touches several keys is one Lua script from ``lua/``, loaded once and run by
+SHA; reads are pipelined. Failures raise :class:`StoreUnavailable` and are counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from importlib import resources
+from typing import Any, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.state_machine import TRANSITIONS
+from acd.errors import StoreUnavailable
+from acd.metrics import Metrics
+from acd.store.codec import (
+    agent_from_fields,
+    agent_profile_fields,
+    agent_state_fields,
+    call_from_fields,
+    call_to_fields,
+    queue_from_json,
+    queue_to_json,
+    waiting_score,
+)
+from acd.store.keys import Keys
+
+T = TypeVar("T")
+Fields = dict[str, str]
+# The client is created with decode_responses=True: every reply is text.
+Arg = str | int | float
+
+# For each target state, the states the table allows reaching it from, as the Lua script wants.
+_ALLOWED_FROM = {
+    target: " ".join(sorted(s.value for s, targets in TRANSITIONS.items() if target in targets))
+    for target in AgentState
+}
+
+
+def _load_script(redis: Redis, name: str) -> AsyncScript:
+    text = resources.files("acd.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
+    return redis.register_script(text)
+
+
+class Store:
+    """Calls, agents and queues of one site in Redis."""
+
+    def __init__(self, redis: Redis, site: str, metrics: Metrics, finished_call_ttl: int) -> None:
+        self.redis = redis
+        self.keys = Keys(site)
+        self.metrics = metrics
+        self.finished_call_ttl = finished_call_ttl
+        self._enqueue = _load_script(redis, "enqueue")
+        self._claim = _load_script(redis, "claim")
+        self._release = _load_script(redis, "release")
+        self._connect = _load_script(redis, "connect")
+        self._finish = _load_script(redis, "finish")
+        self._agent_state = _load_script(redis, "agent_state")
+
+    async def _run(self, operation: Awaitable[T]) -> T:
+        """Await a Redis operation, timing it and turning failures into StoreUnavailable."""
+        started = time.perf_counter()
+        try:
+            return await operation
+        except (RedisError, OSError) as exc:
+            self.metrics.redis_errors.inc()
+            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.metrics.redis_latency.observe(time.perf_counter() - started)
+
+    async def ping(self) -> bool:
+        """True if Redis answers."""
+        return bool(await self._run(self.redis.ping()))
+
+    # --- queues -------------------------------------------------------------------------------
+
+    async def save_queue(self, queue: Queue) -> None:
+        """Create or replace a queue's configuration."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.queue(queue.name), queue_to_json(queue))
+        pipe.sadd(self.keys.queues, queue.name)
+        await self._run(pipe.execute())
+
+    async def get_queue(self, name: str) -> Queue | None:
+        """One queue's configuration, or None."""
+        text = cast(str | None, await self._run(self.redis.get(self.keys.queue(name))))
+        return queue_from_json(text) if text else None
+
+    async def list_queues(self) -> list[Queue]:
+        """Every queue, by name."""
+        names = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.queues))))
+        if not names:
+            return []
+        texts = cast(
+            list[str | None], await self._run(self.redis.mget([self.keys.queue(n) for n in names]))
+        )
+        return [queue_from_json(t) for t in texts if t]
+
+    # --- agents -------------------------------------------------------------------------------
+
+    async def save_agent_profile(self, agent: Agent) -> None:
+        """Create an agent (logged out) or update its profile, keeping its live state."""
+        key = self.keys.agent(agent.id)
+        old = await self.get_agent(agent.id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping=cast(dict[Any, Any], agent_profile_fields(agent)))
+        if old is None:
+            pipe.hset(key, mapping=cast(dict[Any, Any], agent_state_fields(agent)))
+        pipe.sadd(self.keys.agents, agent.id)
+        if old is not None:
+            state = old.state
+            for queue in set(old.queues) - set(agent.queues):
+                pipe.zrem(self.keys.ready(queue), agent.id)
+            if state is AgentState.READY:
+                for queue in agent.queues:
+                    pipe.zadd(self.keys.ready(queue), {agent.id: old.idle_since})
+        await self._run(pipe.execute())
+
+    async def get_agent(self, agent_id: str) -> Agent | None:
+        """One agent, or None."""
+        fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
+        return agent_from_fields(fields) if fields else None
+
+    async def get_agents(self, agent_ids: Iterable[str]) -> list[Agent]:
+        """The agents that exist among ``agent_ids``, in the same order."""
+        ids = list(agent_ids)
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hgetall(self.keys.agent(agent_id))
+        rows = cast(list[Fields], await self._run(pipe.execute()))
+        return [agent_from_fields(r) for r in rows if r]
+
+    async def list_agents(self) -> list[Agent]:
+        """Every agent, by id."""
+        ids = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.agents))))
+        return await self.get_agents(ids)
+
+    async def ready_agents(self, queue: str) -> list[Agent]:
+        """The ready agents of a queue, longest idle first."""
+        ids = cast(list[str], await self._run(self.redis.zrange(self.keys.ready(queue), 0, -1)))
+        return await self.get_agents(ids)
+
+    async def set_agent_state(
+        self,
+        agent: Agent,
+        target: AgentState,
+        now: float,
+        *,
+        expected_call: str = "",
+        reason: str = "",
+        call: str = "",
+        wrap_up_until: float = 0.0,
+    ) -> AgentState | None:
+        """Move ``agent`` to ``target`` if the transition table allows it; return the old state.
+
+        ``expected_call`` makes the change conditional on the agent still being on that call,
+        so a late event about an old call cannot knock the agent off a new one.
+        """
+        keys = [self.keys.agent(agent.id), self.keys.wrap_ups]
+        keys += [self.keys.ready(q) for q in agent.queues]
+        args = [
+            agent.id, target.value, repr(now), _ALLOWED_FROM[target], expected_call, reason,
+            call, repr(wrap_up_until) if wrap_up_until else "0",
+        ]
+        previous = await self._run(self._agent_state(keys=keys, args=args))
+        return AgentState(previous) if previous else None
+
+    async def set_device_busy(self, agent_id: str, busy: bool) -> None:
+        """Remember that the agent's phone is busy with a call acd did not give it."""
+        await self._run(self.redis.hset(self.keys.agent(agent_id), "device_busy", int(busy)))
+
+    async def count_handled(self, agent_id: str, talk_seconds: float) -> None:
+        """Add one answered call and its talk time to the agent's daily figures."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(self.keys.agent(agent_id), "calls_taken", 1)
+        pipe.hincrbyfloat(self.keys.agent(agent_id), "talk_seconds", talk_seconds)
+        await self._run(pipe.execute())
+
+    async def due_wrap_ups(self, now: float) -> list[str]:
+        """Agents whose after-call work time is over."""
+        due = await self._run(self.redis.zrangebyscore(self.keys.wrap_ups, 0, now))
+        return cast(list[str], due)
+
+    # --- calls --------------------------------------------------------------------------------
+
+    async def enqueue(self, call: Call) -> bool:
+        """Add a waiting call; False if it was already known (duplicate event)."""
+        fields = call_to_fields(call)
+        flat = [x for pair in fields.items() for x in pair]
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls]
+        args: list[Arg] = [
+            call.id, waiting_score(call.priority, call.arrived_at), call.arrived_at, *flat
+        ]
+        return bool(await self._run(self._enqueue(keys=keys, args=args)))
+
+    async def get_call(self, call_id: str) -> Call | None:
+        """One call (waiting, offered, connected or recently ended), or None."""
+        fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.call(call_id))))
+        return call_from_fields(fields) if fields else None
+
+    async def get_call_fields(self, call_id: str) -> dict[str, str]:
+        """The raw hash of a call, with timestamps and fence."""
+        return cast(Fields, await self._run(self.redis.hgetall(self.keys.call(call_id))))
+
+    async def get_calls(self, call_ids: Sequence[str]) -> list[Call]:
+        """The calls that still exist among ``call_ids``, in order."""
+        if not call_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for call_id in call_ids:
+            pipe.hgetall(self.keys.call(call_id))
+        rows = cast(list[Fields], await self._run(pipe.execute()))
+        return [call_from_fields(r) for r in rows if r]
+
+    async def waiting_calls(self, queue: str, limit: int = 0) -> list[Call]:
+        """Calls waiting in ``queue``, best first (``limit`` 0 = all)."""
+        ids = await self._run(self.redis.zrange(self.keys.waiting(queue), 0, limit - 1))
+        return await self.get_calls(cast(list[str], ids))
+
+    async def waiting_count(self, queue: str) -> int:
+        """How many calls wait in ``queue``."""
+        count: int = await self._run(self.redis.zcard(self.keys.waiting(queue)))
+        return count
+
+    async def active_call_ids(self) -> list[str]:
+        """Every call that has not ended, oldest first."""
+        return cast(list[str], await self._run(self.redis.zrange(self.keys.active_calls, 0, -1)))
+
+    async def claim(self, call: Call, agent: Agent, now: float) -> int:
+        """Atomically give ``call`` to ``agent``; the fencing token, or 0 if either is taken."""
+        keys = [
+            self.keys.call(call.id), self.keys.agent(agent.id), self.keys.waiting(call.queue),
+            self.keys.fence, *(self.keys.ready(q) for q in agent.queues),
+        ]
+        fence, _why = await self._run(self._claim(keys=keys, args=[call.id, agent.id, repr(now)]))
+        return int(fence)
+
+    async def release(self, call: Call, fence: int) -> str | None:
+        """Put an offered call back at its place; the agent it was offered to, or None."""
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue)]
+        args: list[Arg] = [call.id, fence, waiting_score(call.priority, call.arrived_at)]
+        agent_id = await self._run(self._release(keys=keys, args=args))
+        return str(agent_id) if agent_id else None
+
+    async def connect(self, call_id: str, now: float) -> tuple[str, int] | None:
+        """Mark an offered call answered; (agent id, fence), or None if it was not offered."""
+        result = await self._run(self._connect(keys=[self.keys.call(call_id)], args=[repr(now)]))
+        if not result:
+            return None
+        return str(result[0]), int(result[1])
+
+    async def finish(
+        self, call: Call, outcome: Outcome, now: float, detail: str = ""
+    ) -> tuple[CallStatus, str] | None:
+        """End a call once; (status it had, agent id or ''), or None if already ended."""
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls]
+        args: list[Arg] = [call.id, repr(now), outcome.value, self.finished_call_ttl, detail]
+        result = await self._run(self._finish(keys=keys, args=args))
+        if not result:
+            return None
+        return CallStatus(result[0]), str(result[1])
+
+    async def flush_site(self) -> None:
+        """Delete every key of this site (tests and demo only)."""
+        keys: list[Any] = [k async for k in self.redis.scan_iter(match=self.keys.prefix + "*")]
+        if keys:
+            await self._run(self.redis.delete(*keys))
