@@ -88,3 +88,14 @@ TelephonyEvent = (
     | DeviceChanged
     | TelephonyConnected
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChannel:
+    """A channel the telephony side reports as up, as far as routing cares."""
+
+    uniqueid: str
+    channel: str
+    context: str
+    application: str
+    seconds: float = 0.0

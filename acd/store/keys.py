@@ -14,6 +14,7 @@ class Keys:
         self.active_calls = self.prefix + "calls:active"
         self.wrap_ups = self.prefix + "agents:wrap_up"
         self.fence = self.prefix + "fence"
+        self.offers = self.prefix + "calls:offered"
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""

@@ -234,25 +234,30 @@ class Store:
         """Every call that has not ended, oldest first."""
         return cast(list[str], await self._run(self.redis.zrange(self.keys.active_calls, 0, -1)))
 
-    async def claim(self, call: Call, agent: Agent, now: float) -> int:
-        """Atomically give ``call`` to ``agent``; the fencing token, or 0 if either is taken."""
+    async def claim(self, call: Call, agent: Agent, now: float, settle_by: float) -> int:
+        """Atomically give ``call`` to ``agent``; the fencing token, or 0 if either is taken.
+
+        ``settle_by`` is when the offer counts as lost if no answer or no-answer came back.
+        """
         keys = [
             self.keys.call(call.id), self.keys.agent(agent.id), self.keys.waiting(call.queue),
-            self.keys.fence, *(self.keys.ready(q) for q in agent.queues),
+            self.keys.fence, self.keys.offers, *(self.keys.ready(q) for q in agent.queues),
         ]
-        fence, _why = await self._run(self._claim(keys=keys, args=[call.id, agent.id, repr(now)]))
+        args = [call.id, agent.id, repr(now), repr(settle_by)]
+        fence, _why = await self._run(self._claim(keys=keys, args=args))
         return int(fence)
 
     async def release(self, call: Call, fence: int) -> str | None:
         """Put an offered call back at its place; the agent it was offered to, or None."""
-        keys = [self.keys.call(call.id), self.keys.waiting(call.queue)]
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.offers]
         args: list[Arg] = [call.id, fence, waiting_score(call.priority, call.arrived_at)]
         agent_id = await self._run(self._release(keys=keys, args=args))
         return str(agent_id) if agent_id else None
 
     async def connect(self, call_id: str, now: float) -> tuple[str, int] | None:
         """Mark an offered call answered; (agent id, fence), or None if it was not offered."""
-        result = await self._run(self._connect(keys=[self.keys.call(call_id)], args=[repr(now)]))
+        keys = [self.keys.call(call_id), self.keys.offers]
+        result = await self._run(self._connect(keys=keys, args=[call_id, repr(now)]))
         if not result:
             return None
         return str(result[0]), int(result[1])
@@ -261,12 +266,20 @@ class Store:
         self, call: Call, outcome: Outcome, now: float, detail: str = ""
     ) -> tuple[CallStatus, str] | None:
         """End a call once; (status it had, agent id or ''), or None if already ended."""
-        keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls]
+        keys = [
+            self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls,
+            self.keys.offers,
+        ]
         args: list[Arg] = [call.id, repr(now), outcome.value, self.finished_call_ttl, detail]
         result = await self._run(self._finish(keys=keys, args=args))
         if not result:
             return None
         return CallStatus(result[0]), str(result[1])
+
+    async def overdue_offers(self, now: float) -> list[str]:
+        """Calls offered to an agent whose offer should have settled by ``now``."""
+        due = await self._run(self.redis.zrangebyscore(self.keys.offers, 0, now))
+        return cast(list[str], due)
 
     async def flush_site(self) -> None:
         """Delete every key of this site (tests and demo only)."""

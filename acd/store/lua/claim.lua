@@ -1,8 +1,8 @@
 -- Claim a (call, agent) pair: the call leaves the queue and the agent becomes reserved, or
 -- nothing happens. Two acd processes racing for the same call or agent: one wins.
 -- KEYS[1] call hash, KEYS[2] agent hash, KEYS[3] the call's waiting zset, KEYS[4] fence
--- counter, KEYS[5..] the ready zsets of every queue the agent serves
--- ARGV[1] call id, ARGV[2] agent id, ARGV[3] now
+-- counter, KEYS[5] open offers zset, KEYS[6..] the ready zsets of every queue the agent serves
+-- ARGV[1] call id, ARGV[2] agent id, ARGV[3] now, ARGV[4] time by which the offer must settle
 -- Returns {fence, 'ok'} on success, {0, why} when the call or the agent is no longer free.
 if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then
   return {0, 'call'}
@@ -13,9 +13,10 @@ if agent[1] ~= 'ready' or agent[2] == '1' then
 end
 local fence = redis.call('INCR', KEYS[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   redis.call('ZREM', KEYS[i], ARGV[2])
 end
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'offered', 'agent', ARGV[2], 'fence', fence,
   'offered_at', ARGV[3])

@@ -1,10 +1,11 @@
 -- The agent answered: the offered call becomes connected, once.
--- KEYS[1] call hash
--- ARGV[1] now
+-- KEYS[1] call hash, KEYS[2] open offers zset
+-- ARGV[1] call id, ARGV[2] now
 -- Returns {agent id, fence} or false if the call was not being offered.
 local call = redis.call('HMGET', KEYS[1], 'status', 'agent', 'fence')
 if call[1] ~= 'offered' then
   return false
 end
-redis.call('HSET', KEYS[1], 'status', 'connected', 'answered_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'connected', 'answered_at', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return {call[2], call[3]}

@@ -1,6 +1,6 @@
 -- An offer did not connect (no answer, busy, unreachable): the call goes back to waiting at
 -- its original place (same score, so same arrival time), once per offer.
--- KEYS[1] call hash, KEYS[2] the call's waiting zset
+-- KEYS[1] call hash, KEYS[2] the call's waiting zset, KEYS[3] open offers zset
 -- ARGV[1] call id, ARGV[2] fence of the offer being released, ARGV[3] score
 -- Returns the agent id the call was offered to, or false if that offer was already settled.
 local call = redis.call('HMGET', KEYS[1], 'status', 'fence', 'agent')
@@ -9,4 +9,5 @@ if call[1] ~= 'offered' or call[2] ~= ARGV[2] then
 end
 redis.call('HSET', KEYS[1], 'status', 'waiting', 'agent', '')
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return call[3]

@@ -1,0 +1,1 @@
+"""The Asterisk adapter: AMI connection, event translation and call-control actions."""

@@ -1,0 +1,95 @@
+"""Call-control actions on Asterisk, in the contact centre's words."""
+
+from __future__ import annotations
+
+import asyncio
+
+from acd.ami.connection import AmiConnection
+from acd.domain.events import LiveChannel
+from acd.domain.model import Agent, Call
+from acd.domain.names import check_channel, check_dial_string
+
+CONNECT_CONTEXT = "acd-connect"
+FALLBACK_CONTEXT = "acd-fallback"
+
+
+class AsteriskTelephony:
+    """Moves callers between hold, agents and fallback through the AMI connection."""
+
+    def __init__(self, ami: AmiConnection) -> None:
+        self.ami = ami
+
+    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
+        """Dial ``agent`` for ``call``: the caller keeps hearing music until the agent answers.
+
+        The Setvars and the Redirect are written back to back: Asterisk runs one session's
+        actions in order, so one round trip's latency covers all four.
+        """
+        channel = check_channel("call.channel", call.channel)
+        dial = check_dial_string("agent.dial", agent.dial)
+        await self._in_order(
+            [
+                _setvar(channel, "ACD_AGENT_DIAL", dial),
+                _setvar(channel, "ACD_AGENT", agent.id),
+                _setvar(channel, "ACD_RING", str(ring_timeout)),
+                _redirect(channel, CONNECT_CONTEXT),
+            ]
+        )
+
+    async def send_to_fallback(self, call: Call, reason: str) -> None:
+        """Give up on the caller: the dialplan's fallback takes over."""
+        channel = check_channel("call.channel", call.channel)
+        await self._in_order(
+            [_setvar(channel, "ACD_FALLBACK_REASON", reason), _redirect(channel, FALLBACK_CONTEXT)]
+        )
+
+    async def live_channels(self) -> dict[str, LiveChannel]:
+        """Every channel Asterisk has now, by Uniqueid."""
+        reply = await self.ami.send({"Action": "CoreShowChannels"}, timeout=30.0)
+        messages = reply if isinstance(reply, list) else [reply]
+        channels: dict[str, LiveChannel] = {}
+        for message in messages:
+            if message.get("Event") == "CoreShowChannel":
+                channels[message["Uniqueid"]] = LiveChannel(
+                    uniqueid=message["Uniqueid"],
+                    channel=message.get("Channel", ""),
+                    context=message.get("Context", ""),
+                    application=message.get("Application", ""),
+                    seconds=_duration_seconds(message.get("Duration", "")),
+                )
+        return channels
+
+    async def get_variable(self, channel: str, name: str) -> str:
+        """A channel variable's value ('' when unset)."""
+        reply = await self.ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
+        message = reply[0] if isinstance(reply, list) else reply
+        return str(message.get("Value", ""))
+
+    async def _in_order(self, actions: list[dict[str, str]]) -> None:
+        results = await asyncio.gather(
+            *(self.ami.send(action) for action in actions), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+
+def _duration_seconds(text: str) -> float:
+    """``01:02:03`` -> 3723.0; anything else -> 0."""
+    try:
+        hours, minutes, seconds = (int(part) for part in text.split(":"))
+    except ValueError:
+        return 0.0
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def _setvar(channel: str, name: str, value: str) -> dict[str, str]:
+    return {"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value}
+
+
+def _redirect(channel: str, context: str) -> dict[str, str]:
+    return {
+        "Action": "Redirect", "Channel": channel, "Context": context, "Exten": "s",
+        "Priority": "1",
+    }
+

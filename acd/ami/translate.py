@@ -1,0 +1,98 @@
+"""Asterisk events -> the contact centre's telephony events.
+
+Only the events acd acts on are translated; the rest return None. An event acd needs that lacks
+a header raises :class:`MalformedEvent`, which the caller counts and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from acd.domain.events import (
+    AgentAnswered,
+    AgentMissed,
+    AgentRinging,
+    CallEntered,
+    CallFellBack,
+    ChannelGone,
+    DeviceChanged,
+    TelephonyEvent,
+)
+from acd.errors import AcdError
+
+# Asterisk's placeholder for an absent caller id.
+_UNKNOWN = "<unknown>"
+
+
+class MalformedEvent(AcdError):
+    """An event acd relies on is missing a header it must have."""
+
+
+def _header(event: Mapping[str, str], name: str) -> str:
+    value = event.get(name)
+    if value is None or isinstance(value, list):
+        raise MalformedEvent(f"{event.get('Event', '?')}: missing or repeated header {name}")
+    return str(value)
+
+
+def _caller_id(value: str | None) -> str:
+    return "" if value in (None, _UNKNOWN) or isinstance(value, list) else str(value)
+
+
+def parse_attrs(text: str) -> dict[str, str]:
+    """``crm=42;vip=yes`` (';' or '&' between pairs) -> dict; bare text -> {"info": text}."""
+    text = text.strip()
+    if not text:
+        return {}
+    if "=" not in text:
+        return {"info": text[:500]}
+    attrs: dict[str, str] = {}
+    for part in text.replace("&", ";").split(";"):
+        key, _, value = part.partition("=")
+        if key.strip():
+            attrs[key.strip()[:64]] = value.strip()[:500]
+    return attrs
+
+
+def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
+    """The telephony event an AMI event stands for, or None if acd does not act on it."""
+    name = event.get("Event")
+    if name == "UserEvent":
+        return _user_event(event)
+    if name == "DialBegin":
+        if "Uniqueid" not in event:  # a Dial from an Originate has no caller channel
+            return None
+        return AgentRinging(_header(event, "Uniqueid"), _header(event, "DestChannel"))
+    if name == "DialEnd":
+        if "Uniqueid" not in event:
+            return None
+        status = _header(event, "DialStatus")
+        if status == "ANSWER":
+            return AgentAnswered(_header(event, "Uniqueid"), _header(event, "DestChannel"))
+        return AgentMissed(_header(event, "Uniqueid"), status)
+    if name == "Hangup":
+        return ChannelGone(
+            _header(event, "Uniqueid"), _header(event, "Channel"), event.get("Cause", "")
+        )
+    if name == "DeviceStateChange":
+        return DeviceChanged(_header(event, "Device"), _header(event, "State"))
+    return None
+
+
+def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
+    kind = event.get("UserEvent")
+    if kind == "ACDEnqueue":
+        return CallEntered(
+            call_id=_header(event, "Uniqueid"),
+            channel=_header(event, "Channel"),
+            queue=_header(event, "Queue").strip(),
+            priority=event.get("Priority", "").strip(),
+            skills=event.get("Skills", "").strip(),
+            attrs=parse_attrs(unquote(event.get("Attrs", ""))),
+            caller_name=_caller_id(event.get("CallerIDName")),
+            caller_number=_caller_id(event.get("CallerIDNum")),
+        )
+    if kind == "ACDFallback":
+        return CallFellBack(_header(event, "Uniqueid"), event.get("Reason", "").strip())
+    return None
