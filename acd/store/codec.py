@@ -24,6 +24,11 @@ def waiting_score(priority: int, arrived_at: float) -> float:
     return float((9 - priority) * _PRIORITY_SPAN + round(arrived_at * 1000))
 
 
+def arrival_from_score(score: float) -> float:
+    """The arrival time (seconds) encoded in a waiting score."""
+    return (int(score) % _PRIORITY_SPAN) / 1000.0
+
+
 def call_to_fields(call: Call) -> Fields:
     """Every field of a call, as strings."""
     return {

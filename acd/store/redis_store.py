@@ -230,6 +230,11 @@ class Store:
         count: int = await self._run(self.redis.zcard(self.keys.waiting(queue)))
         return count
 
+    async def waiting_scores(self, queue: str) -> list[float]:
+        """The scores of every call waiting in ``queue`` (they encode arrival times)."""
+        rows = await self._run(self.redis.zrange(self.keys.waiting(queue), 0, -1, withscores=True))
+        return [float(score) for _, score in cast(list[tuple[str, float]], rows)]
+
     async def active_call_ids(self) -> list[str]:
         """Every call that has not ended, oldest first."""
         return cast(list[str], await self._run(self.redis.zrange(self.keys.active_calls, 0, -1)))

@@ -1,0 +1,1 @@
+"""The HTTP side: control API for integrators and supervisors, /metrics and /health."""

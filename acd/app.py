@@ -1,0 +1,159 @@
+"""Wiring: builds every part from the settings, runs them, and stops them in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from panoramisk.message import Message
+from redis.asyncio import Redis
+
+from acd.ami.connection import AmiConnection
+from acd.ami.telephony import AsteriskTelephony
+from acd.ami.translate import MalformedEvent, translate
+from acd.api.server import build_app
+from acd.config import Settings
+from acd.domain.events import TelephonyConnected
+from acd.errors import ConfigError, StoreUnavailable
+from acd.metrics import Metrics
+from acd.service.ports import EventSink
+from acd.service.router import Router, Tick
+from acd.service.stats import refresh_gauges
+from acd.store import Store
+
+log = logging.getLogger("acd")
+
+STATS_INTERVAL = 2.0
+LAG_INTERVAL = 0.5
+
+
+class AcdApp:
+    """One acd process: Redis store, AMI connection, router, HTTP API, background loops."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, sink: EventSink | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.redis: Redis = Redis.from_url(
+            str(settings.redis.url), decode_responses=True, socket_timeout=5,
+            socket_connect_timeout=5, health_check_interval=30,
+        )
+        self.store = Store(self.redis, settings.redis.site, self.metrics,
+                           settings.redis.finished_call_ttl)
+        self.ami = AmiConnection(settings.ami, self.metrics, self._on_ami_event,
+                                 self._on_ami_connected)
+        self.telephony = AsteriskTelephony(self.ami)
+        self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sink)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.http_port = settings.http.port
+
+    # --- AMI -> router ------------------------------------------------------------------------
+
+    def _on_ami_event(self, message: Message) -> None:
+        try:
+            event = translate(message)
+        except MalformedEvent as exc:
+            self.metrics.ami_bad_events.labels("missing_header").inc()
+            log.warning("malformed AMI event ignored", extra={"error": str(exc)})
+            return
+        if event is not None:
+            self.router.submit(event)
+
+    async def _on_ami_connected(self, reconnect: bool) -> None:
+        self.router.submit(TelephonyConnected(reconnect))
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to Redis (required), seed configuration, then start everything else."""
+        try:
+            await self.store.ping()
+        except StoreUnavailable as exc:
+            raise ConfigError(f"redis.url: cannot reach Redis ({exc.__cause__})") from None
+        await self.seed_configuration()
+        self._spawn(self.router.run(), "router")
+        self.ami.start()
+        self._spawn(self._every(self.settings.routing.tick_seconds, self._tick), "ticker")
+        self._spawn(self._every(STATS_INTERVAL, self._refresh_stats), "stats")
+        self._spawn(self._watch_loop_lag(), "loop-lag")
+        await self._start_http()
+
+    async def seed_configuration(self) -> None:
+        """Create the configured queues and agents that Redis does not have yet.
+
+        Redis is the source of truth once seeded: changes made through the API survive a
+        restart instead of being overwritten by the file.
+        """
+        existing_queues = {q.name for q in await self.store.list_queues()}
+        for queue in self.settings.queues:
+            if queue.name not in existing_queues:
+                await self.store.save_queue(queue)
+        for agent in self.settings.agents:
+            if await self.store.get_agent(agent.id) is None:
+                await self.store.save_agent_profile(agent)
+
+    async def _start_http(self) -> None:
+        app = build_app(self.store, self.metrics, self.health_checks)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.http_port = server.sockets[0].getsockname()[1]
+
+    def health_checks(self) -> dict[str, bool]:
+        """Liveness of the parts /health reports on (Redis is checked by the handler)."""
+        return {"ami": self.ami.connected, "router": not self._dead_tasks()}
+
+    def _dead_tasks(self) -> list[str]:
+        return [t.get_name() for t in self._tasks if t.done()]
+
+    async def stop(self) -> None:
+        """Stop in reverse order of start; safe to call twice."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.ami.close()
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.redis.aclose()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+        self._tasks[-1].set_name(name)
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except StoreUnavailable as exc:
+                log.warning("background job skipped: redis unavailable",
+                            extra={"error": str(exc)})
+            except Exception:
+                log.exception("background job failed")
+
+    async def _tick(self) -> None:
+        self.router.submit(Tick())
+
+    async def _refresh_stats(self) -> None:
+        await refresh_gauges(self.store, self.metrics)
+
+    async def _watch_loop_lag(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LAG_INTERVAL)
+            lag = time.perf_counter() - started - LAG_INTERVAL
+            self.metrics.event_loop_lag.set(max(0.0, lag))

@@ -1,0 +1,1 @@
+"""The service layer: reacts to telephony events, asks the routing core, acts through adapters."""

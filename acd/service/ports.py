@@ -1,0 +1,32 @@
+"""What the service needs from the telephony side and the outside world (implemented by
+``acd.ami.telephony`` against Asterisk)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from acd.domain.events import LiveChannel
+from acd.domain.model import Agent, Call
+
+
+class Telephony(Protocol):
+    """Call control, in the contact centre's words."""
+
+    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
+        """Ring ``agent``'s phone for ``call``; the caller hears music meanwhile."""
+
+    async def send_to_fallback(self, call: Call, reason: str) -> None:
+        """Give up on the caller and hand them to the dialplan's fallback."""
+
+    async def live_channels(self) -> dict[str, LiveChannel]:
+        """Every channel that exists now, by id."""
+
+    async def get_variable(self, channel: str, name: str) -> str:
+        """A channel variable's value."""
+
+
+class EventSink(Protocol):
+    """Where call and agent events go for integrators (event stream, webhooks)."""
+
+    async def publish(self, kind: str, data: dict[str, object]) -> None:
+        """Record one event."""

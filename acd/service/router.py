@@ -1,0 +1,482 @@
+"""The router: turns telephony events into Redis changes, routing decisions and AMI actions.
+
+One worker consumes a queue of events and commands, so one process never races itself; Lua
+claims make several processes safe against each other. Read this file after ``acd.ami.translate``
+and before ``acd.domain.routing`` to follow one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from acd.config import RoutingSettings
+from acd.domain.events import (
+    AgentAnswered,
+    AgentMissed,
+    AgentRinging,
+    CallEntered,
+    CallFellBack,
+    ChannelGone,
+    DeviceChanged,
+    TelephonyConnected,
+    TelephonyEvent,
+)
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.names import check_channel
+from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
+from acd.domain.skills import parse_skills
+from acd.domain.state_machine import IllegalTransition, PauseReason
+from acd.errors import AcdError, AmiError, InvalidInput, StoreUnavailable
+from acd.metrics import Metrics
+from acd.service.ports import EventSink, Telephony
+from acd.service.recovery import reconcile
+from acd.store import Store
+
+log = logging.getLogger("acd.router")
+
+# Fallback reasons become a metric label: keep the set closed.
+FALLBACK_REASONS = frozenset({"timeout", "overflow", "no-agents", "queue-full", "unknown-queue"})
+BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
+UNKNOWN_QUEUE_LABEL = "_unknown"
+# How many waiting calls of each queue a freed agent looks at.
+CALLS_PER_QUEUE_LOOKAHEAD = 50
+
+
+class NotFound(AcdError):
+    """An agent, queue or call that does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Housekeeping: wrap-ups that ended, offers that were lost, calls left unrouted."""
+
+
+@dataclass(slots=True)
+class Command:
+    """Work submitted by the API, run in the worker; its result comes back on ``done``."""
+
+    run: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+Work = TelephonyEvent | Tick | Command
+
+
+class Router:
+    """Reacts to each event in order; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        telephony: Telephony,
+        metrics: Metrics,
+        settings: RoutingSettings,
+        sink: EventSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.telephony = telephony
+        self.metrics = metrics
+        self.settings = settings
+        self.sink = sink
+        self.clock = clock
+        self._work: asyncio.Queue[tuple[Work, float]] = asyncio.Queue()
+        self._queues: dict[str, Queue] = {}
+        self._device_agents: dict[str, str] = {}
+        self.handled = 0  # work items done; tests wait on it through `idle()`
+        self._idle = asyncio.Event()
+
+    # --- feeding the worker -------------------------------------------------------------------
+
+    def submit(self, work: Work) -> None:
+        """Queue an event or command; called from the AMI callback, never blocks."""
+        self._idle.clear()
+        self._work.put_nowait((work, time.perf_counter()))
+
+    async def call(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``run`` inside the worker, in order with events, and return its result."""
+        command = Command(run)
+        self.submit(command)
+        return await command.done
+
+    async def idle(self) -> None:
+        """Wait until every submitted item has been handled."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """The worker loop: one item at a time; an item's failure is logged, never fatal."""
+        await self.reload_config()
+        while True:
+            if self._work.empty():
+                self._idle.set()
+            work, received = await self._work.get()
+            try:
+                await self._handle(work, received)
+            except StoreUnavailable as exc:
+                log.error("redis unavailable, event not applied", extra={"error": str(exc)})
+                if isinstance(work, Command) and not work.done.done():
+                    work.done.set_exception(exc)
+            except Exception as exc:
+                self.metrics.ami_bad_events.labels("handler_error").inc()
+                log.exception("failed to handle %s", type(work).__name__)
+                if isinstance(work, Command) and not work.done.done():
+                    work.done.set_exception(exc)
+            finally:
+                self.handled += 1
+
+    async def _handle(self, work: Work, received: float) -> None:
+        match work:
+            case Command():
+                result = await work.run()
+                if not work.done.done():
+                    work.done.set_result(result)
+            case Tick():
+                await self._tick()
+            case CallEntered():
+                await self.call_entered(work, received)
+            case AgentRinging():
+                await self._agent_ringing(work)
+            case AgentAnswered():
+                await self._agent_answered(work)
+            case AgentMissed():
+                await self._agent_missed(work, received)
+            case ChannelGone():
+                await self._channel_gone(work, received)
+            case CallFellBack():
+                await self._call_fell_back(work, received)
+            case DeviceChanged():
+                await self._device_changed(work, received)
+            case TelephonyConnected():
+                await reconcile(self, work.reconnect)
+
+    async def reload_config(self) -> None:
+        """Re-read queues and agents' devices from Redis (after a change through the API)."""
+        self._queues = {q.name: q for q in await self.store.list_queues()}
+        self._device_agents = {a.dial: a.id for a in await self.store.list_agents()}
+
+    async def _publish(self, kind: str, **data: object) -> None:
+        if self.sink is not None:
+            await self.sink.publish(kind, data)
+
+    # --- a call arrives -----------------------------------------------------------------------
+
+    async def call_entered(
+        self, event: CallEntered, received: float, waited: float = 0.0
+    ) -> None:
+        now = self.clock()
+        queue = self._queues.get(event.queue)
+        if queue is None:
+            queue = await self.store.get_queue(event.queue)
+        if queue is None:
+            await self._reject_unknown_queue(event)
+            return
+        call = Call(
+            id=event.call_id,
+            channel=check_channel("Channel", event.channel),
+            queue=queue.name,
+            priority=self._priority(event, queue),
+            arrived_at=now - waited,
+            skills={**queue.skills, **self._skills(event)},
+            attrs=event.attrs,
+            caller_name=event.caller_name,
+            caller_number=event.caller_number,
+        )
+        if not await self.store.enqueue(call):
+            return  # already known: a duplicate event, or another acd process was first
+        self.metrics.calls_offered.labels(queue.name).inc()
+        log.info("call entered", extra={"call": call.id, "queue": queue.name,
+                                        "priority": call.priority, "caller": call.caller_name})
+        await self._publish("call.offered", call=call.id, queue=queue.name,
+                            priority=call.priority, caller_name=call.caller_name)
+        await self._route_call(call, queue, received)
+
+    async def _reject_unknown_queue(self, event: CallEntered) -> None:
+        self.metrics.calls_offered.labels(UNKNOWN_QUEUE_LABEL).inc()
+        self.metrics.calls_failed.labels(UNKNOWN_QUEUE_LABEL, "unknown_queue").inc()
+        log.warning("call for unknown queue sent to fallback",
+                    extra={"call": event.call_id, "queue": event.queue[:64]})
+        placeholder = Call(event.call_id, event.channel, UNKNOWN_QUEUE_LABEL, 0, self.clock())
+        try:
+            await self.telephony.send_to_fallback(placeholder, "unknown-queue")
+        except (AmiError, InvalidInput) as exc:
+            log.warning("fallback failed", extra={"call": event.call_id, "error": str(exc)})
+
+    def _priority(self, event: CallEntered, queue: Queue) -> int:
+        if event.priority.isdigit() and 0 <= int(event.priority) <= 9:
+            return int(event.priority)
+        if event.priority:
+            self.metrics.ami_bad_events.labels("bad_priority").inc()
+            log.warning("bad ACD_PRIORITY, using the queue's",
+                        extra={"call": event.call_id, "value": event.priority[:20]})
+        return queue.priority
+
+    def _skills(self, event: CallEntered) -> dict[str, int]:
+        try:
+            return parse_skills("ACD_SKILLS", event.skills)
+        except InvalidInput as exc:
+            self.metrics.ami_bad_events.labels("bad_skills").inc()
+            log.warning("bad ACD_SKILLS, using the queue's",
+                        extra={"call": event.call_id, "error": exc.reason})
+            return {}
+
+    # --- routing decisions --------------------------------------------------------------------
+
+    async def _route_call(self, call: Call, queue: Queue, received: float) -> bool:
+        """Offer ``call`` to the best ready agent; False if nobody can take it now."""
+        for _ in range(3):  # another process may win a claim; try the next best agent
+            agents = await self.store.ready_agents(queue.name)
+            decision = choose_agent_for_call(call, queue, agents)
+            if decision is None:
+                return False
+            agent = next(a for a in agents if a.id == decision.agent_id)
+            if await self._offer(call, agent, queue, received):
+                return True
+        return False
+
+    async def route_agent(self, agent_id: str, received: float | None = None) -> bool:
+        """Give a freed agent the best call across its queues; False if none fits."""
+        received = time.perf_counter() if received is None else received
+        for _ in range(3):
+            agent = await self.store.get_agent(agent_id)
+            if agent is None or agent.state is not AgentState.READY:
+                return False
+            waiting = {
+                q: await self.store.waiting_calls(q, CALLS_PER_QUEUE_LOOKAHEAD)
+                for q in agent.queues
+            }
+            decision = choose_call_for_agent(agent, waiting)
+            if decision is None:
+                return False
+            call = next(c for c in waiting[decision.queue] if c.id == decision.call_id)
+            queue = self._queues.get(call.queue) or Queue(call.queue)
+            if await self._offer(call, agent, queue, received):
+                return True
+        return False
+
+    async def _offer(self, call: Call, agent: Agent, queue: Queue, received: float) -> bool:
+        """Claim the pair in Redis, then ring the agent. False if the claim was lost."""
+        now = self.clock()
+        settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
+        fence = await self.store.claim(call, agent, now, settle_by)
+        if not fence:
+            return False
+        try:
+            await self.telephony.ring_agent(call, agent, queue.ring_timeout_seconds)
+        except (AmiError, InvalidInput) as exc:
+            # The caller may have hung up, or Asterisk is unreachable: undo the claim. If the
+            # caller is gone, their Hangup ends the call.
+            log.warning("offer failed", extra={"call": call.id, "agent": agent.id,
+                                               "error": str(exc)})
+            await self.store.release(call, fence)
+            await self.store.set_agent_state(agent, AgentState.READY, self.clock(),
+                                             expected_call=call.id)
+            return True
+        self.metrics.routing_decision_seconds.observe(time.perf_counter() - received)
+        log.info("call offered", extra={"call": call.id, "agent": agent.id,
+                                        "queue": call.queue, "fence": fence})
+        return True
+
+    # --- what happens to an offer -------------------------------------------------------------
+
+    async def _agent_ringing(self, event: AgentRinging) -> None:
+        call = await self.store.get_call(event.call_id)
+        if call is None or call.status is not CallStatus.OFFERED:
+            return
+        agent = await self.store.get_agent(call.agent)
+        if agent is not None:
+            await self.store.set_agent_state(agent, AgentState.RINGING, self.clock(),
+                                             expected_call=call.id, call=call.id)
+
+    async def _agent_answered(self, event: AgentAnswered) -> None:
+        now = self.clock()
+        call = await self.store.get_call(event.call_id)
+        connected = await self.store.connect(event.call_id, now) if call else None
+        if call is None or connected is None:
+            return
+        agent_id, _fence = connected
+        agent = await self.store.get_agent(agent_id)
+        if agent is not None:
+            await self.store.set_agent_state(agent, AgentState.BUSY, now,
+                                             expected_call=call.id, call=call.id)
+        wait = now - call.arrived_at
+        self.metrics.calls_answered.labels(call.queue).inc()
+        self.metrics.wait_seconds.labels(call.queue, Outcome.ANSWERED.value).observe(wait)
+        self.metrics.first_response_seconds.labels(call.queue, "voice").observe(wait)
+        log.info("call answered", extra={"call": call.id, "agent": agent_id,
+                                         "queue": call.queue, "wait": round(wait, 3)})
+        await self._publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
+                            wait_seconds=round(wait, 3))
+
+    async def _agent_missed(self, event: AgentMissed, received: float) -> None:
+        if event.status == "CANCEL":
+            return  # the caller hung up while ringing; their Hangup settles call and agent
+        fields = await self.store.get_call_fields(event.call_id)
+        if not fields or fields.get("status") != CallStatus.OFFERED.value:
+            return
+        call = await self.store.get_call(event.call_id)
+        assert call is not None
+        agent_id = await self.store.release(call, int(fields.get("fence", "0")))
+        if agent_id is None:
+            return
+        now = self.clock()
+        agent = await self.store.get_agent(agent_id)
+        pause = self.settings.no_answer_pause
+        if agent is not None:
+            if pause:
+                await self.store.set_agent_state(agent, AgentState.PAUSED, now,
+                                                 expected_call=call.id,
+                                                 reason=PauseReason.NO_ANSWER.value)
+            else:
+                await self.store.set_agent_state(agent, AgentState.READY, now,
+                                                 expected_call=call.id)
+        log.info("agent did not answer, call back in line",
+                 extra={"call": call.id, "agent": agent_id, "status": event.status})
+        await self._publish("agent.missed", call=call.id, agent=agent_id, status=event.status)
+        queue = self._queues.get(call.queue) or Queue(call.queue)
+        await self._route_call(replace_status(call, CallStatus.WAITING), queue, received)
+        if not pause:
+            await self.route_agent(agent_id, received)
+
+    # --- a call ends --------------------------------------------------------------------------
+
+    async def _channel_gone(self, event: ChannelGone, received: float) -> None:
+        call = await self.store.get_call(event.call_id)
+        if call is None or call.status is CallStatus.ENDED or call.channel != event.channel:
+            return  # not a caller's channel (an agent leg, another application's call)
+        await self.end_call(call, Outcome.ABANDONED, f"cause {event.cause}", received)
+
+    async def _call_fell_back(self, event: CallFellBack, received: float) -> None:
+        call = await self.store.get_call(event.call_id)
+        if call is None or call.status is CallStatus.ENDED:
+            return
+        reason = event.reason if event.reason in FALLBACK_REASONS else "other"
+        await self.end_call(call, Outcome.OVERFLOWED, reason, received)
+
+    async def end_call(self, call: Call, outcome: Outcome, detail: str, received: float) -> None:
+        now = self.clock()
+        ended = await self.store.finish(call, outcome, now, detail)
+        if ended is None:
+            return  # already ended, by this process or another
+        previous, agent_id = ended
+        queue = self._queues.get(call.queue) or Queue(call.queue)
+        wait = now - call.arrived_at
+        if previous is CallStatus.CONNECTED:
+            await self._call_completed(call, queue, agent_id, now, received)
+            return
+        if outcome is Outcome.ABANDONED:
+            self.metrics.calls_abandoned.labels(call.queue).inc()
+            if wait <= self.settings.short_abandon_seconds:
+                self.metrics.calls_short_abandoned.labels(call.queue).inc()
+        elif outcome is Outcome.OVERFLOWED:
+            self.metrics.calls_overflowed.labels(call.queue, detail).inc()
+        elif outcome is Outcome.FAILED:
+            self.metrics.calls_failed.labels(call.queue, detail).inc()
+        self.metrics.wait_seconds.labels(call.queue, outcome.value).observe(wait)
+        log.info("call ended", extra={"call": call.id, "queue": call.queue,
+                                      "outcome": outcome.value, "detail": detail,
+                                      "wait": round(wait, 3)})
+        await self._publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
+                            wait_seconds=round(wait, 3), detail=detail)
+        if previous is CallStatus.OFFERED and agent_id:
+            agent = await self.store.get_agent(agent_id)
+            if agent is not None:
+                await self.store.set_agent_state(agent, AgentState.READY, now,
+                                                 expected_call=call.id)
+                await self.route_agent(agent_id, received)
+
+    async def _call_completed(
+        self, call: Call, queue: Queue, agent_id: str, now: float, received: float
+    ) -> None:
+        fields = await self.store.get_call_fields(call.id)
+        talk = max(0.0, now - float(fields.get("answered_at") or now))
+        wrap_up = queue.wrap_up_seconds
+        self.metrics.talk_seconds.labels(call.queue).observe(talk)
+        self.metrics.handle_seconds.labels(call.queue).observe(talk + wrap_up)
+        self.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
+        log.info("call completed", extra={"call": call.id, "agent": agent_id,
+                                          "queue": call.queue, "talk": round(talk, 3)})
+        await self._publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
+                            talk_seconds=round(talk, 3))
+        agent = await self.store.get_agent(agent_id) if agent_id else None
+        if agent is None:
+            return
+        await self.store.count_handled(agent.id, talk)
+        if wrap_up > 0:
+            await self.store.set_agent_state(agent, AgentState.WRAP_UP, now,
+                                             expected_call=call.id, wrap_up_until=now + wrap_up)
+            return
+        await self.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
+        await self.route_agent(agent.id, received)
+
+    # --- agents ------------------------------------------------------------------------------
+
+    async def change_agent_state(
+        self, agent_id: str, target: AgentState, reason: str = ""
+    ) -> Agent:
+        """Log in, pause, make ready or log out an agent (run through :meth:`call`)."""
+        agent = await self.store.get_agent(agent_id)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} not found")
+        now = self.clock()
+        previous = await self.store.set_agent_state(agent, target, now, reason=reason)
+        if previous is None:
+            raise IllegalTransition(agent.id, agent.state, target)
+        log.info("agent state", extra={"agent": agent.id, "state": target.value,
+                                       "from": previous.value, "reason": reason})
+        await self._publish("agent.state", agent=agent.id, state=target.value,
+                            previous=previous.value, reason=reason)
+        if target is AgentState.READY:
+            await self.route_agent(agent.id)
+        updated = await self.store.get_agent(agent.id)
+        assert updated is not None
+        return updated
+
+    # --- agents' phones -----------------------------------------------------------------------
+
+    async def _device_changed(self, event: DeviceChanged, received: float) -> None:
+        agent_id = self._device_agents.get(event.device)
+        if agent_id is None:
+            return
+        busy = event.state in BUSY_DEVICE_STATES
+        await self.store.set_device_busy(agent_id, busy)
+        if not busy:
+            await self.route_agent(agent_id, received)
+
+    # --- housekeeping -------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        now = self.clock()
+        received = time.perf_counter()
+        for agent_id in await self.store.due_wrap_ups(now):
+            agent = await self.store.get_agent(agent_id)
+            if agent is not None and await self.store.set_agent_state(
+                agent, AgentState.READY, now
+            ):
+                await self.route_agent(agent_id, received)
+        for call_id in await self.store.overdue_offers(now):
+            await self._settle_lost_offer(call_id, received)
+        await self.route_waiting(received)
+
+    async def _settle_lost_offer(self, call_id: str, received: float) -> None:
+        """No answer and no no-answer came back in time: the offer is lost, retry."""
+        log.warning("offer lost, calling it a no-answer", extra={"call": call_id})
+        await self._agent_missed(AgentMissed(call_id, "LOST"), received)
+
+    async def route_waiting(self, received: float) -> None:
+        """Try every queue's waiting calls against its ready agents (a safety net)."""
+        for queue in self._queues.values():
+            for call in await self.store.waiting_calls(queue.name, CALLS_PER_QUEUE_LOOKAHEAD):
+                if not await self._route_call(call, queue, received):
+                    break  # nobody ready for this call; later calls rarely fare better
+
+
+def replace_status(call: Call, status: CallStatus) -> Call:
+    """``call`` with another status (calls are frozen)."""
+    return replace(call, status=status, agent="")

@@ -1,0 +1,60 @@
+"""Test helpers: a recording event sink to await, and settings for a small contact centre."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from acd.config import Settings, settings_from_dict
+
+
+class RecordingSink:
+    """Keeps every event the router publishes; tests await the one they expect."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._changed = asyncio.Condition()
+
+    async def publish(self, kind: str, data: dict[str, object]) -> None:
+        async with self._changed:
+            self.events.append((kind, dict(data)))
+            self._changed.notify_all()
+
+    def find(self, kind: str, **match: object) -> list[dict[str, Any]]:
+        return [
+            data for k, data in self.events
+            if k == kind and all(data.get(key) == value for key, value in match.items())
+        ]
+
+    async def wait_for(self, kind: str, timeout: float = 10.0, **match: object) -> dict[str, Any]:
+        """The first event of ``kind`` whose fields include ``match``, awaited with a timeout."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: bool(self.find(kind, **match)))
+        return self.find(kind, **match)[0]
+
+
+def contact_centre(
+    redis_url: str,
+    ami_port: int,
+    *,
+    site: str,
+    agents: list[dict[str, Any]] | None = None,
+    queues: list[dict[str, Any]] | None = None,
+    routing: dict[str, Any] | None = None,
+) -> Settings:
+    """Settings for a test: one 'sales' queue and two agents unless told otherwise."""
+    return settings_from_dict({
+        "ami": {"host": "127.0.0.1", "port": ami_port, "user": "acd", "secret": "s3cret",
+                "ping_interval": 5.0, "action_timeout": 3.0, "reconnect_max_delay": 0.5},
+        "redis": {"url": redis_url, "site": site},
+        "http": {"host": "127.0.0.1", "port": 0},
+        "routing": {"tick_seconds": 0.2, "offer_grace_seconds": 5.0, **(routing or {})},
+        "queues": queues if queues is not None else [
+            {"name": "sales", "ring_timeout_seconds": 15, "wrap_up_seconds": 0},
+        ],
+        "agents": agents if agents is not None else [
+            {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1}},
+            {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "queues": {"sales": 1}},
+        ],
+    })
