@@ -159,10 +159,10 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
     names = [q.name for q in settings.queues]
     if len(set(names)) != len(names):
         raise ConfigError("queues: a queue name appears twice")
-    for agent in settings.agents:
+    for index, agent in enumerate(settings.agents):
         for queue in agent.queues:
             if queue not in names:
-                raise ConfigError(f"agents[{agent.id}].queues: unknown queue {queue!r}")
+                raise ConfigError(f"agents[{index}].queues: unknown queue {queue!r}")
     return settings
 
 

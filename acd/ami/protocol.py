@@ -31,6 +31,8 @@ class AcdAmiProtocol(AMIProtocol):  # type: ignore[misc]
         self._buffer = ""
         self._on_bad_frame = on_bad_frame
         self.encoding = "utf-8"
+        self.version = None
+        self.responses: dict[str, Any] = {}
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)

@@ -1,0 +1,104 @@
+"""AMI frames and events -> telephony events: any script intact, bad input counted, not fatal."""
+
+from __future__ import annotations
+
+import pytest
+from panoramisk.message import Message
+
+from acd.ami.connection import AmiConnection, check_header_value
+from acd.ami.protocol import AcdAmiProtocol
+from acd.ami.translate import MalformedEvent, parse_attrs, translate
+from acd.config import AmiSettings, Secret
+from acd.domain.events import AgentAnswered, AgentMissed, CallEntered, ChannelGone
+from acd.errors import AmiError
+from acd.metrics import Metrics
+
+ENQUEUE = (
+    "Event: UserEvent\r\nPrivilege: user,all\r\nChannel: PJSIP/trunk-00000001\r\n"
+    "CallerIDNum: 79991234567\r\nCallerIDName: Иван Петров\r\nUniqueid: 1795365472.9\r\n"
+    "Linkedid: 1795365472.8\r\nUserEvent: ACDEnqueue\r\nQueue: sales\r\nPriority: 5\r\n"
+    "Skills: lang:ru=3,billing=1\r\nAttrs: crm%3D42%3Bnote%3D%D9%85%D9%87%D9%85\r\n\r\n"
+)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.events: list[Message] = []
+        self.bad: list[str] = []
+
+    def dispatch(self, message: Message) -> None:
+        self.events.append(message)
+
+    def connection_lost(self, exc: object) -> None:
+        pass
+
+
+def feed(chunks: list[bytes]) -> Collector:
+    collector = Collector()
+    protocol = AcdAmiProtocol(collector.bad.append)
+    protocol.factory = collector
+    for chunk in chunks:
+        protocol.data_received(chunk)
+    return collector
+
+
+def test_name_split_across_tcp_chunks_arrives_intact() -> None:
+    data = ("Asterisk Call Manager/11.0.0\r\n" + ENQUEUE).encode()
+    cut = data.index("Иван".encode()) + 1  # in the middle of the two bytes of 'И'
+    collector = feed([data[:cut], data[cut:]])
+    [event] = collector.events
+    assert event["CallerIDName"] == "Иван Петров"
+    translated = translate(event)
+    assert isinstance(translated, CallEntered)
+    assert translated.caller_name == "Иван Петров"
+    assert translated.skills == "lang:ru=3,billing=1"
+    assert translated.attrs == {"crm": "42", "note": "مهم"}
+
+
+def test_frames_without_event_or_response_are_counted_not_fatal() -> None:
+    collector = feed([b"garbage without colon\r\n\r\n", ENQUEUE.encode()])
+    assert collector.bad == ["garbage without colon"]
+    assert len(collector.events) == 1
+
+
+def test_dial_outcomes() -> None:
+    base = {"Uniqueid": "1.2", "DestChannel": "PJSIP/1001-00000002"}
+    assert translate({"Event": "DialEnd", **base, "DialStatus": "ANSWER"}) == AgentAnswered(
+        "1.2", "PJSIP/1001-00000002"
+    )
+    assert translate({"Event": "DialEnd", **base, "DialStatus": "NOANSWER"}) == AgentMissed(
+        "1.2", "NOANSWER"
+    )
+    assert translate({"Event": "Hangup", "Uniqueid": "1.2", "Channel": "X", "Cause": "16"}) == (
+        ChannelGone("1.2", "X", "16")
+    )
+    assert translate({"Event": "VarSet", "Uniqueid": "1.2"}) is None
+
+
+def test_event_missing_a_needed_header_is_malformed() -> None:
+    with pytest.raises(MalformedEvent):
+        translate({"Event": "UserEvent", "UserEvent": "ACDEnqueue", "Channel": "X"})
+    with pytest.raises(MalformedEvent):
+        translate({"Event": "DialEnd", "Uniqueid": "1.2", "DestChannel": "X"})
+
+
+def test_attrs_forms() -> None:
+    assert parse_attrs("") == {}
+    assert parse_attrs("VIP caller") == {"info": "VIP caller"}
+    assert parse_attrs("a=1&b=2") == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize("value", ["x\r\nAction: Originate", "x\nY", "x\x00"])
+def test_header_values_with_line_breaks_are_refused(value: str) -> None:
+    with pytest.raises(AmiError):
+        check_header_value("Variable", value)
+
+
+async def test_send_while_disconnected_fails_fast() -> None:
+    ami = AmiConnection(AmiSettings(secret=Secret("s")), Metrics(), lambda m: None, _noop)
+    with pytest.raises(AmiError, match="not connected"):
+        await ami.send({"Action": "Ping"})
+
+
+async def _noop(reconnect: bool) -> None:
+    return None

@@ -1,0 +1,95 @@
+"""Settings: a bad or missing setting stops acd with one line that names it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acd.config import Secret, load_settings, settings_from_dict
+from acd.errors import ConfigError
+
+GOOD = """
+[ami]
+host = "10.0.0.5"
+port = 5038
+user = "acd"
+
+[redis]
+url = "redis://127.0.0.1:6379/0"
+
+[[queues]]
+name = "поддержка"
+strategy = "longest-idle"
+wrap_up_seconds = 10
+
+[[agents]]
+id = "1001"
+name = "Олег"
+dial = "PJSIP/1001"
+queues = { "поддержка" = 1 }
+skills = { "lang:ru" = 7 }
+"""
+
+
+def test_file_and_environment_make_one_settings_object(tmp_path: Path) -> None:
+    path = tmp_path / "acd.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    settings = load_settings(path, env={"ACD_AMI_SECRET": "top-secret", "ACD_AMI_PORT": "6038"})
+    assert settings.ami.host == "10.0.0.5"
+    assert settings.ami.port == 6038
+    assert settings.ami.secret == "top-secret"
+    assert settings.queues[0].name == "поддержка"
+    assert settings.agents[0].skills == {"lang:ru": 7}
+
+
+def test_secret_never_shows_in_repr(tmp_path: Path) -> None:
+    settings = settings_from_dict({"ami": {"secret": "hunter22"}})
+    assert "hunter22" not in repr(settings)
+    assert repr(Secret("x")) == "Secret('***')"
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({}, "ami.secret"),
+        ({"ami": {"secret": "s", "port": "http"}}, "ami.port"),
+        ({"ami": {"secret": "s", "port": 70000}}, "ami.port"),
+        ({"ami": {"secret": "s"}, "redis": {"url": "http://x"}}, "redis.url"),
+        ({"ami": {"secret": "s"}, "queues": [{"name": "bad name"}]}, "queues[0].name"),
+        ({"ami": {"secret": "s"}, "queues": [{"name": "q", "strategy": "x"}]},
+         "queues[0].strategy"),
+        ({"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1\r\nAction: X"}]},
+         "agents[0].dial"),
+        ({"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1,t"}]},
+         "agents[0].dial"),
+        ({"ami": {"secret": "s"}, "agents": [
+            {"id": "1", "dial": "PJSIP/1", "queues": {"nope": 1}}]}, "agents[0].queues"),
+        ({"ami": {"secret": "s"}, "agents": [
+            {"id": "1", "dial": "PJSIP/1", "skills": {"lang:ru": 11}}]}, "agents[0].skills"),
+        ({"ami": {"secret": "s"}, "bogus": {}}, "config: unknown section 'bogus'"),
+    ],
+)
+def test_bad_setting_is_named(raw: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(raw)
+    assert str(info.value).startswith(named)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_serve_with_bad_config_exits_with_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "acd.toml"
+    path.write_text('[ami]\nport = "x"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "acd", "serve", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ami.port" in lines[0]
