@@ -58,3 +58,9 @@ def contact_centre(
             {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "queues": {"sales": 1}},
         ],
     })
+
+
+def sample(app: Any, name: str, **labels: str) -> float:
+    """A metric's current value in an app's registry (0 when the series does not exist yet)."""
+    value = app.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else float(value)

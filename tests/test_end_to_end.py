@@ -1,0 +1,122 @@
+"""One call's whole path over real sockets: simulator (AMI over TCP) -> acd -> Redis -> agent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from acd.app import AcdApp
+from acd.domain.model import AgentState
+from acd.sim import Simulator
+from tests.support import RecordingSink, contact_centre, sample
+
+# The simulator's clock runs 50x faster: a 15 s ring timeout passes in 0.3 s.
+TIME_SCALE = 0.02
+
+MakeAcd = Callable[..., Awaitable[tuple[AcdApp, RecordingSink]]]
+
+
+@pytest.fixture
+async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
+    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
+                          time_scale=TIME_SCALE, seed=7)
+    await simulator.start(host="127.0.0.1", port=0)
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[MakeAcd]:
+    apps: list[AcdApp] = []
+
+    async def make(**overrides: Any) -> tuple[AcdApp, RecordingSink]:
+        sink = RecordingSink()
+        app = AcdApp(contact_centre(redis_url, sim.port, site=site, **overrides), sink=sink)
+        await app.start()
+        await app.ami.wait_connected(10)
+        apps.append(app)
+        return app, sink
+
+    yield make
+    for app in apps:
+        await app.stop()
+
+
+async def log_in(app: AcdApp, *agent_ids: str) -> None:
+    for agent_id in agent_ids:
+        await app.router.call(
+            lambda a=agent_id: app.router.change_agent_state(a, AgentState.READY)  # type: ignore[misc]
+        )
+
+
+async def test_waiting_call_is_answered_by_an_agent_and_counted(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answer_after=1.0, talk_for=3.0)
+    app, sink = await make_acd()
+    await log_in(app, "1001")
+    call = await sim.place_call(queue="sales", caller_name="Иван Петров",
+                                caller_number="79991234567", patience=60)
+    assert await call.answered(timeout=10) == "1001"
+    await sink.wait_for("call.answered", call=call.uniqueid)
+    ended = await sink.wait_for("call.ended", call=call.uniqueid)
+    assert ended["agent"] == "1001"
+    fields = await app.store.get_call_fields(call.uniqueid)
+    assert fields["status"] == "ended" and fields["outcome"] == "answered"
+    assert fields["caller_name"] == "Иван Петров"
+    agent = await app.store.get_agent("1001")
+    assert agent is not None and agent.state is AgentState.READY and agent.calls_taken == 1
+    assert sample(app, "acd_calls_offered_total", queue="sales") == 1
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1
+    assert sample(app, "acd_wait_seconds_count", queue="sales", outcome="answered") == 1
+    url = f"http://127.0.0.1:{app.http_port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        text = await response.text()
+    assert 'acd_calls_answered_total{queue="sales"} 1.0' in text
+    assert 'acd_calls_offered_total{queue="sales"} 1.0' in text
+
+
+async def test_caller_who_hangs_up_while_waiting_is_counted_abandoned(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    app, sink = await make_acd()  # nobody logged in: the caller waits
+    call = await sim.place_call(queue="sales", caller_name="Fatima", patience=5)
+    assert await call.ended(timeout=10) == "abandoned"
+    await sink.wait_for("call.abandoned", call=call.uniqueid)
+    assert sample(app, "acd_calls_abandoned_total", queue="sales") == 1
+    assert sample(app, "acd_wait_seconds_count", queue="sales", outcome="abandoned") == 1
+    assert await app.store.active_call_ids() == []
+    assert await app.store.waiting_calls("sales") == []
+
+
+async def test_agent_who_does_not_answer_sends_call_back_and_another_agent_takes_it(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answers=False)
+    sim.add_phone("1002", answer_after=1.0, talk_for=2.0)
+    app, sink = await make_acd()
+    await log_in(app, "1001", "1002")  # 1001 has been idle longest: offered first
+    call = await sim.place_call(queue="sales", caller_name="Lotte de Vries", patience=120)
+    missed = await sink.wait_for("agent.missed", call=call.uniqueid)
+    assert missed["agent"] == "1001" and missed["status"] == "NOANSWER"
+    assert await call.answered(timeout=10) == "1002"
+    await sink.wait_for("call.answered", call=call.uniqueid, agent="1002")
+    paused = await app.store.get_agent("1001")
+    assert paused is not None
+    assert (paused.state, paused.pause_reason) == (AgentState.PAUSED, "no-answer")
+    fields = await app.store.get_call_fields(call.uniqueid)
+    assert fields["attempts"] == "2"
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1
+
+
+async def test_call_for_unknown_queue_goes_to_fallback_and_is_counted_failed(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    app, _ = await make_acd()
+    call = await sim.place_call(queue="nowhere", caller_name="Kees", patience=60)
+    assert await call.ended(timeout=10) == "fallback"
+    assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
