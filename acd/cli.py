@@ -10,6 +10,7 @@ import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvloop
 
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             settings = load_settings(args.config)
-            setup_logging(settings.log_level, [settings.ami.secret, settings.redis.url])
+            redis_password = urlsplit(settings.redis.url).password or ""
+            setup_logging(settings.log_level,
+                          [settings.ami.secret, settings.redis.url, redis_password])
             return _run(_serve(settings))
         if args.command == "demo":
             from acd.demo import run_demo
