@@ -146,7 +146,8 @@ class AcdApp:
                 log.exception("background job failed")
 
     async def _tick(self) -> None:
-        self.router.submit(Tick())
+        if self.router.pending() == 0:  # a busy worker gets no pile of ticks
+            self.router.submit(Tick())
 
     async def _refresh_stats(self) -> None:
         await refresh_gauges(self.store, self.metrics)

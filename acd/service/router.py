@@ -106,6 +106,10 @@ class Router:
         self.submit(command)
         return await command.done
 
+    def pending(self) -> int:
+        """Items waiting for the worker."""
+        return self._work.qsize()
+
     async def idle(self) -> None:
         """Wait until every submitted item has been handled."""
         await self._idle.wait()
@@ -118,9 +122,8 @@ class Router:
                 self._idle.set()
             work, received = await self._work.get()
             try:
-                await self._handle(work, received)
+                await self._handle_until_stored(work, received)
             except StoreUnavailable as exc:
-                log.error("redis unavailable, event not applied", extra={"error": str(exc)})
                 if isinstance(work, Command) and not work.done.done():
                     work.done.set_exception(exc)
             except Exception as exc:
@@ -130,6 +133,27 @@ class Router:
                     work.done.set_exception(exc)
             finally:
                 self.handled += 1
+
+    async def _handle_until_stored(self, work: Work, received: float) -> None:
+        """Handle ``work``; while Redis is down, retry telephony events with backoff.
+
+        Events are facts from Asterisk: dropping one would lose a call, so the worker holds
+        them, in order, until Redis is back. Commands fail at once (the API answers 503) and
+        ticks are simply skipped.
+        """
+        delay = 0.05
+        while True:
+            try:
+                await self._handle(work, received)
+                return
+            except StoreUnavailable as exc:
+                if isinstance(work, Command | Tick):
+                    raise
+                log.error("redis unavailable, holding the event",
+                          extra={"event": type(work).__name__, "error": str(exc),
+                                 "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _handle(self, work: Work, received: float) -> None:
         match work:
