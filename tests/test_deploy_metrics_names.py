@@ -268,7 +268,7 @@ def rule_exprs() -> dict[str, str]:
 def dashboard_exprs() -> list[tuple[str, str]]:
     """(panel title, PromQL) of every query of the dashboard, rows included."""
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    found = []
+    found: list[tuple[str, str]] = []
     stack = list(dashboard["panels"])
     while stack:
         panel = stack.pop()
@@ -298,7 +298,7 @@ def problems_in(
     """What is wrong with ``expr`` against acd's exposition: unknown metric names, labels the
     metric does not carry, bucket bounds or domain values that do not exist."""
     parsed = parse_promql(expr)
-    found = []
+    found: list[str] = []
     known_labels: set[str] = set(TARGET_LABELS)
     for selector in parsed.selectors:
         name = selector.name
@@ -394,7 +394,7 @@ def test_names_of_unused_labelled_metrics_come_from_their_type() -> None:
 
 
 def test_exposition_names_match_the_registry_collect(names: set[str]) -> None:
-    from_registry = set()
+    from_registry: set[str] = set()
     for family in Metrics().registry.collect():
         suffixes = SUFFIXES_BY_TYPE.get(family.type, ("",))
         from_registry.update(family.name + s for s in suffixes)
