@@ -1,9 +1,13 @@
-"""Calls, agents and queues in the words of a contact centre: plain frozen dataclasses."""
+"""Calls, agents, queues and routing steps in the words of a contact centre: frozen dataclasses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from acd.errors import ConfigError
 
 
 class AgentState(StrEnum):
@@ -55,8 +59,27 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
 
 
+class StepKind(StrEnum):
+    """What a routing step changes about who may take a call."""
+
+    SKILLS = "skills"  # the queue's agents, at the step's skill thresholds
+    LEADS = "leads"  # ... and from now on the team leads of the queue's teams
+    SUPERVISORS = "supervisors"  # ... and from now on the supervisors of those teams
+    FALLBACK = "fallback"  # the call leaves the queue for ``Step.to``
+
+
+class FallbackKind(StrEnum):
+    """Where a call goes when it leaves its queue without an agent."""
+
+    QUEUE = "queue"  # another queue, named by ``Step.target``
+    VOICEMAIL = "voicemail"  # a voicemail context, named by ``Step.target``
+    CALLBACK = "callback"  # a callback request; the caller hangs up
+    DIALPLAN = "dialplan"  # the dialplan's own safe fallback (``acd-fallback``)
+
+
 MIN_PRIORITY = 0
 MAX_PRIORITY = 9
+MAX_RANK = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +87,8 @@ class Call:
     """One caller waiting for, talking to, or done with an agent.
 
     ``id`` is Asterisk's Uniqueid of the caller's channel; times are seconds since the epoch.
+    ``step`` is the routing step the call was moved to by an overflow decision; time alone may
+    have taken it further (see ``steps.current_step``).
     """
 
     id: str
@@ -78,11 +103,16 @@ class Call:
     status: CallStatus = CallStatus.WAITING
     attempts: int = 0
     agent: str = ""
+    step: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    """A person who takes calls, with skills, queue memberships and a live state."""
+    """A person who takes calls, with skills, queue memberships and a live state.
+
+    ``device_busy`` is the phone's own state: busy with a call acd did not give (a direct
+    call, an outbound call), so acd must not offer one.
+    """
 
     id: str
     dial: str
@@ -98,11 +128,42 @@ class Agent:
     call: str = ""
     calls_taken: int = 0
     talk_seconds: float = 0.0
+    device_busy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One routing step of a queue: from ``after`` seconds of waiting, who may take the call.
+
+    ``skills`` override the levels of the same skills in the call's requirements (0 drops a
+    skill); overrides add up from step to step, so thresholds relax over time and never
+    tighten again unless a step says so. ``cap`` (1-10, 0 = none) lowers every requirement to
+    at most that level, for relaxing languages that come from the dialplan per call.
+    """
+
+    after: float = 0.0
+    kind: StepKind = StepKind.SKILLS
+    skills: dict[str, int] = field(default_factory=dict)
+    cap: int = 0
+    to: FallbackKind = FallbackKind.DIALPLAN  # only for kind FALLBACK
+    target: str = ""  # queue name or voicemail context, for ``to`` QUEUE or VOICEMAIL
+    name: str = ""  # metric label; "<index>-<kind>" when empty
+
+    def __post_init__(self) -> None:
+        # Queues come back from JSON with plain strings where enums were: accept both.
+        object.__setattr__(self, "kind", StepKind(self.kind))
+        object.__setattr__(self, "to", FallbackKind(self.to))
 
 
 @dataclass(frozen=True, slots=True)
 class Queue:
-    """A line callers wait in, with the rules for serving them."""
+    """A line callers wait in, with the rules for serving them.
+
+    ``steps`` empty means one step at 0 s with the queue's skills. ``teams`` are the teams
+    that serve the queue: their leads (and supervisors) take calls when a step says so.
+    ``aging_seconds`` raises a waiting call's priority one level per that many seconds
+    (0 = never), so low priorities do not starve.
+    """
 
     name: str
     strategy: Strategy = Strategy.LONGEST_IDLE
@@ -113,12 +174,58 @@ class Queue:
     ring_timeout_seconds: int = 15
     max_wait_seconds: int = 600
     max_length: int = 0  # 0 = unlimited
+    steps: tuple[Step, ...] = ()
+    teams: tuple[str, ...] = ()
+    aging_seconds: float = 0.0
+    no_answer_pause: bool = True
+
+    def __post_init__(self) -> None:
+        # The store rebuilds queues with ``Queue(**json)``: steps arrive as dicts, tuples as
+        # lists. Normalising here keeps that round trip exact without the store knowing steps.
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
+        object.__setattr__(self, "steps", tuple(_as_step(s) for s in self.steps))
+        object.__setattr__(self, "teams", tuple(self.teams))
+        check_steps(self.name, self.steps)
+
+
+def _as_step(value: Step | Mapping[str, Any]) -> Step:
+    return value if isinstance(value, Step) else Step(**value)
+
+
+def check_steps(queue: str, steps: tuple[Step, ...]) -> None:
+    """Raise :class:`ConfigError` naming the bad step unless ``steps`` make a usable plan."""
+    for index, step in enumerate(steps):
+        where = f"queues.{queue}.steps[{index}]"
+        if index == 0 and step.after != 0:
+            raise ConfigError(f"{where}.after: the first step must start at 0 s")
+        if index and step.after < steps[index - 1].after:
+            raise ConfigError(f"{where}.after: steps must be in order of time")
+        if step.kind is StepKind.FALLBACK and index != len(steps) - 1:
+            raise ConfigError(f"{where}.kind: the fallback must be the last step")
+        if step.kind is StepKind.FALLBACK and index == 0:
+            raise ConfigError(f"{where}.kind: a queue cannot start with its fallback")
+        if step.kind is StepKind.FALLBACK:
+            check_fallback(where, queue, step)
+        if not 0 <= step.cap <= 10:
+            raise ConfigError(f"{where}.cap: must be 0 (none) or a level 1-10")
+        for skill, level in step.skills.items():
+            if not 0 <= level <= 10:
+                raise ConfigError(f"{where}.skills.{skill}: level must be 0 (drop) to 10")
+
+
+def check_fallback(where: str, queue: str, step: Step) -> None:
+    """Raise :class:`ConfigError` unless a fallback step names a usable destination."""
+    if step.to in (FallbackKind.QUEUE, FallbackKind.VOICEMAIL) and not step.target:
+        raise ConfigError(f"{where}.target: say which {step.to.value} to fall back to")
+    if step.to is FallbackKind.QUEUE and step.target == queue:
+        raise ConfigError(f"{where}.target: a queue cannot fall back to itself")
 
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """A routing decision: offer ``call_id`` to ``agent_id``."""
+    """A routing decision: offer ``call_id`` to ``agent_id``, at routing step ``step``."""
 
     call_id: str
     agent_id: str
     queue: str
+    step: int = 0

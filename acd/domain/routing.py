@@ -1,66 +1,96 @@
 """Routing decisions: which agent takes a call, which call a freed agent takes.
 
-Pure functions over snapshots handed in by the service; the clock is a parameter.
+Pure functions over snapshots handed in by the service; the clock is a parameter. These are
+the reference implementation: plain scans, easy to read. ``agent_index`` and ``call_index``
+give the same answers without scanning everyone, and the property tests hold them to it.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping, Sequence
 
-from acd.domain.model import Agent, AgentState, Assignment, Call, CallStatus, Queue
-from acd.domain.skills import meets
+from acd.domain.model import MAX_RANK, Agent, Assignment, Call, CallStatus, Queue
+from acd.domain.priority import call_order_key
+from acd.domain.steps import eligibility
+from acd.domain.strategies import is_available, pick_agent
+
+# Where a queue ranks for a lead or supervisor who serves it only through its team: after
+# every queue the agent is a member of.
+OVERFLOW_RANK = MAX_RANK + 1
+
+CallKey = tuple[int, int, float, str]
 
 
-def call_order_key(call: Call) -> tuple[int, float, str]:
-    """Higher priority first, then first come first served; the id breaks exact ties."""
-    return (-call.priority, call.arrived_at, call.id)
+def can_take(
+    agent: Agent, call: Call, queue: Queue | None = None, now: float | None = None
+) -> bool:
+    """True if ``agent`` is available and may take ``call`` at the step it is in at ``now``."""
+    who = eligibility(call, queue or Queue(call.queue), now)
+    return who is not None and is_available(agent) and who.admits(agent)
 
 
-def can_take(agent: Agent, call: Call) -> bool:
-    """True if ``agent`` is ready, serves the call's queue and has the call's skills."""
-    return (
-        agent.state is AgentState.READY
-        and call.queue in agent.queues
-        and meets(agent.skills, call.skills)
-    )
+def choose_agent_for_call(
+    call: Call,
+    queue: Queue,
+    agents: Iterable[Agent],
+    *,
+    now: float | None = None,
+    rng: random.Random | None = None,
+    cursor: str = "",
+) -> Assignment | None:
+    """Pick the agent who takes ``call`` by the queue's strategy, among those who may.
 
-
-def choose_agent_for_call(call: Call, queue: Queue, agents: Iterable[Agent]) -> Assignment | None:
-    """Pick the agent who has been idle longest among those who can take ``call``."""
+    ``now`` None ignores time (the call's recorded step); ``rng`` is for the random strategy
+    and ``cursor`` (the agent this queue offered to last) for round robin.
+    """
     if call.status is not CallStatus.WAITING:
         return None
-    best: Agent | None = None
-    for agent in agents:
-        if not can_take(agent, call):
-            continue
-        if best is None or (agent.idle_since, agent.id) < (best.idle_since, best.id):
-            best = agent
+    who = eligibility(call, queue, now)
+    if who is None:
+        return None
+    candidates = (agent for agent in agents if is_available(agent) and who.admits(agent))
+    best = pick_agent(queue.strategy, candidates, skills=who.ranked_skills, rng=rng,
+                      cursor=cursor, seed=call.id)
     if best is None:
         return None
-    return Assignment(call_id=call.id, agent_id=best.id, queue=queue.name)
+    return Assignment(call_id=call.id, agent_id=best.id, queue=queue.name, step=who.step)
+
+
+def agent_rank(agent: Agent, queue: str) -> int:
+    """The agent's rank for ``queue``: its membership rank, else after all its own queues."""
+    return agent.queues.get(queue, OVERFLOW_RANK)
 
 
 def choose_call_for_agent(
-    agent: Agent, waiting: Mapping[str, Sequence[Call]]
+    agent: Agent,
+    waiting: Mapping[str, Sequence[Call]],
+    *,
+    now: float | None = None,
+    queues: Mapping[str, Queue] | None = None,
 ) -> Assignment | None:
     """Pick the call a freed agent takes: better-ranked queue, then priority, then wait.
 
-    ``waiting`` maps each of the agent's queues to its waiting calls in any order.
+    ``waiting`` maps queues to their waiting calls in any order: the agent's own queues, and
+    for a lead or supervisor the queues its team serves. ``queues`` gives their configuration
+    (steps, teams, aging); without it, defaults. ``now`` None ignores time.
     """
-    if agent.state is not AgentState.READY:
+    if not is_available(agent):
         return None
-    best: tuple[tuple[int, int, float, str], Call] | None = None
+    best: tuple[CallKey, Call, int] | None = None
     for queue_name, calls in waiting.items():
-        rank = agent.queues.get(queue_name)
-        if rank is None:
-            continue
+        queue = (queues or {}).get(queue_name) or Queue(queue_name)
+        rank = agent_rank(agent, queue_name)
         for call in calls:
-            if call.status is not CallStatus.WAITING or not meets(agent.skills, call.skills):
+            if call.status is not CallStatus.WAITING:
                 continue
-            key = (rank, *call_order_key(call))
+            who = eligibility(call, queue, now)
+            if who is None or not who.admits(agent):
+                continue
+            key = (rank, *call_order_key(call, queue, now))
             if best is None or key < best[0]:
-                best = (key, call)
+                best = (key, call, who.step)
     if best is None:
         return None
-    call = best[1]
-    return Assignment(call_id=call.id, agent_id=agent.id, queue=call.queue)
+    _, call, step = best
+    return Assignment(call_id=call.id, agent_id=agent.id, queue=call.queue, step=step)

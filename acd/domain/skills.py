@@ -39,3 +39,16 @@ def format_skills(skills: Mapping[str, int]) -> str:
 def meets(agent_skills: Mapping[str, int], required: Mapping[str, int]) -> bool:
     """True if the agent has every required skill at or above its minimum level."""
     return all(agent_skills.get(name, 0) >= level for name, level in required.items())
+
+
+def relax(
+    required: Mapping[str, int], overrides: Mapping[str, int], cap: int = 0
+) -> dict[str, int]:
+    """``required`` with ``overrides`` applied (level 0 drops a skill), then capped at ``cap``.
+
+    ``cap`` 0 means no cap. This is how a routing step loosens a call's requirements.
+    """
+    merged = {**required, **overrides}
+    if cap:
+        merged = {name: min(level, cap) for name, level in merged.items()}
+    return {name: level for name, level in merged.items() if level > 0}
