@@ -81,9 +81,13 @@ class Eligibility:
         return self.in_pool(agent) and meets(agent.skills, self.requirements)
 
 
+# Built once: routing asks for a queue's steps on every decision.
+_ONE_STEP = (Step(),)
+
+
 def routing_steps(queue: Queue) -> tuple[Step, ...]:
     """The queue's steps; without configured steps, one step at 0 s with the queue's skills."""
-    return queue.steps or (Step(),)
+    return queue.steps or _ONE_STEP
 
 
 def step_label(queue: Queue, index: int) -> str:
