@@ -9,11 +9,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from acd.domain.model import Agent, Queue, Role, Strategy
+from acd.domain.model import Agent, FallbackKind, Queue, Role, Step, StepKind, Strategy
 from acd.domain.names import check_dial_string, check_name, check_skill_name
 from acd.errors import ConfigError, InvalidInput
 
@@ -143,7 +144,7 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         routing=RoutingSettings(
             short_abandon_seconds=_float(routing, "routing.short_abandon_seconds", 5.0, low=0),
             tick_seconds=_float(routing, "routing.tick_seconds", 1.0, low=0.01),
-            no_answer_pause=bool(routing.get("no_answer_pause", True)),
+            no_answer_pause=_bool(routing, "routing.no_answer_pause", True),
             offer_grace_seconds=_float(routing, "routing.offer_grace_seconds", 10.0, low=0.1),
         ),
         queues=tuple(
@@ -159,6 +160,13 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
     names = [q.name for q in settings.queues]
     if len(set(names)) != len(names):
         raise ConfigError("queues: a queue name appears twice")
+    for configured in settings.queues:
+        for index, step in enumerate(configured.steps):
+            if step.to is FallbackKind.QUEUE and step.target not in names:
+                raise ConfigError(
+                    f"queues.{configured.name}.steps[{index}].target: "
+                    f"unknown queue {step.target!r}"
+                )
     for index, agent in enumerate(settings.agents):
         for queue in agent.queues:
             if queue not in names:
@@ -187,7 +195,64 @@ def queue_from_dict(raw: Mapping[str, Any], where: str) -> Queue:
         ring_timeout_seconds=int(_float(raw, f"{where}.ring_timeout_seconds", 15, low=1)),
         max_wait_seconds=int(_float(raw, f"{where}.max_wait_seconds", 600, low=1)),
         max_length=int(_float(raw, f"{where}.max_length", 0, low=0)),
+        steps=tuple(_steps(raw, f"{where}.steps")),
+        teams=tuple(
+            check_setting(f"{where}.teams", check_name, t) for t in _list(raw, "teams")
+        ),
+        aging_seconds=_float(raw, f"{where}.aging_seconds", 0.0, low=0),
+        no_answer_pause=_bool(raw, f"{where}.no_answer_pause", True),
     )
+
+
+_STEP_KEYS = {"after", "kind", "skills", "cap", "to", "target", "name"}
+
+
+def _steps(raw: Mapping[str, Any], where: str) -> list[Step]:
+    """Routing steps of a queue: ``[[queues.steps]]`` tables in order of time."""
+    steps: list[Step] = []
+    for index, step in enumerate(_list(raw, "steps")):
+        at = f"{where}[{index}]"
+        if not isinstance(step, Mapping):
+            raise ConfigError(f"{at}: must be a table")
+        unknown = set(step) - _STEP_KEYS
+        if unknown:
+            raise ConfigError(f"{at}: unknown key {sorted(unknown)[0]!r}")
+        kind = _choice(step, f"{at}.kind", StepKind, StepKind.SKILLS)
+        target = _str(step, f"{at}.target", "")
+        if target:
+            check_setting(f"{at}.target", check_name, target)
+        name = _str(step, f"{at}.name", "")
+        if name:
+            check_setting(f"{at}.name", check_name, name)
+        steps.append(Step(
+            after=_float(step, f"{at}.after", 0.0, low=0),
+            kind=kind,
+            skills=_skill_table(step, f"{at}.skills", low=0),
+            cap=int(_float(step, f"{at}.cap", 0, low=0, high=10)),
+            to=_choice(step, f"{at}.to", FallbackKind, FallbackKind.DIALPLAN),
+            target=target,
+            name=name,
+        ))
+    return steps
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(raw: Mapping[str, Any], where: str, enum: type[E], default: E) -> E:
+    text = _str(raw, where, default.value)
+    try:
+        return enum(text)
+    except ValueError:
+        choices = ", ".join(e.value for e in enum)
+        raise ConfigError(f"{where}: must be one of {choices}") from None
+
+
+def _bool(raw: Mapping[str, Any], where: str, default: bool) -> bool:
+    value = raw.get(where.rsplit(".", 1)[-1], default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: must be true or false")
+    return value
 
 
 def agent_from_dict(raw: Mapping[str, Any], where: str) -> Agent:
@@ -232,15 +297,15 @@ def check_setting(where: str, check: Any, value: Any) -> str:
         raise ConfigError(str(exc)) from None
 
 
-def _skill_table(raw: Mapping[str, Any], where: str) -> dict[str, int]:
+def _skill_table(raw: Mapping[str, Any], where: str, low: int = 1) -> dict[str, int]:
     table = raw.get(where.rsplit(".", 1)[1], {})
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: must be a table of skill = level")
     skills: dict[str, int] = {}
     for name, level in table.items():
         check_setting(where, check_skill_name, name)
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
-            raise ConfigError(f"{where}.{name}: level must be a whole number 1-10")
+        if not isinstance(level, int) or isinstance(level, bool) or not low <= level <= 10:
+            raise ConfigError(f"{where}.{name}: level must be a whole number {low}-10")
         skills[name] = level
     return skills
 

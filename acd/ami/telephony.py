@@ -7,7 +7,7 @@ import asyncio
 from acd.ami.connection import AmiConnection
 from acd.domain.events import LiveChannel
 from acd.domain.model import Agent, Call
-from acd.domain.names import check_channel, check_dial_string
+from acd.domain.names import check_channel, check_dial_string, check_name
 
 CONNECT_CONTEXT = "acd-connect"
 FALLBACK_CONTEXT = "acd-fallback"
@@ -36,12 +36,14 @@ class AsteriskTelephony:
             ]
         )
 
-    async def send_to_fallback(self, call: Call, reason: str) -> None:
-        """Give up on the caller: the dialplan's fallback takes over."""
+    async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
+        """Give up on the caller: the dialplan's fallback takes over (or ``context``, s, 1)."""
         channel = check_channel("call.channel", call.channel)
-        await self._in_order(
-            [_setvar(channel, "ACD_FALLBACK_REASON", reason), _redirect(channel, FALLBACK_CONTEXT)]
-        )
+        actions = [_setvar(channel, "ACD_FALLBACK_REASON", check_name("reason", reason))]
+        if context:
+            target = f"{check_name('context', context)},s,1"
+            actions.append(_setvar(channel, "ACD_FALLBACK", target))
+        await self._in_order([*actions, _redirect(channel, FALLBACK_CONTEXT)])
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel Asterisk has now, by Uniqueid."""

@@ -15,8 +15,8 @@ class Telephony(Protocol):
     async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
         """Ring ``agent``'s phone for ``call``; the caller hears music meanwhile."""
 
-    async def send_to_fallback(self, call: Call, reason: str) -> None:
-        """Give up on the caller and hand them to the dialplan's fallback."""
+    async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
+        """Give up on the caller and hand them to the dialplan's fallback (or ``context``)."""
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel that exists now, by id."""

@@ -26,13 +26,14 @@ from acd.domain.events import (
     TelephonyConnected,
     TelephonyEvent,
 )
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue, Role, Strategy
 from acd.domain.names import check_channel
 from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
 from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
 from acd.errors import AcdError, AmiError, InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.overflow import check_overflows, overflow_on_arrival
 from acd.service.ports import EventSink, Telephony
 from acd.service.recovery import reconcile
 from acd.store import Store
@@ -88,8 +89,9 @@ class Router:
         self.sink = sink
         self.clock = clock
         self._work: asyncio.Queue[tuple[Work, float]] = asyncio.Queue()
-        self._queues: dict[str, Queue] = {}
+        self.queues: dict[str, Queue] = {}
         self._device_agents: dict[str, str] = {}
+        self.agents_seen: list[Agent] = []  # every agent, as of the last tick
         self.handled = 0  # work items done; tests wait on it through `idle()`
         self._idle = asyncio.Event()
 
@@ -182,10 +184,11 @@ class Router:
 
     async def reload_config(self) -> None:
         """Re-read queues and agents' devices from Redis (after a change through the API)."""
-        self._queues = {q.name: q for q in await self.store.list_queues()}
-        self._device_agents = {a.dial: a.id for a in await self.store.list_agents()}
+        self.queues = {q.name: q for q in await self.store.list_queues()}
+        self.agents_seen = await self.store.list_agents()
+        self._device_agents = {a.dial: a.id for a in self.agents_seen}
 
-    async def _publish(self, kind: str, **data: object) -> None:
+    async def publish(self, kind: str, **data: object) -> None:
         if self.sink is not None:
             await self.sink.publish(kind, data)
 
@@ -195,7 +198,7 @@ class Router:
         self, event: CallEntered, received: float, waited: float = 0.0
     ) -> None:
         now = self.clock()
-        queue = self._queues.get(event.queue)
+        queue = self.queues.get(event.queue)
         if queue is None:
             queue = await self.store.get_queue(event.queue)
         if queue is None:
@@ -217,9 +220,11 @@ class Router:
         self.metrics.calls_offered.labels(queue.name).inc()
         log.info("call entered", extra={"call": call.id, "queue": queue.name,
                                         "priority": call.priority, "caller": call.caller_name})
-        await self._publish("call.offered", call=call.id, queue=queue.name,
+        await self.publish("call.offered", call=call.id, queue=queue.name,
                             priority=call.priority, caller_name=call.caller_name)
-        await self._route_call(call, queue, received)
+        if await overflow_on_arrival(self, call, queue, received):
+            return
+        await self.route_call(call, queue, received)
 
     async def _reject_unknown_queue(self, event: CallEntered) -> None:
         self.metrics.calls_offered.labels(UNKNOWN_QUEUE_LABEL).inc()
@@ -252,17 +257,43 @@ class Router:
 
     # --- routing decisions --------------------------------------------------------------------
 
-    async def _route_call(self, call: Call, queue: Queue, received: float) -> bool:
-        """Offer ``call`` to the best ready agent; False if nobody can take it now."""
+    async def _candidates(self, queue: Queue) -> list[Agent]:
+        """Ready agents who might take a call of ``queue``: members, then its teams' staff.
+
+        Read from the per-queue and per-team ready indexes, never by scanning all agents.
+        """
+        agents = await self.store.ready_agents(queue.name)
+        seen = {a.id for a in agents}
+        for team in queue.teams:
+            agents += [a for a in await self.store.ready_staff(team) if a.id not in seen]
+            seen = {a.id for a in agents}
+        return agents
+
+    async def route_call(self, call: Call, queue: Queue, received: float) -> bool:
+        """Offer ``call`` to the best agent its step allows; False if nobody can take it now."""
         for _ in range(3):  # another process may win a claim; try the next best agent
-            agents = await self.store.ready_agents(queue.name)
-            decision = choose_agent_for_call(call, queue, agents)
+            agents = await self._candidates(queue)
+            cursor = ""
+            if queue.strategy is Strategy.ROUND_ROBIN:
+                cursor = await self.store.round_robin_cursor(queue.name)
+            decision = choose_agent_for_call(call, queue, agents, now=self.clock(),
+                                             cursor=cursor)
             if decision is None:
                 return False
             agent = next(a for a in agents if a.id == decision.agent_id)
             if await self._offer(call, agent, queue, received):
+                if queue.strategy is Strategy.ROUND_ROBIN:
+                    await self.store.set_round_robin_cursor(queue.name, agent.id)
                 return True
         return False
+
+    def queues_served_by(self, agent: Agent) -> list[str]:
+        """The agent's own queues, and for a lead or supervisor those its team serves."""
+        names = list(agent.queues)
+        if agent.team and agent.role is not Role.AGENT:
+            names += [q.name for q in self.queues.values()
+                      if agent.team in q.teams and q.name not in agent.queues]
+        return names
 
     async def route_agent(self, agent_id: str, received: float | None = None) -> bool:
         """Give a freed agent the best call across its queues; False if none fits."""
@@ -273,13 +304,14 @@ class Router:
                 return False
             waiting = {
                 q: await self.store.waiting_calls(q, CALLS_PER_QUEUE_LOOKAHEAD)
-                for q in agent.queues
+                for q in self.queues_served_by(agent)
             }
-            decision = choose_call_for_agent(agent, waiting)
+            decision = choose_call_for_agent(agent, waiting, now=self.clock(),
+                                             queues=self.queues)
             if decision is None:
                 return False
             call = next(c for c in waiting[decision.queue] if c.id == decision.call_id)
-            queue = self._queues.get(call.queue) or Queue(call.queue)
+            queue = self.queues.get(call.queue) or Queue(call.queue)
             if await self._offer(call, agent, queue, received):
                 return True
         return False
@@ -335,7 +367,7 @@ class Router:
         self.metrics.first_response_seconds.labels(call.queue, "voice").observe(wait)
         log.info("call answered", extra={"call": call.id, "agent": agent_id,
                                          "queue": call.queue, "wait": round(wait, 3)})
-        await self._publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
+        await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
                             wait_seconds=round(wait, 3))
 
     async def _agent_missed(self, event: AgentMissed, received: float) -> None:
@@ -351,7 +383,8 @@ class Router:
             return
         now = self.clock()
         agent = await self.store.get_agent(agent_id)
-        pause = self.settings.no_answer_pause
+        queue = self.queues.get(call.queue) or Queue(call.queue)
+        pause = self.settings.no_answer_pause and queue.no_answer_pause
         if agent is not None:
             if pause:
                 await self.store.set_agent_state(agent, AgentState.PAUSED, now,
@@ -362,9 +395,8 @@ class Router:
                                                  expected_call=call.id)
         log.info("agent did not answer, call back in line",
                  extra={"call": call.id, "agent": agent_id, "status": event.status})
-        await self._publish("agent.missed", call=call.id, agent=agent_id, status=event.status)
-        queue = self._queues.get(call.queue) or Queue(call.queue)
-        await self._route_call(replace_status(call, CallStatus.WAITING), queue, received)
+        await self.publish("agent.missed", call=call.id, agent=agent_id, status=event.status)
+        await self.route_call(replace_status(call, CallStatus.WAITING), queue, received)
         if not pause:
             await self.route_agent(agent_id, received)
 
@@ -389,7 +421,7 @@ class Router:
         if ended is None:
             return  # already ended, by this process or another
         previous, agent_id = ended
-        queue = self._queues.get(call.queue) or Queue(call.queue)
+        queue = self.queues.get(call.queue) or Queue(call.queue)
         wait = now - call.arrived_at
         if previous is CallStatus.CONNECTED:
             await self._call_completed(call, queue, agent_id, now, received)
@@ -406,7 +438,7 @@ class Router:
         log.info("call ended", extra={"call": call.id, "queue": call.queue,
                                       "outcome": outcome.value, "detail": detail,
                                       "wait": round(wait, 3)})
-        await self._publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
+        await self.publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
                             wait_seconds=round(wait, 3), detail=detail)
         if previous is CallStatus.OFFERED and agent_id:
             agent = await self.store.get_agent(agent_id)
@@ -426,7 +458,7 @@ class Router:
         self.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
         log.info("call completed", extra={"call": call.id, "agent": agent_id,
                                           "queue": call.queue, "talk": round(talk, 3)})
-        await self._publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
+        await self.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
                             talk_seconds=round(talk, 3))
         agent = await self.store.get_agent(agent_id) if agent_id else None
         if agent is None:
@@ -454,7 +486,7 @@ class Router:
             raise IllegalTransition(agent.id, agent.state, target)
         log.info("agent state", extra={"agent": agent.id, "state": target.value,
                                        "from": previous.value, "reason": reason})
-        await self._publish("agent.state", agent=agent.id, state=target.value,
+        await self.publish("agent.state", agent=agent.id, state=target.value,
                             previous=previous.value, reason=reason)
         if target is AgentState.READY:
             await self.route_agent(agent.id)
@@ -486,6 +518,7 @@ class Router:
                 await self.route_agent(agent_id, received)
         for call_id in await self.store.overdue_offers(now):
             await self._settle_lost_offer(call_id, received)
+        await check_overflows(self, now, received)
         await self.route_waiting(received)
 
     async def _settle_lost_offer(self, call_id: str, received: float) -> None:
@@ -495,9 +528,9 @@ class Router:
 
     async def route_waiting(self, received: float) -> None:
         """Try every queue's waiting calls against its ready agents (a safety net)."""
-        for queue in self._queues.values():
+        for queue in self.queues.values():
             for call in await self.store.waiting_calls(queue.name, CALLS_PER_QUEUE_LOOKAHEAD):
-                if not await self._route_call(call, queue, received):
+                if not await self.route_call(call, queue, received):
                     break  # nobody ready for this call; later calls rarely fare better
 
 

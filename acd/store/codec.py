@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role, Strategy
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role
 from acd.domain.skills import format_skills, parse_skills
 
 Fields = dict[str, str]
@@ -44,6 +44,7 @@ def call_to_fields(call: Call) -> Fields:
         "status": call.status.value,
         "attempts": str(call.attempts),
         "agent": call.agent,
+        "step": str(call.step),
     }
 
 
@@ -62,6 +63,7 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         status=CallStatus(fields.get("status", "waiting")),
         attempts=int(fields.get("attempts", "0")),
         agent=fields.get("agent", ""),
+        step=int(fields.get("step") or 0),
     )
 
 
@@ -112,6 +114,7 @@ def agent_from_fields(fields: Mapping[str, str]) -> Agent:
         call=fields.get("call", ""),
         calls_taken=int(fields.get("calls_taken") or 0),
         talk_seconds=float(fields.get("talk_seconds") or 0),
+        device_busy=fields.get("device_busy") == "1",
     )
 
 
@@ -121,7 +124,6 @@ def queue_to_json(queue: Queue) -> str:
 
 
 def queue_from_json(text: str) -> Queue:
-    """Inverse of :func:`queue_to_json`."""
+    """Inverse of :func:`queue_to_json` (Queue normalises its steps and enums itself)."""
     data: dict[str, Any] = json.loads(text)
-    data["strategy"] = Strategy(data["strategy"])
     return Queue(**data)

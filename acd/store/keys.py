@@ -15,6 +15,7 @@ class Keys:
         self.wrap_ups = self.prefix + "agents:wrap_up"
         self.fence = self.prefix + "fence"
         self.offers = self.prefix + "calls:offered"
+        self.callbacks = self.prefix + "callbacks"
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""
@@ -31,6 +32,14 @@ class Keys:
     def waiting(self, queue: str) -> str:
         """Zset of the calls waiting in a queue, best first."""
         return f"{self.prefix}queue:{queue}:waiting"
+
+    def team_ready(self, team: str) -> str:
+        """Zset of the ready leads and supervisors of a team, scored by idle-since."""
+        return f"{self.prefix}team:{team}:ready"
+
+    def cursor(self, queue: str) -> str:
+        """The agent a round-robin queue offered a call to last."""
+        return f"{self.prefix}queue:{queue}:cursor"
 
     def ready(self, queue: str) -> str:
         """Zset of the ready agents of a queue, scored by idle-since (longest idle first)."""

@@ -6,6 +6,7 @@ SHA; reads are pipelined. Failures raise :class:`StoreUnavailable` and are count
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from importlib import resources
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue, Role
 from acd.domain.state_machine import TRANSITIONS
 from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
@@ -62,6 +63,7 @@ class Store:
         self._connect = _load_script(redis, "connect")
         self._finish = _load_script(redis, "finish")
         self._agent_state = _load_script(redis, "agent_state")
+        self._move = _load_script(redis, "move")
 
     async def _run(self, operation: Awaitable[T]) -> T:
         """Await a Redis operation, timing it and turning failures into StoreUnavailable."""
@@ -114,12 +116,12 @@ class Store:
             pipe.hset(key, mapping=cast(dict[Any, Any], agent_state_fields(agent)))
         pipe.sadd(self.keys.agents, agent.id)
         if old is not None:
-            state = old.state
-            for queue in set(old.queues) - set(agent.queues):
-                pipe.zrem(self.keys.ready(queue), agent.id)
-            if state is AgentState.READY:
-                for queue in agent.queues:
-                    pipe.zadd(self.keys.ready(queue), {agent.id: old.idle_since})
+            # Membership or team changed: the ready indexes follow, whatever the state.
+            for key in set(self.ready_keys(old)) - set(self.ready_keys(agent)):
+                pipe.zrem(key, agent.id)
+            if old.state is AgentState.READY:
+                for key in self.ready_keys(agent):
+                    pipe.zadd(key, {agent.id: old.idle_since})
         await self._run(pipe.execute())
 
     async def get_agent(self, agent_id: str) -> Agent | None:
@@ -143,6 +145,30 @@ class Store:
         ids = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.agents))))
         return await self.get_agents(ids)
 
+    def ready_keys(self, agent: Agent) -> list[str]:
+        """Every ready index the agent belongs in: its queues', and its team's if it leads."""
+        keys = [self.keys.ready(q) for q in agent.queues]
+        if agent.team and agent.role is not Role.AGENT:
+            keys.append(self.keys.team_ready(agent.team))
+        return keys
+
+    async def ready_staff(self, team: str) -> list[Agent]:
+        """The ready leads and supervisors of a team, longest idle first."""
+        ids = await self._run(self.redis.zrange(self.keys.team_ready(team), 0, -1))
+        return await self.get_agents(cast(list[str], ids))
+
+    async def round_robin_cursor(self, queue: str) -> str:
+        """The agent this queue offered a call to last ('' if none)."""
+        return cast(str, await self._run(self.redis.get(self.keys.cursor(queue)))) or ""
+
+    async def set_round_robin_cursor(self, queue: str, agent_id: str) -> None:
+        """Remember the agent this queue offered a call to last."""
+        await self._run(self.redis.set(self.keys.cursor(queue), agent_id))
+
+    async def set_call_step(self, call_id: str, step: int) -> None:
+        """Record the routing step a call has reached."""
+        await self._run(self.redis.hset(self.keys.call(call_id), "step", step))
+
     async def ready_agents(self, queue: str) -> list[Agent]:
         """The ready agents of a queue, longest idle first."""
         ids = cast(list[str], await self._run(self.redis.zrange(self.keys.ready(queue), 0, -1)))
@@ -165,7 +191,7 @@ class Store:
         so a late event about an old call cannot knock the agent off a new one.
         """
         keys = [self.keys.agent(agent.id), self.keys.wrap_ups]
-        keys += [self.keys.ready(q) for q in agent.queues]
+        keys += self.ready_keys(agent)
         args = [
             agent.id, target.value, repr(now), _ALLOWED_FROM[target], expected_call, reason,
             call, repr(wrap_up_until) if wrap_up_until else "0",
@@ -246,7 +272,7 @@ class Store:
         """
         keys = [
             self.keys.call(call.id), self.keys.agent(agent.id), self.keys.waiting(call.queue),
-            self.keys.fence, self.keys.offers, *(self.keys.ready(q) for q in agent.queues),
+            self.keys.fence, self.keys.offers, *self.ready_keys(agent),
         ]
         args = [call.id, agent.id, repr(now), repr(settle_by)]
         fence, _why = await self._run(self._claim(keys=keys, args=args))
@@ -280,6 +306,21 @@ class Store:
         if not result:
             return None
         return CallStatus(result[0]), str(result[1])
+
+    async def move_call(self, call: Call, queue: str) -> bool:
+        """Move a waiting call to ``queue``, keeping its arrival time; False if not waiting."""
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.waiting(queue)]
+        args: list[Arg] = [call.id, queue, waiting_score(call.priority, call.arrived_at)]
+        return bool(await self._run(self._move(keys=keys, args=args)))
+
+    async def record_callback(self, call: Call, now: float) -> None:
+        """Keep a callback request for the contact centre (newest first, bounded)."""
+        entry = json.dumps({"call": call.id, "queue": call.queue, "number": call.caller_number,
+                            "name": call.caller_name, "at": now}, ensure_ascii=False)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self.keys.callbacks, entry)
+        pipe.ltrim(self.keys.callbacks, 0, 9_999)
+        await self._run(pipe.execute())
 
     async def overdue_offers(self, now: float) -> list[str]:
         """Calls offered to an agent whose offer should have settled by ``now``."""
