@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from acd.domain.events import CallEntered
 from acd.domain.model import Outcome
 from acd.errors import AmiError
+from acd.service.endings import end_call
 
 if TYPE_CHECKING:
     from acd.service.router import Router
@@ -31,7 +32,7 @@ async def reconcile(router: Router, reconnect: bool) -> None:
     for call_id in await router.store.active_call_ids():
         call = await router.store.get_call(call_id)
         if call is not None and call_id not in live:
-            await router.end_call(call, Outcome.FAILED, "vanished", received)
+            await end_call(router, call, Outcome.FAILED, "vanished", received)
     for channel in live.values():
         if channel.context == "acd-inbound" and channel.application == "MusicOnHold":
             await _adopt(router, channel.uniqueid, channel.channel, channel.seconds)

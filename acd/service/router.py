@@ -33,6 +33,7 @@ from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
 from acd.errors import AcdError, AmiError, InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.endings import call_fell_back, channel_gone
 from acd.service.overflow import check_overflows, overflow_on_arrival
 from acd.service.ports import EventSink, Telephony
 from acd.service.recovery import reconcile
@@ -40,8 +41,6 @@ from acd.store import Store
 
 log = logging.getLogger("acd.router")
 
-# Fallback reasons become a metric label: keep the set closed.
-FALLBACK_REASONS = frozenset({"timeout", "overflow", "no-agents", "queue-full", "unknown-queue"})
 BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 UNKNOWN_QUEUE_LABEL = "_unknown"
 # How many waiting calls of each queue a freed agent looks at.
@@ -174,9 +173,9 @@ class Router:
             case AgentMissed():
                 await self._agent_missed(work, received)
             case ChannelGone():
-                await self._channel_gone(work, received)
+                await channel_gone(self, work, received)
             case CallFellBack():
-                await self._call_fell_back(work, received)
+                await call_fell_back(self, work, received)
             case DeviceChanged():
                 await self._device_changed(work, received)
             case TelephonyConnected():
@@ -399,77 +398,6 @@ class Router:
         await self.route_call(replace_status(call, CallStatus.WAITING), queue, received)
         if not pause:
             await self.route_agent(agent_id, received)
-
-    # --- a call ends --------------------------------------------------------------------------
-
-    async def _channel_gone(self, event: ChannelGone, received: float) -> None:
-        call = await self.store.get_call(event.call_id)
-        if call is None or call.status is CallStatus.ENDED or call.channel != event.channel:
-            return  # not a caller's channel (an agent leg, another application's call)
-        await self.end_call(call, Outcome.ABANDONED, f"cause {event.cause}", received)
-
-    async def _call_fell_back(self, event: CallFellBack, received: float) -> None:
-        call = await self.store.get_call(event.call_id)
-        if call is None or call.status is CallStatus.ENDED:
-            return
-        reason = event.reason if event.reason in FALLBACK_REASONS else "other"
-        await self.end_call(call, Outcome.OVERFLOWED, reason, received)
-
-    async def end_call(self, call: Call, outcome: Outcome, detail: str, received: float) -> None:
-        now = self.clock()
-        ended = await self.store.finish(call, outcome, now, detail)
-        if ended is None:
-            return  # already ended, by this process or another
-        previous, agent_id = ended
-        queue = self.queues.get(call.queue) or Queue(call.queue)
-        wait = now - call.arrived_at
-        if previous is CallStatus.CONNECTED:
-            await self._call_completed(call, queue, agent_id, now, received)
-            return
-        if outcome is Outcome.ABANDONED:
-            self.metrics.calls_abandoned.labels(call.queue).inc()
-            if wait <= self.settings.short_abandon_seconds:
-                self.metrics.calls_short_abandoned.labels(call.queue).inc()
-        elif outcome is Outcome.OVERFLOWED:
-            self.metrics.calls_overflowed.labels(call.queue, detail).inc()
-        elif outcome is Outcome.FAILED:
-            self.metrics.calls_failed.labels(call.queue, detail).inc()
-        self.metrics.wait_seconds.labels(call.queue, outcome.value).observe(wait)
-        log.info("call ended", extra={"call": call.id, "queue": call.queue,
-                                      "outcome": outcome.value, "detail": detail,
-                                      "wait": round(wait, 3)})
-        await self.publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
-                            wait_seconds=round(wait, 3), detail=detail)
-        if previous is CallStatus.OFFERED and agent_id:
-            agent = await self.store.get_agent(agent_id)
-            if agent is not None:
-                await self.store.set_agent_state(agent, AgentState.READY, now,
-                                                 expected_call=call.id)
-                await self.route_agent(agent_id, received)
-
-    async def _call_completed(
-        self, call: Call, queue: Queue, agent_id: str, now: float, received: float
-    ) -> None:
-        fields = await self.store.get_call_fields(call.id)
-        talk = max(0.0, now - float(fields.get("answered_at") or now))
-        wrap_up = queue.wrap_up_seconds
-        self.metrics.talk_seconds.labels(call.queue).observe(talk)
-        self.metrics.handle_seconds.labels(call.queue).observe(talk + wrap_up)
-        self.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
-        log.info("call completed", extra={"call": call.id, "agent": agent_id,
-                                          "queue": call.queue, "talk": round(talk, 3)})
-        await self.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
-                            talk_seconds=round(talk, 3))
-        agent = await self.store.get_agent(agent_id) if agent_id else None
-        if agent is None:
-            return
-        await self.store.count_handled(agent.id, talk)
-        if wrap_up > 0:
-            await self.store.set_agent_state(agent, AgentState.WRAP_UP, now,
-                                             expected_call=call.id, wrap_up_until=now + wrap_up)
-            return
-        await self.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
-        await self.route_agent(agent.id, received)
 
     # --- agents ------------------------------------------------------------------------------
 

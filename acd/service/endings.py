@@ -1,0 +1,98 @@
+"""How calls end: a caller hangs up, the dialplan falls back, or a conversation completes.
+
+Every call that entered ends here exactly once (the store's ``finish`` script decides which
+process and which event gets to end it) and is counted as answered, abandoned, overflowed or
+failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from acd.domain.events import CallFellBack, ChannelGone
+from acd.domain.model import AgentState, Call, CallStatus, Outcome, Queue
+
+if TYPE_CHECKING:
+    from acd.service.router import Router
+
+log = logging.getLogger("acd.router")
+
+# Fallback reasons become a metric label: keep the set closed.
+FALLBACK_REASONS = frozenset({"timeout", "overflow", "no-agents", "queue-full", "unknown-queue"})
+
+
+async def channel_gone(router: Router, event: ChannelGone, received: float) -> None:
+    call = await router.store.get_call(event.call_id)
+    if call is None or call.status is CallStatus.ENDED or call.channel != event.channel:
+        return  # not a caller's channel (an agent leg, another application's call)
+    await end_call(router, call, Outcome.ABANDONED, f"cause {event.cause}", received)
+
+
+async def call_fell_back(router: Router, event: CallFellBack, received: float) -> None:
+    call = await router.store.get_call(event.call_id)
+    if call is None or call.status is CallStatus.ENDED:
+        return
+    reason = event.reason if event.reason in FALLBACK_REASONS else "other"
+    await end_call(router, call, Outcome.OVERFLOWED, reason, received)
+
+
+async def end_call(
+    router: Router, call: Call, outcome: Outcome, detail: str, received: float
+) -> None:
+    """End ``call`` with ``outcome`` unless it already ended; count it and free its agent."""
+    now = router.clock()
+    ended = await router.store.finish(call, outcome, now, detail)
+    if ended is None:
+        return  # already ended, by this process or another
+    previous, agent_id = ended
+    queue = router.queues.get(call.queue) or Queue(call.queue)
+    wait = now - call.arrived_at
+    if previous is CallStatus.CONNECTED:
+        await _call_completed(router, call, queue, agent_id, now, received)
+        return
+    if outcome is Outcome.ABANDONED:
+        router.metrics.calls_abandoned.labels(call.queue).inc()
+        if wait <= router.settings.short_abandon_seconds:
+            router.metrics.calls_short_abandoned.labels(call.queue).inc()
+    elif outcome is Outcome.OVERFLOWED:
+        router.metrics.calls_overflowed.labels(call.queue, detail).inc()
+    elif outcome is Outcome.FAILED:
+        router.metrics.calls_failed.labels(call.queue, detail).inc()
+    router.metrics.wait_seconds.labels(call.queue, outcome.value).observe(wait)
+    log.info("call ended", extra={"call": call.id, "queue": call.queue,
+                                  "outcome": outcome.value, "detail": detail,
+                                  "wait": round(wait, 3)})
+    await router.publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
+                        wait_seconds=round(wait, 3), detail=detail)
+    if previous is CallStatus.OFFERED and agent_id:
+        agent = await router.store.get_agent(agent_id)
+        if agent is not None:
+            await router.store.set_agent_state(agent, AgentState.READY, now,
+                                             expected_call=call.id)
+            await router.route_agent(agent_id, received)
+
+
+async def _call_completed(
+    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
+) -> None:
+    fields = await router.store.get_call_fields(call.id)
+    talk = max(0.0, now - float(fields.get("answered_at") or now))
+    wrap_up = queue.wrap_up_seconds
+    router.metrics.talk_seconds.labels(call.queue).observe(talk)
+    router.metrics.handle_seconds.labels(call.queue).observe(talk + wrap_up)
+    router.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
+    log.info("call completed", extra={"call": call.id, "agent": agent_id,
+                                      "queue": call.queue, "talk": round(talk, 3)})
+    await router.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
+                        talk_seconds=round(talk, 3))
+    agent = await router.store.get_agent(agent_id) if agent_id else None
+    if agent is None:
+        return
+    await router.store.count_handled(agent.id, talk)
+    if wrap_up > 0:
+        await router.store.set_agent_state(agent, AgentState.WRAP_UP, now,
+                                         expected_call=call.id, wrap_up_until=now + wrap_up)
+        return
+    await router.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
+    await router.route_agent(agent.id, received)
