@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("acd.router")
 
 # Fallback reasons become a metric label: keep the set closed.
-FALLBACK_REASONS = frozenset({"timeout", "overflow", "no-agents", "queue-full", "unknown-queue"})
+FALLBACK_REASONS = frozenset(
+    {"timeout", "overflow", "callback", "no-agents", "queue-full", "unknown-queue"}
+)
 
 
 async def channel_gone(router: Router, event: ChannelGone, received: float) -> None:

@@ -408,6 +408,9 @@ class Router:
         agent = await self.store.get_agent(agent_id)
         if agent is None:
             raise NotFound(f"agent {agent_id} not found")
+        if target is AgentState.PAUSED and reason not in set(PauseReason):
+            codes = ", ".join(r.value for r in PauseReason)
+            raise InvalidInput("reason", f"a pause needs a reason code: {codes}")
         now = self.clock()
         previous = await self.store.set_agent_state(agent, target, now, reason=reason)
         if previous is None:
