@@ -93,3 +93,66 @@ def test_serve_with_bad_config_exits_with_one_clear_line(tmp_path: Path) -> None
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "ami.port" in lines[0]
+
+
+STEPS = """
+[ami]
+secret = "s"
+
+[[queues]]
+name = "support"
+teams = ["north"]
+aging_seconds = 60
+skills = { "lang:ru" = 5 }
+
+[[queues.steps]]
+after = 0
+
+[[queues.steps]]
+after = 30
+skills = { "lang:ru" = 1 }
+
+[[queues.steps]]
+after = 90
+kind = "leads"
+
+[[queues.steps]]
+after = 300
+kind = "fallback"
+to = "voicemail"
+target = "vm-support"
+
+[[agents]]
+id = "lead-1"
+dial = "PJSIP/2001"
+team = "north"
+role = "lead"
+"""
+
+
+def test_routing_steps_teams_and_aging_come_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "acd.toml"
+    path.write_text(STEPS, encoding="utf-8")
+    [queue] = load_settings(path, env={}).queues
+    assert queue.teams == ("north",)
+    assert queue.aging_seconds == 60
+    assert [s.after for s in queue.steps] == [0, 30, 90, 300]
+    assert queue.steps[1].skills == {"lang:ru": 1}
+    assert queue.steps[2].kind.value == "leads"
+    assert (queue.steps[3].to.value, queue.steps[3].target) == ("voicemail", "vm-support")
+
+
+@pytest.mark.parametrize(
+    ("steps", "named"),
+    [
+        ([{"after": 5}], "queues.q.steps[0].after"),
+        ([{"after": 0}, {"after": 10, "kind": "nope"}], "queues[0].steps[1].kind"),
+        ([{"after": 0}, {"after": 10, "kind": "fallback", "to": "queue", "target": "zz"}],
+         "queues.q.steps[1].target"),
+        ([{"after": 0, "colour": "red"}], "queues[0].steps[0]: unknown key"),
+    ],
+)
+def test_bad_step_is_named(steps: list[dict[str, object]], named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"ami": {"secret": "s"}, "queues": [{"name": "q", "steps": steps}]})
+    assert str(info.value).startswith(named)
