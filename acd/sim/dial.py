@@ -1,0 +1,211 @@
+"""The Dial application, after apps/app_dial.c, and the bridge that follows an answer.
+
+Dial clears the DIAL* variables, requests and calls each destination (DialBegin), plays music
+to the caller with ``m``, then waits: the first answer wins (DialEnd ANSWER, bridge); busy and
+unavailable destinations drop out; the timeout ends it with NOANSWER; a caller who hangs up or
+is redirected cancels it (DialEnd CANCEL). Once bridged, whoever hangs up first ends the call
+for both, unless the ``g`` option lets the caller continue in the dialplan.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from acd.sim.bridges import Bridge
+from acd.sim.channels import NORMAL_CLEARING, Channel, Kind, State, wait_any
+from acd.sim.expressions import separate_args
+from acd.sim.outgoing import call, dial_status_for, prepare_callee, publish_dial, request_channel
+
+log = logging.getLogger(__name__)
+
+DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
+                  "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS",
+                  "PROGRESSTIME", "PROGRESSTIME_MS")
+ANSWERED_ELSEWHERE = 26
+
+
+@dataclass
+class _Outgoing:
+    chan: Channel
+    number: str
+    done: bool = False
+    rang: bool = False
+
+
+def parse_options(text: str) -> dict[str, str]:
+    """``m(default)tg`` -> ``{"m": "default", "t": "", "g": ""}``."""
+    options: dict[str, str] = {}
+    i = 0
+    while i < len(text):
+        letter = text[i]
+        i += 1
+        argument = ""
+        if text[i : i + 1] == "(":
+            end = text.find(")", i)
+            end = len(text) if end < 0 else end
+            argument, i = text[i + 1 : end], end + 1
+        options[letter] = argument
+    return options
+
+
+def _set_duration(chan: Channel, name: str, seconds: float) -> None:
+    millis = max(0, int(seconds * 1000))
+    chan.setvar(name, str(millis // 1000))
+    chan.setvar(f"{name}_MS", str(millis))
+
+
+async def dial(chan: Channel, data: str) -> str:
+    """Dial(destinations,timeout,options): ``"continue"`` or ``"hangup"`` for the PBX."""
+    args = separate_args(data)
+    if not args or not args[0].strip():
+        log.warning("Dial requires an argument (technology/resource) on %s", chan.name)
+        return "hangup"
+    try:
+        timeout = float(args[1]) if len(args) > 1 and args[1].strip() else 0.0
+    except ValueError:
+        timeout = 0.0
+    options = parse_options(args[2]) if len(args) > 2 else {}
+    for name in DIAL_VARIABLES:
+        chan.setvar(name, "")
+    started = chan.pbx.clock.now()
+    outs: list[_Outgoing] = []
+    for destination in args[0].split("&"):
+        tech, _, resource = destination.strip().partition("/")
+        out = request_channel(chan.pbx, tech, resource, chan)
+        if out is None:
+            log.info("Dial: unable to create channel %s/%s", tech, resource)
+            continue
+        prepare_callee(out, chan, resource)
+        outs.append(_Outgoing(out, resource))
+    for outgoing in outs:
+        call(outgoing.chan)
+        publish_dial("DialBegin", chan, outgoing.chan, ("DialString", outgoing.number))
+    if not outs:
+        chan.setvar("DIALSTATUS", "CHANUNAVAIL")
+        return "continue"
+    if "m" in options:
+        chan.emit("MusicOnHoldStart", extra=[("Class", options["m"] or "default")])
+    winner, status = await _wait_for_answer(chan, outs, timeout if timeout > 0 else None,
+                                            started)
+    if winner is None:
+        if "m" in options and not chan.dead:
+            chan.emit("MusicOnHoldStop")
+        for outgoing in outs:
+            if not outgoing.done:
+                outgoing.chan.destroy()
+        chan.setvar("DIALSTATUS", status)
+        return "hangup" if chan.hangup_requested else "continue"
+    chan.setvar("DIALSTATUS", "ANSWER")
+    for outgoing in outs:
+        if outgoing is not winner and not outgoing.done:
+            publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", "CANCEL"))
+            outgoing.chan.hangupcause = ANSWERED_ELSEWHERE
+            outgoing.chan.destroy()
+    chan.setvar("DIALEDPEERNAME", winner.chan.name)
+    chan.setvar("DIALEDPEERNUMBER", winner.number)
+    winner.chan.exten = ""
+    publish_dial("DialEnd", chan, winner.chan, ("DialStatus", "ANSWER"))
+    if "m" in options:
+        chan.emit("MusicOnHoldStop")
+    if chan.state != State.UP:
+        chan.answer()
+    return await _bridge(chan, winner.chan, started, go_on="g" in options)
+
+
+async def _wait_for_answer(chan: Channel, outs: list[_Outgoing], timeout: float | None,
+                           started: float) -> tuple[_Outgoing | None, str]:
+    clock = chan.pbx.clock
+    deadline = None if timeout is None else started + timeout
+    busy = unavailable = 0
+    rang = False
+    while True:
+        live = [o for o in outs if not o.done]
+        if not live:
+            return None, "BUSY" if busy else "CHANUNAVAIL" if unavailable else "NOANSWER"
+        if chan.hangup_requested or chan.dead or chan.pending_goto is not None:
+            for outgoing in live:
+                publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", "CANCEL"))
+            return None, "CANCEL"
+        remaining = None if deadline is None else deadline - clock.now()
+        if remaining is not None and remaining <= 0:
+            for outgoing in live:
+                publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", "NOANSWER"))
+            return None, "NOANSWER"
+        await wait_any([chan, *(o.chan for o in live)], remaining)
+        chan.frames.clear()  # the caller's hangup or redirect is in its flags
+        for outgoing in live:
+            callee = outgoing.chan
+            while callee.frames and not outgoing.done:
+                frame = callee.frames.popleft()
+                if frame.kind is Kind.ANSWER:
+                    return outgoing, "ANSWER"
+                if frame.kind is Kind.RINGING and not outgoing.rang:
+                    outgoing.rang = True
+                    publish_dial("DialState", chan, callee, ("DialStatus", "RINGING"))
+                    if not rang:
+                        rang = True
+                        _set_duration(chan, "RINGTIME", clock.now() - started)
+                elif frame.kind is Kind.BUSY:
+                    publish_dial("DialEnd", chan, callee, ("DialStatus", "BUSY"))
+                    callee.destroy()
+                    outgoing.done, busy = True, busy + 1
+                elif frame.kind is Kind.HANGUP:
+                    status = dial_status_for(callee.hangupcause)
+                    publish_dial("DialEnd", chan, callee, ("DialStatus", status))
+                    callee.destroy()
+                    outgoing.done = True
+                    busy += status == "BUSY"
+                    unavailable += status == "CHANUNAVAIL"
+                elif frame.kind is Kind.GOTO:
+                    # A redirected callee leaves the Dial and runs the dialplan on its own.
+                    publish_dial("DialEnd", chan, callee, ("DialStatus", "CANCEL"))
+                    outgoing.done = True
+                    chan.pbx.start_dialplan(callee)
+            if callee.dead and not outgoing.done:
+                outgoing.done = True
+
+
+async def _bridge(chan: Channel, peer: Channel, started: float, *, go_on: bool) -> str:
+    """Bridge caller and callee until one of them leaves; the other is hung up."""
+    clock = chan.pbx.clock
+    answered_at = clock.now()
+    bridge = Bridge(chan.pbx)
+    bridge.enter(peer)
+    bridge.enter(chan)
+    bridge.update_peers()
+    for observer in list(chan.observers):
+        observer.bridged(chan, peer)
+    for observer in list(peer.observers):
+        observer.bridged(peer, chan)
+    while True:
+        caller_leaves = chan.hangup_requested or chan.dead or chan.pending_goto is not None
+        peer_leaves = peer.hangup_requested or peer.dead or peer.pending_goto is not None
+        if caller_leaves or peer_leaves:
+            break
+        await wait_any([chan, peer], None)
+        chan.frames.clear()
+        peer.frames.clear()
+    if peer_leaves and not caller_leaves:
+        bridge.leave(peer)
+        if peer.pending_goto is not None and not peer.hangup_requested and not peer.dead:
+            chan.pbx.start_dialplan(peer)
+        else:
+            peer.destroy()
+        bridge.kick(chan)
+        bridge.destroy()
+        # The bridge dissolves with the leaver's cause and takes the caller down with it.
+        if not go_on:
+            chan.soft_hangup(peer.hangupcause or NORMAL_CLEARING)
+    else:
+        bridge.leave(chan)
+        bridge.kick(peer)
+        bridge.destroy()
+        if not peer.dead:
+            peer.hangupcause = peer.hangupcause or chan.hangupcause or NORMAL_CLEARING
+            peer.destroy()
+    now = clock.now()
+    _set_duration(chan, "ANSWEREDTIME", now - answered_at)
+    _set_duration(chan, "DIALEDTIME", now - started)
+    chan.setvar("DIALSTATUS", "ANSWER")
+    return "hangup" if chan.hangup_requested else "continue"

@@ -1,0 +1,184 @@
+"""The Simulator: an AMI server over TCP in front of a simulated Asterisk 22.
+
+It accepts connections like Asterisk's manager (banner, login, actions, events), runs the
+dialplan files it was given, plays callers (:meth:`Simulator.place_call`) and agent phones
+(:meth:`Simulator.add_phone`), and offers faults for robustness tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from acd.sim.apps import DialplanExecutor
+from acd.sim.callers import SimCall, place_call
+from acd.sim.channels import Channel
+from acd.sim.clock import SimClock
+from acd.sim.dialplan import Dialplan
+from acd.sim.pbx import Pbx
+from acd.sim.phones import SimPhone
+from acd.sim.session import AmiSession
+
+log = logging.getLogger(__name__)
+
+# Longest line the simulator buffers before declaring it too long (manager.c keeps 1 KiB).
+_READ_LIMIT = 64 * 1024
+
+
+def default_dialplan() -> Path:
+    """The project's ``asterisk/extensions_acd.conf``; a packaged copy when installed."""
+    in_repository = Path(__file__).resolve().parents[2] / "asterisk" / "extensions_acd.conf"
+    return in_repository if in_repository.exists() else Path(__file__).with_name(
+        "extensions_acd.conf")
+
+
+class Simulator:
+    """A simulated Asterisk with its AMI server, callers and agent phones."""
+
+    def __init__(self, username: str = "acd", secret: str = "acd",  # noqa: S107
+                 dialplan_files: Sequence[Path] | None = None, time_scale: float = 1.0,
+                 seed: int | None = None) -> None:
+        self.username, self.secret = username, secret
+        self.clock = SimClock(time_scale)
+        self.rng = random.Random(seed)
+        files = list(dialplan_files) if dialplan_files is not None else [default_dialplan()]
+        self.pbx = Pbx(self.clock, Dialplan.load(files), self.rng)
+        self.pbx.executor = DialplanExecutor()
+        self.phones: dict[str, SimPhone] = {}
+        self.calls: list[SimCall] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._sessions: set[AmiSession] = set()
+        self._session_tasks: set[asyncio.Task[None]] = set()
+        self._accepting = False
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per simulated second."""
+        return self.clock.time_scale
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        """Live channels by name (read-only use, for tests)."""
+        return self.pbx.channels
+
+    @property
+    def session_count(self) -> int:
+        """How many AMI clients are connected."""
+        return len(self._sessions)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen for AMI clients; ``port=0`` picks a free port (see :attr:`port`)."""
+        self._server = await asyncio.start_server(self._accept, host, port, limit=_READ_LIMIT)
+        self.host = host
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._accepting = True
+        log.info("Asterisk simulator listening on %s:%d", host, self.port)
+
+    async def stop(self) -> None:
+        """Close every session, hang up everything, cancel every timer; nothing left behind."""
+        self._accepting = False
+        if self._server is not None:
+            self._server.close()
+        await self._close_sessions(abort=False)
+        await self.pbx.halt()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._accepting:
+            writer.transport.abort()  # restarting: Asterisk is not listening
+            return
+        session = AmiSession(self, reader, writer)
+        self._sessions.add(session)
+        self.pbx.bus.subscribe(session)
+        task = asyncio.current_task()
+        if task is not None:
+            self._session_tasks.add(task)
+        try:
+            await session.serve()
+        finally:
+            if task is not None:
+                self._session_tasks.discard(task)
+
+    def forget(self, session: AmiSession) -> None:
+        """Called by a session when it closes."""
+        self._sessions.discard(session)
+        self.pbx.bus.unsubscribe(session)
+
+    async def _close_sessions(self, *, abort: bool) -> None:
+        for session in list(self._sessions):
+            session.close(abort=abort)
+        # A closed transport ends each session's read loop; cancel only what does not end.
+        tasks = list(self._session_tasks)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=1.0)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.gather(*stuck, return_exceptions=True)
+
+    # --- simulated people ------------------------------------------------------------------------
+    def add_phone(self, endpoint: str, *, answer_after: float = 1.0, answers: bool = True,
+                  talk_for: float = 3.0, rng: random.Random | None = None,
+                  context: str = "default") -> SimPhone:
+        """Make ``PJSIP/<endpoint>`` dialable, backed by a simulated phone."""
+        phone = SimPhone(self.pbx, endpoint, answer_after=answer_after, answers=answers,
+                         talk_for=talk_for, rng=rng, context=context)
+        self.phones[endpoint] = phone
+        self.pbx.endpoints[endpoint] = phone
+        return phone
+
+    def phone(self, endpoint: str) -> SimPhone:
+        """The phone added as ``endpoint``."""
+        return self.phones[endpoint]
+
+    async def place_call(self, queue: str, priority: int | None = None,
+                         skills: str | Mapping[str, int] | None = None,
+                         attrs: str | Mapping[str, str] | None = None,
+                         caller_name: str = "Ivan", caller_number: str = "79991234567",
+                         patience: float | None = 30.0,
+                         variables: Mapping[str, str] | None = None,
+                         talk_for: float | None = None) -> SimCall:
+        """A caller arrives from the trunk into ``acd-inbound`` for ``queue``."""
+        call = place_call(self.pbx, queue=queue, priority=priority, skills=skills, attrs=attrs,
+                          caller_name=caller_name, caller_number=caller_number,
+                          patience=patience, variables=variables, talk_for=talk_for)
+        self.calls = [c for c in self.calls if c.is_up]
+        self.calls.append(call)
+        return call
+
+    # --- faults ----------------------------------------------------------------------------------
+    async def drop_connections(self) -> None:
+        """Reset every AMI connection at once (calls go on)."""
+        await self._close_sessions(abort=True)
+
+    async def restart(self) -> None:
+        """Asterisk restarts: sessions drop, every channel disappears, a new boot begins.
+
+        Calls in progress end as 'dropped'. The next login sees FullyBooted with a new Uptime.
+        Uniqueids keep counting so that they stay unique; channel names start again at 0.
+        """
+        self._accepting = False
+        try:
+            await self._close_sessions(abort=True)
+            await self.pbx.halt()
+            self.pbx.boot()
+        finally:
+            self._accepting = True
+
+    def send_raw(self, data: bytes) -> None:
+        """Write raw bytes to every session (malformed frames)."""
+        for session in list(self._sessions):
+            session.write(data)
+
+    def slow_consumer(self, seconds: float) -> None:
+        """Stop writing to every session for ``seconds`` of real time, then catch up."""
+        for session in list(self._sessions):
+            session.stall(seconds)
