@@ -98,3 +98,11 @@ def test_both_shipped_dialplans_load() -> None:
     assert project.exists("acd-fallback", "s")
     captures = Dialplan.load([Path("/work/shared/asterisk-captures/extensions.conf")])
     assert captures.priority_of("from-customer", "100", "hold") == 4
+
+
+def test_packaged_copy_of_the_dialplan_is_the_project_one() -> None:
+    """acd/sim keeps a copy for installed wheels; it must never drift from asterisk/."""
+    sim_dir = Path(__file__).resolve().parents[1] / "acd" / "sim"
+    project = Path(__file__).resolve().parents[1] / "asterisk" / "extensions_acd.conf"
+    assert (sim_dir / "extensions_acd.conf").read_text(encoding="utf-8") == project.read_text(
+        encoding="utf-8"), "copy asterisk/extensions_acd.conf to acd/sim/ again"

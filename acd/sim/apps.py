@@ -200,7 +200,7 @@ async def goto_if(chan: Channel, data: str) -> Next:
 
 
 async def run_dial(chan: Channel, data: str) -> Next:
-    return {"continue": Next.CONTINUE, "hangup": Next.HANGUP}[await dial(chan, data)]
+    return Next.HANGUP if await dial(chan, data) == "hangup" else Next.CONTINUE
 
 
 APPS: dict[str, tuple[str, App]] = {

@@ -1,10 +1,11 @@
 """Simulated agent phones: PJSIP endpoints that ring, answer or not, talk and hang up.
 
 A phone is what Asterisk sees at the far end of ``PJSIP/1001``: a Dial to it creates
-``PJSIP/1001-XXXXXXXX``; the phone sends 180 Ringing (Newstate Ringing, DeviceStateChange
-RINGING), answers after ``answer_after`` unless ``answers`` is False, and hangs up (BYE)
-``talk_for`` seconds after answering. A phone busy elsewhere answers 486 (DialStatus BUSY); an
-unregistered or unknown endpoint cannot be called at all (CHANUNAVAIL).
+``PJSIP/1001-XXXXXXXX``; the phone sends 180 Ringing at once (Newstate Ringing,
+DeviceStateChange RINGING), answers ``answer_after`` seconds after the INVITE unless ``answers``
+is False, and hangs up (BYE) ``talk_for`` seconds after answering. A phone busy elsewhere
+answers 486 (DialStatus BUSY); an unregistered or unknown endpoint cannot be called at all
+(CHANUNAVAIL).
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ class SimPhone:
             self.calls_rung += 1
             chan.set_state(State.RINGING)
             chan.queue_frame(Frame(Kind.RINGING))
-            if self.answers:
-                self._later(chan, self._vary(self.answer_after), "answer")
+            if self.answers:  # answer_after counts from the INVITE, the 180 included
+                delay = self._vary(self.answer_after) - PROVISIONAL_DELAY
+                self._later(chan, max(0.0, delay), "answer")
         elif action == "answer":
             self.calls_answered += 1
             chan.set_state(State.UP)
