@@ -269,3 +269,19 @@ async def test_panoramisk_talks_to_the_simulator(sim: Simulator) -> None:
     channels = await manager.send_action({"Action": "CoreShowChannels"})
     assert [m.Event for m in channels][-1] == "CoreShowChannelsComplete"
     manager.close()
+
+
+async def test_a_looping_dialplan_does_not_freeze_the_server(tmp_path: Path) -> None:
+    spin = tmp_path / "spin.conf"
+    spin.write_text("[acd-inbound]\nexten => s,1,NoOp(spin)\n same => n,Goto(1)\n",
+                    encoding="utf-8")
+    sim = Simulator(username="acd", secret="s3cret", dialplan_files=[spin],
+                    time_scale=TIME_SCALE)
+    await sim.start()
+    ami = await AmiClient.connect(sim.port)
+    await ami.login(Events="off")
+    call = await sim.place_call(queue="sales", patience=1)
+    assert (await ami.action("Ping"))["Ping"] == "Pong"
+    assert await call.ended(timeout=5) == "abandoned"
+    await ami.close()
+    await sim.stop()

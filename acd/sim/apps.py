@@ -8,6 +8,7 @@ jumped to, or hang up. When a channel leaves its dialplan because of a hangup (i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
@@ -218,7 +219,13 @@ class DialplanExecutor:
 
     async def run_dialplan(self, chan: Channel) -> None:
         """__ast_pbx_run: one application per priority until the channel hangs up."""
+        steps = 0
         while not chan.dead:
+            steps += 1
+            if steps % 64 == 0:
+                # A dialplan looping through instant applications (Goto(1)) must not starve
+                # the other channels and the AMI sessions of the event loop.
+                await asyncio.sleep(0)
             if chan.pending_goto is not None:
                 chan.context, chan.exten, chan.priority = chan.pending_goto
                 chan.pending_goto = None
