@@ -15,7 +15,8 @@ from acd.metrics import Metrics
 
 ENQUEUE = (
     "Event: UserEvent\r\nPrivilege: user,all\r\nChannel: PJSIP/trunk-00000001\r\n"
-    "CallerIDNum: 79991234567\r\nCallerIDName: Иван Петров\r\nUniqueid: 1795365472.9\r\n"
+    "CallerIDNum: 79991234567\r\nCallerIDName: Иван Петров\r\nPriority: 3\r\n"
+    "Uniqueid: 1795365472.9\r\n"
     "Linkedid: 1795365472.8\r\nUserEvent: ACDEnqueue\r\nQueue: sales\r\nPriority: 5\r\n"
     "Skills: lang:ru=3,billing=1\r\nAttrs: crm%3D42%3Bnote%3D%D9%85%D9%87%D9%85\r\n\r\n"
 )
@@ -52,6 +53,7 @@ def test_name_split_across_tcp_chunks_arrives_intact() -> None:
     assert isinstance(translated, CallEntered)
     assert translated.caller_name == "Иван Петров"
     assert translated.skills == "lang:ru=3,billing=1"
+    assert translated.priority == "5"  # the body's, not the channel's dialplan priority 3
     assert translated.attrs == {"crm": "42", "note": "مهم"}
 
 

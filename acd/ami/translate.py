@@ -36,6 +36,15 @@ def _header(event: Mapping[str, str], name: str) -> str:
     return str(value)
 
 
+def _body(event: Mapping[str, str], name: str) -> str:
+    """A UserEvent body header. Its channel snapshot comes first and has headers of its own
+    (``Priority`` is the dialplan priority there): a repeated name means the body's, the last."""
+    value: object = event.get(name, "")
+    if isinstance(value, list):
+        value = value[-1]
+    return str(value).strip()
+
+
 def _caller_id(value: str | None) -> str:
     return "" if value in (None, _UNKNOWN) or isinstance(value, list) else str(value)
 
@@ -87,12 +96,12 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
             call_id=_header(event, "Uniqueid"),
             channel=_header(event, "Channel"),
             queue=_header(event, "Queue").strip(),
-            priority=event.get("Priority", "").strip(),
-            skills=event.get("Skills", "").strip(),
-            attrs=parse_attrs(unquote(event.get("Attrs", ""))),
+            priority=_body(event, "Priority"),
+            skills=_body(event, "Skills"),
+            attrs=parse_attrs(unquote(_body(event, "Attrs"))),
             caller_name=_caller_id(event.get("CallerIDName")),
             caller_number=_caller_id(event.get("CallerIDNum")),
         )
     if kind == "ACDFallback":
-        return CallFellBack(_header(event, "Uniqueid"), event.get("Reason", "").strip())
+        return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
     return None
