@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +51,7 @@ class AcdApp:
         self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sink)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
+        self._stopping = False
         self.http_port = settings.http.port
 
     # --- AMI -> router ------------------------------------------------------------------------
@@ -122,11 +122,16 @@ class AcdApp:
             await self._runner.cleanup()
             self._runner = None
         await self.ami.close()
+        # Loops also check this flag: on Python 3.11 a cancellation racing with a Redis reply
+        # can be swallowed inside a library's wait_for, and a loop would then run on.
+        self._stopping = True
+        self.router.stop()
         for task in reversed(self._tasks):
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                log.error("task did not stop", extra={"task": task.get_name()})
         self._tasks.clear()
         await self.redis.aclose()
 
@@ -135,7 +140,7 @@ class AcdApp:
         self._tasks[-1].set_name(name)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(seconds)
             try:
                 await job()
@@ -153,7 +158,7 @@ class AcdApp:
         await refresh_gauges(self.store, self.metrics)
 
     async def _watch_loop_lag(self) -> None:
-        while True:
+        while not self._stopping:
             started = time.perf_counter()
             await asyncio.sleep(LAG_INTERVAL)
             lag = time.perf_counter() - started - LAG_INTERVAL

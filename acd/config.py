@@ -66,6 +66,7 @@ class RoutingSettings:
     tick_seconds: float = 1.0
     no_answer_pause: bool = True
     offer_grace_seconds: float = 10.0
+    no_answer_pause_seconds: float = 0.0  # 0 = paused until the agent resumes
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,8 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
             tick_seconds=_float(routing, "routing.tick_seconds", 1.0, low=0.01),
             no_answer_pause=_bool(routing, "routing.no_answer_pause", True),
             offer_grace_seconds=_float(routing, "routing.offer_grace_seconds", 10.0, low=0.1),
+            no_answer_pause_seconds=_float(routing, "routing.no_answer_pause_seconds", 0.0,
+                                           low=0),
         ),
         queues=tuple(
             queue_from_dict(q, f"queues[{i}]") for i, q in enumerate(_list(raw, "queues"))

@@ -38,6 +38,7 @@ def demo_config(redis_url: str, ami_port: int, http_port: int, agents: int) -> d
         "ami": {"host": "127.0.0.1", "port": ami_port, "user": "acd", "secret": DEMO_SECRET},
         "redis": {"url": redis_url},
         "http": {"host": "127.0.0.1", "port": http_port},
+        "routing": {"no_answer_pause_seconds": 20},
         "queues": [
             {"name": name, "skills": skills, "wrap_up_seconds": 3, "ring_timeout_seconds": 15}
             for name, skills in QUEUES.items()

@@ -120,3 +120,32 @@ async def test_call_for_unknown_queue_goes_to_fallback_and_is_counted_failed(
     call = await sim.place_call(queue="nowhere", caller_name="Kees", patience=60)
     assert await call.ended(timeout=10) == "fallback"
     assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
+
+
+async def test_agent_paused_for_no_answer_comes_back_by_itself(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answers=False)
+    app, sink = await make_acd(routing={"no_answer_pause_seconds": 0.3})
+    await log_in(app, "1001")
+    call = await sim.place_call(queue="sales", caller_name="Ilse", patience=120)
+    await sink.wait_for("agent.missed", call=call.uniqueid, agent="1001")
+    back = await sink.wait_for("agent.state", agent="1001", reason="timer")
+    assert back["previous"] == "paused"
+    # Ready again, the agent is offered the same caller, who is still first in line.
+    assert len(sink.find("agent.missed", call=call.uniqueid)) >= 1
+    await sink.wait_for("agent.missed", call=call.uniqueid, agent="1001", timeout=10)
+
+
+async def test_wrap_up_keeps_agent_away_until_it_ends(sim: Simulator, make_acd: MakeAcd) -> None:
+    sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_acd(queues=[{"name": "sales", "wrap_up_seconds": 0.4}])
+    await log_in(app, "1001")
+    first = await sim.place_call(queue="sales", caller_name="Bram", patience=120)
+    await sink.wait_for("call.ended", call=first.uniqueid)
+    agent = await app.store.get_agent("1001")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+    second = await sim.place_call(queue="sales", caller_name="Anna", patience=120)
+    await sink.wait_for("agent.state", agent="1001", reason="timer")
+    assert await second.answered(timeout=10) == "1001"
+    assert sample(app, "acd_wrapup_seconds_count", queue="sales") == 1

@@ -82,10 +82,13 @@ class AmiConnection:
         if self._protocol is not None and self.connected:
             with contextlib.suppress(AmiError, OSError):
                 await self.send({"Action": "Logoff"}, timeout=1.0)
+        # Wake the run loop as well as cancelling it: Python 3.11's wait_for can swallow a
+        # cancellation that races with its inner future, and the loop would then wait on
+        # `_lost` for ever.
+        self._lost.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=5)
         self._drop()
 
     async def send(

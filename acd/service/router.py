@@ -66,7 +66,12 @@ class Command:
     )
 
 
-Work = TelephonyEvent | Tick | Command
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The worker's last item."""
+
+
+Work = TelephonyEvent | Tick | Command | Stop
 
 
 class Router:
@@ -107,6 +112,10 @@ class Router:
         self.submit(command)
         return await command.done
 
+    def stop(self) -> None:
+        """Ask the worker to finish after the items already queued."""
+        self._work.put_nowait((Stop(), time.perf_counter()))
+
     def pending(self) -> int:
         """Items waiting for the worker."""
         return self._work.qsize()
@@ -122,6 +131,8 @@ class Router:
             if self._work.empty():
                 self._idle.set()
             work, received = await self._work.get()
+            if isinstance(work, Stop):
+                return
             try:
                 await self._handle_until_stored(work, received)
             except StoreUnavailable as exc:
@@ -164,6 +175,8 @@ class Router:
                     work.done.set_result(result)
             case Tick():
                 await self._tick()
+            case Stop():
+                return
             case CallEntered():
                 await self.call_entered(work, received)
             case AgentRinging():
@@ -386,9 +399,12 @@ class Router:
         pause = self.settings.no_answer_pause and queue.no_answer_pause
         if agent is not None:
             if pause:
+                # The wrap-up timer doubles as the no-answer pause's automatic end.
+                resume = self.settings.no_answer_pause_seconds
                 await self.store.set_agent_state(agent, AgentState.PAUSED, now,
                                                  expected_call=call.id,
-                                                 reason=PauseReason.NO_ANSWER.value)
+                                                 reason=PauseReason.NO_ANSWER.value,
+                                                 wrap_up_until=now + resume if resume else 0.0)
             else:
                 await self.store.set_agent_state(agent, AgentState.READY, now,
                                                  expected_call=call.id)
@@ -443,9 +459,12 @@ class Router:
         received = time.perf_counter()
         for agent_id in await self.store.due_wrap_ups(now):
             agent = await self.store.get_agent(agent_id)
-            if agent is not None and await self.store.set_agent_state(
-                agent, AgentState.READY, now
-            ):
+            if agent is None:
+                continue
+            previous = await self.store.set_agent_state(agent, AgentState.READY, now)
+            if previous is not None:
+                await self.publish("agent.state", agent=agent_id, state=AgentState.READY.value,
+                                   previous=previous.value, reason="timer")
                 await self.route_agent(agent_id, received)
         for call_id in await self.store.overdue_offers(now):
             await self._settle_lost_offer(call_id, received)
