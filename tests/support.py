@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from acd.config import Settings, settings_from_dict
+from acd.domain.model import AgentState
 
 
 class RecordingSink:
@@ -64,3 +65,27 @@ def sample(app: Any, name: str, **labels: str) -> float:
     """A metric's current value in an app's registry (0 when the series does not exist yet)."""
     value = app.metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else float(value)
+
+
+async def log_in(app: Any, *agent_ids: str) -> None:
+    for agent_id in agent_ids:
+        await app.router.call(
+            lambda a=agent_id: app.router.change_agent_state(a, AgentState.READY)  # type: ignore[misc]
+        )
+
+
+async def wait_on_hold(ami_port: int, channel: str, timeout: float = 10.0) -> None:
+    """Watch the AMI event stream, as another client would, until ``channel`` is on hold."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", ami_port)
+    writer.write(b"Action: Login\r\nUsername: acd\r\nSecret: s3cret\r\n\r\n")
+    await writer.drain()
+    wanted = f"Event: MusicOnHoldStart\r\nPrivilege: call,all\r\nChannel: {channel}\r\n"
+    seen = ""
+    try:
+        async with asyncio.timeout(timeout):
+            while wanted not in seen:
+                chunk = await reader.read(65536)
+                assert chunk, "simulator closed the connection"
+                seen += chunk.decode("utf-8")
+    finally:
+        writer.close()

@@ -2,55 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
 import aiohttp
-import pytest
 
-from acd.app import AcdApp
 from acd.domain.model import AgentState
 from acd.sim import Simulator
-from tests.support import RecordingSink, contact_centre, sample
-
-# The simulator's clock runs 50x faster: a 15 s ring timeout passes in 0.3 s.
-TIME_SCALE = 0.02
-
-MakeAcd = Callable[..., Awaitable[tuple[AcdApp, RecordingSink]]]
-
-
-@pytest.fixture
-async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=TIME_SCALE, seed=7)
-    await simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[MakeAcd]:
-    apps: list[AcdApp] = []
-
-    async def make(**overrides: Any) -> tuple[AcdApp, RecordingSink]:
-        sink = RecordingSink()
-        app = AcdApp(contact_centre(redis_url, sim.port, site=site, **overrides), sink=sink)
-        await app.start()
-        await app.ami.wait_connected(10)
-        apps.append(app)
-        return app, sink
-
-    yield make
-    for app in apps:
-        await app.stop()
-
-
-async def log_in(app: AcdApp, *agent_ids: str) -> None:
-    for agent_id in agent_ids:
-        await app.router.call(
-            lambda a=agent_id: app.router.change_agent_state(a, AgentState.READY)  # type: ignore[misc]
-        )
+from tests.conftest import MakeAcd
+from tests.support import log_in, sample
 
 
 async def test_waiting_call_is_answered_by_an_agent_and_counted(

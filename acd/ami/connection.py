@@ -105,7 +105,9 @@ class AmiConnection:
             for item in [value] if isinstance(value, str) else value:
                 check_header_value(name, item)
         action = Action(dict(fields))
-        future = protocol.send(action)
+        # as_list=None lets panoramisk tell list actions (EventList) from single replies;
+        # its default, False, would cut CoreShowChannels short at its first message.
+        future = protocol.send(action, as_list=None)
         future.add_done_callback(_retrieve_exception)
         try:
             response = await asyncio.wait_for(

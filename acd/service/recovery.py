@@ -38,6 +38,7 @@ async def reconcile(router: Router, reconnect: bool) -> None:
             await _adopt(router, channel.uniqueid, channel.channel, channel.seconds)
     log.info("reconciled with Asterisk", extra={"reconnect": reconnect,
                                                 "channels": len(live)})
+    await router.publish("telephony.reconciled", reconnect=reconnect, channels=len(live))
     await router.route_waiting(received)
 
 

@@ -1,0 +1,158 @@
+"""What a production router must survive: lost AMI connections, restarts of acd, of Asterisk
+and of Redis, malformed frames, and a second acd process on the same Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from acd.app import AcdApp
+from acd.domain.model import AgentState
+from acd.redis_server import RedisServer
+from acd.sim import Simulator
+from tests.conftest import MakeAcd
+from tests.support import RecordingSink, contact_centre, log_in, sample, wait_on_hold
+
+
+async def test_lost_ami_connection_is_reestablished_and_routing_goes_on(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
+    app, sink = await make_acd()
+    await sink.wait_for("telephony.reconciled", reconnect=False)
+    await sim.drop_connections()
+    await sink.wait_for("telephony.reconciled", reconnect=True)
+    assert sample(app, "acd_ami_reconnects_total") == 1
+    await log_in(app, "1001")
+    call = await sim.place_call(queue="sales", caller_name="Дарья", patience=60)
+    assert await call.answered(timeout=10) == "1001"
+
+
+async def test_waiting_call_survives_a_restart_of_acd(
+    sim: Simulator, redis_url: str, site: str
+) -> None:
+    sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
+    settings = contact_centre(redis_url, sim.port, site=site)
+    first = AcdApp(settings, sink=(sink := RecordingSink()))
+    await first.start()
+    call = await sim.place_call(queue="sales", caller_name="سارا", patience=120)
+    await sink.wait_for("call.offered", call=call.uniqueid)
+    await first.stop()
+    second = AcdApp(settings, sink=(sink := RecordingSink()))
+    await second.start()
+    try:
+        await sink.wait_for("telephony.reconciled")
+        assert [c.id for c in await second.store.waiting_calls("sales")] == [call.uniqueid]
+        await log_in(second, "1001")
+        assert await call.answered(timeout=10) == "1001"
+    finally:
+        await second.stop()
+
+
+async def test_caller_who_left_while_acd_was_down_is_counted_failed_not_lost(
+    sim: Simulator, redis_url: str, site: str
+) -> None:
+    settings = contact_centre(redis_url, sim.port, site=site)
+    first = AcdApp(settings, sink=(sink := RecordingSink()))
+    await first.start()
+    call = await sim.place_call(queue="sales", caller_name="Kees", patience=1)
+    await sink.wait_for("call.offered", call=call.uniqueid)
+    await first.stop()
+    assert await call.ended(timeout=10) == "abandoned"
+    second = AcdApp(settings, sink=(sink := RecordingSink()))
+    await second.start()
+    try:
+        failed = await sink.wait_for("call.failed", call=call.uniqueid)
+        assert failed["detail"] == "vanished"
+        assert sample(second, "acd_calls_failed_total", queue="sales", reason="vanished") == 1
+        assert await second.store.active_call_ids() == []
+    finally:
+        await second.stop()
+
+
+async def test_caller_who_entered_while_acd_was_down_is_adopted(
+    sim: Simulator, redis_url: str, site: str
+) -> None:
+    sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
+    call = await sim.place_call(queue="sales", caller_name="Ольга", patience=120)
+    await wait_on_hold(sim.port, call.channel)
+    app = AcdApp(contact_centre(redis_url, sim.port, site=site), sink=(sink := RecordingSink()))
+    await app.start()
+    try:
+        await sink.wait_for("call.offered", call=call.uniqueid)
+        await log_in(app, "1001")
+        assert await call.answered(timeout=10) == "1001"
+    finally:
+        await app.stop()
+
+
+async def test_malformed_frames_are_counted_and_routing_goes_on(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
+    app, sink = await make_acd()
+    await sink.wait_for("telephony.reconciled")
+    sim.send_raw(b"this is not AMI\r\n\r\nEvent: DialEnd\r\nUniqueid: 1.1\r\n\r\n")
+    await log_in(app, "1001")
+    call = await sim.place_call(queue="sales", caller_name="Bram", patience=60)
+    assert await call.answered(timeout=10) == "1001"
+    assert sample(app, "acd_ami_bad_events_total", reason="malformed") == 1
+    assert sample(app, "acd_ami_bad_events_total", reason="missing_header") == 1
+
+
+async def test_events_are_held_while_redis_restarts_and_nothing_is_lost(
+    sim: Simulator, site: str, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path / "redis", persistent=True)
+    await redis.start()
+    app = AcdApp(contact_centre(redis.url, sim.port, site=site), sink=(sink := RecordingSink()))
+    await app.start()
+    try:
+        await sink.wait_for("telephony.reconciled")
+        await redis.kill()
+        call = await sim.place_call(queue="sales", caller_name="Lotte", patience=1)
+        assert await call.ended(timeout=10) == "abandoned"
+        await redis.start()
+        await sink.wait_for("call.abandoned", call=call.uniqueid, timeout=20)
+        assert sample(app, "acd_calls_offered_total", queue="sales") == 1
+        assert sample(app, "acd_calls_abandoned_total", queue="sales") == 1
+        assert sample(app, "acd_redis_errors_total") >= 1
+    finally:
+        await app.stop()
+        await redis.stop()
+
+
+async def test_two_acd_processes_never_give_one_call_to_two_agents(
+    sim: Simulator, redis_url: str, site: str
+) -> None:
+    agents = [{"id": f"{1001 + i}", "dial": f"PJSIP/{1001 + i}", "queues": {"sales": 1}}
+              for i in range(4)]
+    for agent in agents:
+        sim.add_phone(str(agent["id"]), answer_after=0.5, talk_for=2.0)
+    settings = contact_centre(redis_url, sim.port, site=site, agents=agents)
+    apps = [AcdApp(settings), AcdApp(settings)]
+    for app in apps:
+        await app.start()
+        await app.ami.wait_connected(10)
+    try:
+        for agent in agents:
+            await log_in(apps[0], str(agent["id"]))
+        calls = [await sim.place_call(queue="sales", caller_name=f"Caller {i}", patience=300)
+                 for i in range(12)]
+        answered = await asyncio.gather(*(c.answered(timeout=30) for c in calls))
+        assert all(answered)
+        await asyncio.gather(*(c.ended(timeout=30) for c in calls))
+        phones = [sim.phone(str(a["id"])) for a in agents]
+        # Each call rang exactly one phone at a time and was answered once: the phones
+        # answered 12 calls in all, and no phone was ever offered a call while busy.
+        assert sum(p.calls_answered for p in phones) == 12
+        assert sum(p.calls_busy for p in phones) == 0
+        offered = sum(sample(a, "acd_calls_offered_total", queue="sales") for a in apps)
+        answered_count = sum(sample(a, "acd_calls_answered_total", queue="sales") for a in apps)
+        assert (offered, answered_count) == (12, 12)
+        for agent_id in (str(a["id"]) for a in agents):
+            state = await apps[0].store.get_agent(agent_id)
+            assert state is not None and state.state is AgentState.READY
+    finally:
+        for app in apps:
+            await app.stop()
