@@ -100,7 +100,8 @@ class AcdApp:
                 await self.store.save_agent_profile(agent)
 
     async def _start_http(self) -> None:
-        app = build_app(self.store, self.metrics, self.health_checks)
+        app = build_app(self.store, self.router, self.metrics, self.health_checks,
+                        self.settings.http.auth)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)

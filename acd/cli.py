@@ -37,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--secret", default="acd-demo-secret")
     sim.add_argument("--phones", type=int, default=10)
     sim.add_argument("--calls-per-minute", type=float, default=30.0)
+    commands.add_parser("hash-token", help="read an API token on stdin, print its sha256")
     args = parser.parse_args(argv)
+    if args.command == "hash-token":
+        from acd.api.auth import token_hash
+
+        print(token_hash(sys.stdin.readline().strip()))
+        return 0
     try:
         if args.command == "serve":
             settings = load_settings(args.config)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from acd.api.auth import AuthConfig
 from acd.domain.model import Agent, FallbackKind, Queue, Role, Step, StepKind, Strategy
 from acd.domain.names import check_dial_string, check_name, check_skill_name
 from acd.errors import ConfigError, InvalidInput
@@ -56,6 +57,7 @@ class HttpSettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,8 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
             finished_call_ttl=int(_float(redis, "redis.finished_call_ttl", 86_400, low=1)),
         ),
         http=HttpSettings(
-            host=_str(http, "http.host", "127.0.0.1"), port=_port(http, "http.port", 8080)
+            host=_str(http, "http.host", "127.0.0.1"), port=_port(http, "http.port", 8080),
+            auth=AuthConfig.from_mapping(http),
         ),
         routing=RoutingSettings(
             short_abandon_seconds=_float(routing, "routing.short_abandon_seconds", 5.0, low=0),

@@ -43,13 +43,14 @@ def contact_centre(
     agents: list[dict[str, Any]] | None = None,
     queues: list[dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
+    http: dict[str, Any] | None = None,
 ) -> Settings:
     """Settings for a test: one 'sales' queue and two agents unless told otherwise."""
     return settings_from_dict({
         "ami": {"host": "127.0.0.1", "port": ami_port, "user": "acd", "secret": "s3cret",
                 "ping_interval": 5.0, "action_timeout": 3.0, "reconnect_max_delay": 0.5},
         "redis": {"url": redis_url, "site": site},
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": 0, **(http or {})},
         "routing": {"tick_seconds": 0.2, "offer_grace_seconds": 5.0, **(routing or {})},
         "queues": queues if queues is not None else [
             {"name": "sales", "ring_timeout_seconds": 15, "wrap_up_seconds": 0},

@@ -15,6 +15,10 @@ import aiohttp
 from acd.sim import Simulator
 
 CONFIG = """
+[[http.tokens]]
+name = "wallboard"
+role = "viewer"
+sha256 = "9d0d7ec97fba515c52afe06b98601af0aab3f5c8522b74f372a177285894f719"
 [[queues]]
 name = "support"
 
@@ -60,7 +64,8 @@ async def test_serve_routes_with_settings_from_file_and_environment(
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/health") as response:
                 health = await response.json()
-            async with http.get(f"http://127.0.0.1:{port}/api/v1/agents") as response:
+            async with http.get(f"http://127.0.0.1:{port}/api/v1/agents",
+                                headers={"Authorization": "Bearer wallboard-token"}) as response:
                 agents = (await response.json())["agents"]
         assert health["ok"] is True
         assert [(a["id"], a["name"]) for a in agents] == [("1001", "Fatima")]
@@ -72,3 +77,4 @@ async def test_serve_routes_with_settings_from_file_and_environment(
     assert any(event["msg"] == "AMI connected" for event in log_lines)
     everything = b"".join(lines) + rest
     assert b"s3cret" not in everything
+    assert b"wallboard-token" not in everything

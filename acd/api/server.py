@@ -1,9 +1,14 @@
-"""The aiohttp application: routes in one table, handlers that parse, call the service and
-serialise. Unknown errors become a JSON 500 without a traceback (and are logged)."""
+"""The aiohttp application: routes in one table; handlers parse, call the service, serialise.
+
+Every failure leaves as JSON with the right status (400 naming the field, 401, 403, 404, 409,
+413, 503), never a traceback.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -11,18 +16,27 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from acd.domain.model import Agent, Call
-from acd.errors import StoreUnavailable
+from acd.api.auth import AuthConfig, Role, Token, may_act_on_agent
+from acd.domain.model import Agent, AgentState, Call
+from acd.domain.state_machine import IllegalTransition
+from acd.errors import InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.router import NotFound, Router
 from acd.store import Store
 
 log = logging.getLogger("acd.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-STORE = web.AppKey("store", Store)
-METRICS = web.AppKey("metrics", Metrics)
 HealthChecks = Callable[[], dict[str, bool]]
+STORE: web.AppKey[Store] = web.AppKey("store")
+ROUTER: web.AppKey[Router] = web.AppKey("router")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthChecks] = web.AppKey("health")
+AUTH: web.AppKey[AuthConfig] = web.AppKey("auth")
+TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
+MAX_BODY = 64 * 1024
+# States an agent can be put in through the API; the router's table decides what is allowed.
+SETTABLE_STATES = {AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT}
 
 
 def error(status: int, reason: str, field: str | None = None) -> web.Response:
@@ -38,16 +52,50 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     """Every failure leaves as JSON with the right status; never a traceback."""
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, f"body larger than {MAX_BODY} bytes")
     except web.HTTPException as exc:
         if exc.content_type == "application/json":
             raise
         return error(exc.status, exc.reason)
+    except InvalidInput as exc:
+        return error(400, exc.reason, exc.field)
+    except NotFound as exc:
+        return error(404, str(exc))
+    except IllegalTransition as exc:
+        return error(409, str(exc))
     except StoreUnavailable:
         log.error("redis unavailable during request", extra={"path": request.path})
         return error(503, "state store unavailable")
     except Exception:
         log.exception("request failed", extra={"path": request.path})
         return error(500, "internal error")
+
+
+@web.middleware
+async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """401 without a valid token, except where configuration makes a path public."""
+    auth = request.app[AUTH]
+    public = (request.path == "/metrics" and auth.metrics_public) or (
+        request.path == "/health" and auth.health_public
+    )
+    if public:
+        return await handler(request)
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    token = auth.identify(presented.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        return web.json_response({"error": "a valid bearer token is required"}, status=401,
+                                 headers={"WWW-Authenticate": "Bearer"})
+    request[TOKEN] = token
+    return await handler(request)
+
+
+def require(request: web.Request, role: Role) -> Token:
+    """The request's token if its role is at least ``role``, else 403."""
+    token: Token = request[TOKEN]
+    if token.role < role:
+        raise web.HTTPForbidden(reason=f"needs the {role.name.lower()} role")
+    return token
 
 
 def agent_json(agent: Agent) -> dict[str, Any]:
@@ -58,11 +106,25 @@ def agent_json(agent: Agent) -> dict[str, Any]:
     return data
 
 
-def call_json(call: Call, now: float | None = None) -> dict[str, Any]:
-    """A call as the API shows it."""
+def call_json(call: Call, now: float, position: int | None = None) -> dict[str, Any]:
+    """A call as the API shows it, with its wait so far."""
     data = asdict(call)
     data["status"] = call.status.value
+    data["wait_seconds"] = round(max(0.0, now - call.arrived_at), 3)
+    if position is not None:
+        data["position"] = position
     return data
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400."""
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return body
 
 
 async def health(request: web.Request) -> web.Response:
@@ -81,11 +143,46 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:
+    require(request, Role.VIEWER)
     agents = await request.app[STORE].list_agents()
     return web.json_response({"agents": [agent_json(a) for a in agents]})
 
 
+async def get_agent(request: web.Request) -> web.Response:
+    token: Token = request[TOKEN]
+    agent_id = request.match_info["agent"]
+    if not may_act_on_agent(token, agent_id, Role.VIEWER):
+        raise web.HTTPForbidden(reason="an agent token sees its own agent only")
+    agent = await request.app[STORE].get_agent(agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} not found")
+    return web.json_response(agent_json(agent))
+
+
+async def set_agent_state(request: web.Request) -> web.Response:
+    """Log in (ready), pause with a reason code, log out, or end wrap-up early (ready)."""
+    token: Token = request[TOKEN]
+    agent_id = request.match_info["agent"]
+    if not may_act_on_agent(token, agent_id, Role.SUPERVISOR):
+        raise web.HTTPForbidden(reason="an agent acts on itself; others need supervisor")
+    body = await read_json(request)
+    state_text = body.get("state")
+    try:
+        state = AgentState(str(state_text))
+    except ValueError:
+        state = None
+    if state not in SETTABLE_STATES:
+        raise InvalidInput("state", "must be one of ready, paused, logged_out")
+    reason = body.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidInput("reason", "must be a string")
+    router = request.app[ROUTER]
+    agent = await router.call(lambda: router.change_agent_state(agent_id, state, reason))
+    return web.json_response(agent_json(agent))
+
+
 async def list_queues(request: web.Request) -> web.Response:
+    require(request, Role.VIEWER)
     store = request.app[STORE]
     queues = []
     for queue in await store.list_queues():
@@ -96,23 +193,48 @@ async def list_queues(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
+    """Calls not yet ended; ``?queue=`` lists one queue's waiting calls in line order."""
+    require(request, Role.VIEWER)
     store = request.app[STORE]
-    calls = await store.get_calls(await store.active_call_ids())
-    return web.json_response({"calls": [call_json(c) for c in calls]})
+    now = time.time()
+    queue = request.query.get("queue")
+    if queue is not None:
+        if await store.get_queue(queue) is None:
+            raise NotFound(f"queue {queue} not found")
+        waiting = await store.waiting_calls(queue)
+        calls = [call_json(c, now, i + 1) for i, c in enumerate(waiting)]
+    else:
+        calls = [call_json(c, now) for c in await store.get_calls(await store.active_call_ids())]
+    return web.json_response({"calls": calls})
 
 
-def build_app(store: Store, metrics_: Metrics, health_checks: Callable[[], dict[str, bool]]
-              ) -> web.Application:
+async def get_call(request: web.Request) -> web.Response:
+    require(request, Role.VIEWER)
+    call = await request.app[STORE].get_call(request.match_info["call"])
+    if call is None:
+        raise NotFound(f"call {request.match_info['call']} not found")
+    return web.json_response(call_json(call, time.time()))
+
+
+def build_app(
+    store: Store, router: Router, metrics_: Metrics, health_checks: HealthChecks,
+    auth: AuthConfig,
+) -> web.Application:
     """The HTTP application with every route."""
-    app = web.Application(middlewares=[errors_as_json], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)
     app[STORE] = store
+    app[ROUTER] = router
     app[METRICS] = metrics_
     app[HEALTH] = health_checks
+    app[AUTH] = auth
     app.add_routes([
         web.get("/health", health),
         web.get("/metrics", metrics),
         web.get("/api/v1/agents", list_agents),
+        web.get("/api/v1/agents/{agent}", get_agent),
+        web.post("/api/v1/agents/{agent}/state", set_agent_state),
         web.get("/api/v1/queues", list_queues),
         web.get("/api/v1/calls", list_calls),
+        web.get("/api/v1/calls/{call}", get_call),
     ])
     return app
