@@ -147,16 +147,28 @@ async def redirect(session: AmiSession, message: ActionMessage) -> bool:
     return True
 
 
-async def setvar(session: AmiSession, message: ActionMessage) -> bool:
-    pbx = session.host.pbx
+def _variable_target(
+    session: AmiSession, message: ActionMessage
+) -> tuple[str, Channel | None] | None:
+    """The Variable header and the channel it is on (None: a global), as Setvar and Getvar
+    check them in manager.c; None after answering the error."""
     name, variable = message.get("Channel"), message.get("Variable")
     if not variable:
         session.error(message, "No variable specified")
-        return True
-    chan = pbx.find_channel(name) if name else None
+        return None
+    chan = session.host.pbx.find_channel(name) if name else None
     if name and chan is None:
         session.error(message, "No such channel")
+        return None
+    return variable, chan
+
+
+async def setvar(session: AmiSession, message: ActionMessage) -> bool:
+    pbx = session.host.pbx
+    target = _variable_target(session, message)
+    if target is None:
         return True
+    variable, chan = target
     if chan is None:
         pbx.globals[variable] = message.get("Value")
     else:
@@ -167,14 +179,10 @@ async def setvar(session: AmiSession, message: ActionMessage) -> bool:
 
 async def getvar(session: AmiSession, message: ActionMessage) -> bool:
     pbx = session.host.pbx
-    name, variable = message.get("Channel"), message.get("Variable")
-    if not variable:
-        session.error(message, "No variable specified")
+    target = _variable_target(session, message)
+    if target is None:
         return True
-    chan = pbx.find_channel(name) if name else None
-    if name and chan is None:
-        session.error(message, "No such channel")
-        return True
+    variable, chan = target
     scope: ChannelScope | GlobalScope = ChannelScope(chan) if chan else GlobalScope(pbx)
     if variable.endswith(")") and "(" in variable:
         at = variable.index("(")
