@@ -20,6 +20,7 @@ from acd.config import Settings
 from acd.domain.events import TelephonyConnected
 from acd.errors import ConfigError, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.event_log import Fanout, RedisEventLog
 from acd.service.ports import EventSink
 from acd.service.router import Router, Tick
 from acd.service.stats import refresh_gauges
@@ -48,7 +49,9 @@ class AcdApp:
         self.ami = AmiConnection(settings.ami, self.metrics, self._on_ami_event,
                                  self._on_ami_connected)
         self.telephony = AsteriskTelephony(self.ami)
-        self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sink)
+        self.event_log = RedisEventLog(self.redis, settings.redis.site, self.metrics)
+        sinks: EventSink = Fanout(self.event_log, sink) if sink is not None else self.event_log
+        self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sinks)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False
@@ -101,8 +104,11 @@ class AcdApp:
 
     async def _start_http(self) -> None:
         app = build_app(self.store, self.router, self.metrics, self.health_checks,
-                        self.settings.http.auth)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                        self.settings.http.auth, self.event_log)
+        # Cancel a handler whose client went away (an idle SSE stream would otherwise hold
+        # a Redis connection until its next keep-alive), and do not wait long for them at stop.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     handler_cancellation=True, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)
         await site.start()

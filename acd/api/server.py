@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -21,6 +22,7 @@ from acd.domain.model import Agent, AgentState, Call
 from acd.domain.state_machine import IllegalTransition
 from acd.errors import InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.event_log import RedisEventLog
 from acd.service.router import NotFound, Router
 from acd.store import Store
 
@@ -33,6 +35,8 @@ ROUTER: web.AppKey[Router] = web.AppKey("router")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthChecks] = web.AppKey("health")
 AUTH: web.AppKey[AuthConfig] = web.AppKey("auth")
+EVENTS: web.AppKey[RedisEventLog] = web.AppKey("events")
+STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
 MAX_BODY = 64 * 1024
 # States an agent can be put in through the API; the router's table decides what is allowed.
@@ -216,9 +220,46 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(call_json(call, time.time()))
 
 
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: call and agent events as they happen, filtered by queue or agent,
+    resumable with ``Last-Event-ID``. An agent token sees its own agent's events only."""
+    token: Token = request[TOKEN]
+    queue = request.query.get("queue", "")
+    agent = request.query.get("agent", "")
+    if token.role is Role.AGENT:
+        agent = token.agent
+    else:
+        require(request, Role.VIEWER)
+    last = request.headers.get("Last-Event-ID", "").strip()
+    if last and not STREAM_ID.fullmatch(last):
+        raise InvalidInput("Last-Event-ID", "must be an event id this stream sent")
+    # Pin "from now" to an id before answering, so no event falls between the two.
+    last = last or await request.app[EVENTS].last_id()
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+    })
+    await response.prepare(request)
+    try:
+        async for event in request.app[EVENTS].follow(last):
+            if event is None:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if (queue and event.data.get("queue") != queue) or (
+                agent and event.data.get("agent") != agent
+            ):
+                continue
+            payload = json.dumps({"kind": event.kind, **event.data}, ensure_ascii=False)
+            await response.write(
+                f"id: {event.id}\nevent: {event.kind}\ndata: {payload}\n\n".encode()
+            )
+    except ConnectionResetError:
+        pass  # the client went away
+    return response
+
+
 def build_app(
     store: Store, router: Router, metrics_: Metrics, health_checks: HealthChecks,
-    auth: AuthConfig,
+    auth: AuthConfig, event_log: RedisEventLog,
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)
@@ -227,6 +268,7 @@ def build_app(
     app[METRICS] = metrics_
     app[HEALTH] = health_checks
     app[AUTH] = auth
+    app[EVENTS] = event_log
     app.add_routes([
         web.get("/health", health),
         web.get("/metrics", metrics),
@@ -236,5 +278,6 @@ def build_app(
         web.get("/api/v1/queues", list_queues),
         web.get("/api/v1/calls", list_calls),
         web.get("/api/v1/calls/{call}", get_call),
+        web.get("/api/v1/events", events),
     ])
     return app

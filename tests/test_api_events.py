@@ -1,0 +1,76 @@
+"""The event stream for integrators: Server-Sent Events, filtered, resumable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from acd.api.auth import token_hash
+from acd.sim import Simulator
+from tests.conftest import MakeAcd
+from tests.support import log_in
+
+HTTP = {"tokens": [
+    {"name": "wallboard", "role": "viewer", "sha256": token_hash("wall")},
+    {"name": "anna", "role": "agent", "agent": "1001", "sha256": token_hash("anna")},
+]}
+
+
+async def read_events(response: aiohttp.ClientResponse, until: str) -> list[dict[str, Any]]:
+    """Parse SSE frames until one of kind ``until`` arrives."""
+    events: list[dict[str, Any]] = []
+    frame: dict[str, Any] = {}
+    async for raw in response.content:
+        line = raw.decode("utf-8").rstrip("\n")
+        if not line:
+            if "data" in frame:
+                events.append(frame)
+                if frame["event"] == until:
+                    return events
+            frame = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(": ")
+            frame[key] = json.loads(value) if key == "data" else value
+    raise AssertionError("stream ended")
+
+
+async def test_wallboard_follows_calls_and_resumes_with_last_event_id(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answer_after=0.5, talk_for=0.5)
+    app, _ = await make_acd(http=HTTP)
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/events?queue=sales"
+    auth = {"Authorization": "Bearer wall"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        async with http.get(url, headers=auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            await log_in(app, "1001")
+            call = await sim.place_call(queue="sales", caller_name="Олег Иванов", patience=60)
+            events = await read_events(response, until="call.ended")
+        kinds = [e["event"] for e in events]
+        assert kinds == ["call.offered", "call.answered", "call.ended"]
+        assert events[0]["data"]["caller_name"] == "Олег Иванов"
+        assert all(e["data"]["call"] == call.uniqueid for e in events)
+        # Reconnecting after the first event replays what came after it.
+        resume = {**auth, "Last-Event-ID": events[0]["id"]}
+        async with http.get(url, headers=resume) as response:
+            again = await read_events(response, until="call.ended")
+        assert [e["id"] for e in again] == [e["id"] for e in events[1:]]
+
+
+async def test_agent_token_sees_only_its_own_agent(sim: Simulator, make_acd: MakeAcd) -> None:
+    app, _ = await make_acd(http=HTTP)
+    base = f"http://127.0.0.1:{app.http_port}/api/v1/events"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        async with http.get(base + "?agent=1002", headers={"Authorization": "Bearer anna"}) as r:
+            await log_in(app, "1002", "1001")
+            events = await read_events(r, until="agent.state")
+        assert [e["data"]["agent"] for e in events] == ["1001"]
+        async with http.get(base, headers={"Authorization": "Bearer wall",
+                                           "Last-Event-ID": "junk"}) as r:
+            assert r.status == 400 and (await r.json())["field"] == "Last-Event-ID"
+        async with http.get(base) as r:
+            assert r.status == 401
