@@ -127,3 +127,69 @@ async def test_waiting_calls_are_listed_in_line_order(api: Client, sim: Simulato
     assert [c["id"] for c in body["calls"]] == [second.uniqueid, first.uniqueid]
     assert [c["position"] for c in body["calls"]] == [1, 2]
     assert body["calls"][1]["caller_name"] == "محمد"
+
+
+async def test_queue_and_agent_created_through_the_api_route_at_once_and_survive_restart(
+    api: Client, sim: Simulator, make_acd: MakeAcd
+) -> None:
+    admin = TOKENS["admin"]
+    status, queue = await api.request("PUT", "/api/v1/queues/поддержка", token=admin,
+                                      json={"strategy": "fewest-calls", "wrap_up_seconds": 0,
+                                            "skills": {"lang:ru": 3}})
+    assert status == 201 and queue["strategy"] == "fewest-calls"
+    sim.add_phone("3001", answer_after=0.5, talk_for=0.5)
+    status, agent = await api.request("PUT", "/api/v1/agents/3001", token=admin, json={
+        "name": "Дарья", "dial": "PJSIP/3001", "queues": {"поддержка": 1},
+        "skills": {"lang:ru": 8}, "team": "north"})
+    assert status == 201 and agent["skills"] == {"lang:ru": 8}
+    status, _ = await api.request("POST", "/api/v1/agents/3001/state", token=admin,
+                                  json={"state": "ready"})
+    assert status == 200
+    call = await sim.place_call(queue="поддержка", caller_name="Иван", patience=60)
+    assert await call.answered(timeout=10) == "3001"
+    # A second acd on the same Redis (a restart) sees what the API stored.
+    other, _ = await make_acd()
+    assert (await other.store.get_queue("поддержка")) is not None
+    stored = await other.store.get_agent("3001")
+    assert stored is not None and stored.name == "Дарья"
+
+
+async def test_deleting_a_queue_with_waiting_calls_is_a_conflict(
+    api: Client, sim: Simulator
+) -> None:
+    admin = TOKENS["admin"]
+    call = await sim.place_call(queue="sales", caller_name="Bram", patience=60)
+    await api.sink.wait_for("call.offered", call=call.uniqueid)
+    status, body = await api.request("DELETE", "/api/v1/queues/sales", token=admin)
+    assert status == 409 and "waiting" in body["error"]
+    status, _ = await api.request("DELETE", "/api/v1/queues/nope", token=admin)
+    assert status == 404
+    status, _ = await api.request("DELETE", "/api/v1/agents/1002", token=admin)
+    assert status == 204
+    status, _ = await api.request("GET", "/api/v1/agents/1002", token=admin)
+    assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/agents/4001", {"dial": "PJSIP/4001\r\nAction: Originate"}, "dial"),
+        ("/api/v1/agents/4001", {"dial": "PJSIP/4001,t"}, "dial"),
+        ("/api/v1/agents/4001", {"dial": "PJSIP/4001", "queues": {"nope": 1}}, "queues"),
+        ("/api/v1/agents/4001", {"dial": "PJSIP/4001", "skills": {"lang:ru": 11}},
+         "skills.lang:ru"),
+        ("/api/v1/queues/q1", {"strategy": "loudest"}, "strategy"),
+        ("/api/v1/queues/q1", {"ring_timeout_seconds": "soon"}, "ring_timeout_seconds"),
+    ],
+)
+async def test_bad_agent_or_queue_is_a_400_naming_the_field(
+    api: Client, path: str, body: dict[str, object], field: str
+) -> None:
+    status, answer = await api.request("PUT", path, token=TOKENS["admin"], json=body)
+    assert status == 400 and answer["field"] == field, answer
+
+
+async def test_only_admins_change_configuration(api: Client) -> None:
+    status, _ = await api.request("PUT", "/api/v1/queues/q2", token=TOKENS["supervisor"],
+                                  json={})
+    assert status == 403

@@ -18,9 +18,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.api.auth import AuthConfig, Role, Token, may_act_on_agent
+from acd.config import agent_from_dict, queue_from_dict
 from acd.domain.model import Agent, AgentState, Call
-from acd.domain.state_machine import IllegalTransition
-from acd.errors import InvalidInput, StoreUnavailable
+from acd.domain.state_machine import ON_CALL, IllegalTransition
+from acd.errors import ConfigError, InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
 from acd.service.event_log import RedisEventLog
 from acd.service.router import NotFound, Router
@@ -274,6 +275,10 @@ def build_app(
         web.get("/metrics", metrics),
         web.get("/api/v1/agents", list_agents),
         web.get("/api/v1/agents/{agent}", get_agent),
+        web.put("/api/v1/agents/{agent}", put_agent),
+        web.delete("/api/v1/agents/{agent}", delete_agent),
+        web.put("/api/v1/queues/{queue}", put_queue),
+        web.delete("/api/v1/queues/{queue}", delete_queue),
         web.post("/api/v1/agents/{agent}/state", set_agent_state),
         web.get("/api/v1/queues", list_queues),
         web.get("/api/v1/calls", list_calls),
@@ -281,3 +286,74 @@ def build_app(
         web.get("/api/v1/events", events),
     ])
     return app
+
+
+def _invalid(exc: ConfigError) -> InvalidInput:
+    """A configuration error about API input, as a 400 naming the field."""
+    where, _, reason = str(exc).partition(": ")
+    return InvalidInput(where.split(".", 1)[-1] if "." in where else where, reason or str(exc))
+
+
+async def put_agent(request: web.Request) -> web.Response:
+    """Create or update an agent's profile (skills, team, role, queues, dial string)."""
+    require(request, Role.ADMIN)
+    store, router = request.app[STORE], request.app[ROUTER]
+    body = await read_json(request)
+    try:
+        agent = agent_from_dict({**body, "id": request.match_info["agent"]}, "agent")
+    except ConfigError as exc:
+        raise _invalid(exc) from None
+    known = {q.name for q in await store.list_queues()}
+    for queue in agent.queues:
+        if queue not in known:
+            raise InvalidInput("queues", f"unknown queue {queue!r}")
+    created = await store.get_agent(agent.id) is None
+    await store.save_agent_profile(agent)
+    await router.call(router.reload_config)
+    saved = await store.get_agent(agent.id)
+    assert saved is not None
+    return web.json_response(agent_json(saved), status=201 if created else 200)
+
+
+async def delete_agent(request: web.Request) -> web.Response:
+    require(request, Role.ADMIN)
+    store, router = request.app[STORE], request.app[ROUTER]
+    agent = await store.get_agent(request.match_info["agent"])
+    if agent is None:
+        raise NotFound(f"agent {request.match_info['agent']} not found")
+    if agent.state in ON_CALL:
+        return error(409, f"agent {agent.id} is on a call")
+    await store.delete_agent(agent)
+    await router.call(router.reload_config)
+    return web.Response(status=204)
+
+
+async def put_queue(request: web.Request) -> web.Response:
+    """Create or update a queue (strategy, steps, service level, wrap-up, ring time, limits)."""
+    require(request, Role.ADMIN)
+    store, router = request.app[STORE], request.app[ROUTER]
+    body = await read_json(request)
+    try:
+        queue = queue_from_dict({**body, "name": request.match_info["queue"]}, "queue")
+    except ConfigError as exc:
+        raise _invalid(exc) from None
+    created = await store.get_queue(queue.name) is None
+    await store.save_queue(queue)
+    await router.call(router.reload_config)
+    return web.json_response(asdict(queue), status=201 if created else 200)
+
+
+async def delete_queue(request: web.Request) -> web.Response:
+    require(request, Role.ADMIN)
+    store, router = request.app[STORE], request.app[ROUTER]
+    name = request.match_info["queue"]
+    if await store.get_queue(name) is None:
+        raise NotFound(f"queue {name} not found")
+    if await store.waiting_count(name):
+        return error(409, f"calls are waiting in queue {name}")
+    members = [a.id for a in await store.list_agents() if name in a.queues]
+    if members:
+        return error(409, f"agents still serve queue {name}: {', '.join(members[:10])}")
+    await store.delete_queue(name)
+    await router.call(router.reload_config)
+    return web.Response(status=204)

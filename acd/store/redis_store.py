@@ -124,6 +124,24 @@ class Store:
                     pipe.zadd(key, {agent.id: old.idle_since})
         await self._run(pipe.execute())
 
+    async def delete_agent(self, agent: Agent) -> None:
+        """Remove an agent and its place in every index."""
+        pipe = self.redis.pipeline(transaction=True)
+        for key in self.ready_keys(agent):
+            pipe.zrem(key, agent.id)
+        pipe.zrem(self.keys.wrap_ups, agent.id)
+        pipe.srem(self.keys.agents, agent.id)
+        pipe.delete(self.keys.agent(agent.id))
+        await self._run(pipe.execute())
+
+    async def delete_queue(self, name: str) -> None:
+        """Remove a queue's configuration and indexes (the caller checks it is empty)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.srem(self.keys.queues, name)
+        pipe.delete(self.keys.queue(name), self.keys.waiting(name), self.keys.ready(name),
+                    self.keys.cursor(name))
+        await self._run(pipe.execute())
+
     async def get_agent(self, agent_id: str) -> Agent | None:
         """One agent, or None."""
         fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
