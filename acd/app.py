@@ -20,10 +20,12 @@ from acd.config import Settings
 from acd.domain.events import TelephonyConnected
 from acd.errors import ConfigError, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.daily_stats import DailyStats
 from acd.service.event_log import Fanout, RedisEventLog
 from acd.service.ports import EventSink
 from acd.service.router import Router, Tick
 from acd.service.stats import refresh_gauges
+from acd.service.webhooks import Webhooks
 from acd.store import Store
 
 log = logging.getLogger("acd")
@@ -50,7 +52,12 @@ class AcdApp:
                                  self._on_ami_connected)
         self.telephony = AsteriskTelephony(self.ami)
         self.event_log = RedisEventLog(self.redis, settings.redis.site, self.metrics)
-        sinks: EventSink = Fanout(self.event_log, sink) if sink is not None else self.event_log
+        # Webhooks only queue in publish: a slow subscriber never holds up a call.
+        self.webhooks = Webhooks(settings.webhooks, self.metrics) if settings.webhooks else None
+        extra = [s for s in (self.webhooks, sink) if s is not None]
+        # Counted before the other sinks see an event, so a report read after it includes it.
+        self.daily_stats = DailyStats.from_store(self.store, settings.routing)
+        sinks: EventSink = Fanout(self.event_log, self.daily_stats, *extra)
         self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sinks)
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
@@ -81,6 +88,8 @@ class AcdApp:
         except StoreUnavailable as exc:
             raise ConfigError(f"redis.url: cannot reach Redis ({exc.__cause__})") from None
         await self.seed_configuration()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         self._spawn(self.router.run(), "router")
         self.ami.start()
         self._spawn(self._every(self.settings.routing.tick_seconds, self._tick), "ticker")
@@ -140,6 +149,8 @@ class AcdApp:
             for task in stuck:
                 log.error("task did not stop", extra={"task": task.get_name()})
         self._tasks.clear()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.redis.aclose()
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:

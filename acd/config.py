@@ -5,6 +5,7 @@ A bad or missing setting stops acd at start with one line naming the setting.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -13,11 +14,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.api.auth import AuthConfig
 from acd.domain.model import Agent, FallbackKind, Queue, Role, Step, StepKind, Strategy
 from acd.domain.names import check_dial_string, check_name, check_skill_name
 from acd.errors import ConfigError, InvalidInput
+from acd.service.webhooks import WebhookSettings, check_event_kind, check_webhook_url
 
 
 class Secret(str):
@@ -69,6 +72,7 @@ class RoutingSettings:
     no_answer_pause: bool = True
     offer_grace_seconds: float = 10.0
     no_answer_pause_seconds: float = 0.0  # 0 = paused until the agent resumes
+    stats_timezone: str = "UTC"  # where "today" of the daily statistics starts and ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     queues: tuple[Queue, ...] = ()
     agents: tuple[Agent, ...] = ()
+    webhooks: tuple[WebhookSettings, ...] = ()
     log_level: str = "INFO"
 
 
@@ -114,12 +119,14 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             raw.setdefault(section, {})[key] = env[var]
     if "ACD_LOG_LEVEL" in env:
         raw["log_level"] = env["ACD_LOG_LEVEL"]
-    return settings_from_dict(raw)
+    return settings_from_dict(raw, env)
 
 
-def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
-    """Validate an already-parsed configuration mapping."""
-    unknown = set(raw) - {"ami", "redis", "http", "routing", "queues", "agents", "log_level"}
+def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    """Validate an already-parsed configuration mapping (``env`` serves ``secret_env``)."""
+    env = os.environ if env is None else env
+    unknown = set(raw) - {"ami", "redis", "http", "routing", "queues", "agents", "webhooks",
+                          "log_level"}
     if unknown:
         raise ConfigError(f"config: unknown section {sorted(unknown)[0]!r}")
     ami = _section(raw, "ami")
@@ -152,12 +159,17 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
             offer_grace_seconds=_float(routing, "routing.offer_grace_seconds", 10.0, low=0.1),
             no_answer_pause_seconds=_float(routing, "routing.no_answer_pause_seconds", 0.0,
                                            low=0),
+            stats_timezone=_timezone(routing, "routing.stats_timezone"),
         ),
         queues=tuple(
             queue_from_dict(q, f"queues[{i}]") for i, q in enumerate(_list(raw, "queues"))
         ),
         agents=tuple(
             agent_from_dict(a, f"agents[{i}]") for i, a in enumerate(_list(raw, "agents"))
+        ),
+        webhooks=tuple(
+            webhook_from_dict(w, f"webhooks[{i}]", env)
+            for i, w in enumerate(_list(raw, "webhooks"))
         ),
         log_level=_str(raw, "log_level", "INFO").upper(),
     )
@@ -177,6 +189,9 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         for queue in agent.queues:
             if queue not in names:
                 raise ConfigError(f"agents[{index}].queues: unknown queue {queue!r}")
+    subscribers = [w.name for w in settings.webhooks]
+    if len(set(subscribers)) != len(subscribers):
+        raise ConfigError("webhooks: a webhook name appears twice")
     return settings
 
 
@@ -277,6 +292,9 @@ def agent_from_dict(raw: Mapping[str, Any], where: str) -> Agent:
         raise ConfigError(f"{where}.role: must be agent, lead or supervisor") from None
     queues_raw = raw.get("queues", {})
     if isinstance(queues_raw, list):  # a plain list means rank 1 everywhere
+        if not all(isinstance(queue, str) for queue in queues_raw):
+            raise ConfigError(f"{where}.queues: a list of queue names, or a table of "
+                              "queue = rank")
         queues_raw = dict.fromkeys(queues_raw, 1)
     if not isinstance(queues_raw, Mapping):
         raise ConfigError(f"{where}.queues: must be a table of queue = rank")
@@ -293,6 +311,50 @@ def agent_from_dict(raw: Mapping[str, Any], where: str) -> Agent:
         id=agent_id, dial=dial, name=name, team=team, role=role,
         skills=_skill_table(raw, f"{where}.skills"), queues=queues,
     )
+
+
+_WEBHOOK_KEYS = {"name", "url", "secret", "secret_env", "kinds", "queues", "timeout_seconds",
+                 "max_attempts", "backoff_base_seconds", "backoff_cap_seconds"}
+
+
+def webhook_from_dict(
+    raw: Mapping[str, Any], where: str, env: Mapping[str, str]
+) -> WebhookSettings:
+    """One ``[[webhooks]]`` subscriber; its secret from ``secret`` or from ``secret_env``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = set(raw) - _WEBHOOK_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    name = check_setting(f"{where}.name", check_name, raw.get("name", ""))
+    url = check_webhook_url(f"{where}.url", _str(raw, f"{where}.url", ""))
+    secret_env = _str(raw, f"{where}.secret_env", "")
+    if "secret" in raw and secret_env:
+        raise ConfigError(f"{where}.secret: give secret or secret_env, not both")
+    secret = env.get(secret_env, "") if secret_env else _str(raw, f"{where}.secret", "")
+    if not secret:
+        missing = f"environment variable {secret_env} is not set" if secret_env else "missing"
+        raise ConfigError(f"{where}.secret: {missing}")
+    base = _float(raw, f"{where}.backoff_base_seconds", 0.5, low=0.001)
+    return WebhookSettings(
+        name=name, url=url, secret=Secret(secret),
+        kinds=frozenset(check_event_kind(f"{where}.kinds", k)
+                        for k in _strings(raw, f"{where}.kinds")),
+        queues=frozenset(check_setting(f"{where}.queues", check_name, q)
+                         for q in _strings(raw, f"{where}.queues")),
+        timeout_seconds=_float(raw, f"{where}.timeout_seconds", 5.0, low=0.01),
+        max_attempts=int(_float(raw, f"{where}.max_attempts", 6, low=1, high=100)),
+        backoff_base_seconds=base,
+        backoff_cap_seconds=_float(raw, f"{where}.backoff_cap_seconds", max(60.0, base),
+                                   low=base),
+    )
+
+
+def _strings(raw: Mapping[str, Any], where: str) -> list[str]:
+    value = raw.get(where.rsplit(".", 1)[-1], [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: must be a list of strings")
+    return value
 
 
 def check_setting(where: str, check: Any, value: Any) -> str:
@@ -343,12 +405,23 @@ def _float(
     value = raw.get(where.rsplit(".", 1)[-1], default)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{where}: must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     if number < low or (high is not None and number > high):
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise ConfigError(f"{where}: must be {bound}, got {value!r}")
     return number
+
+
+def _timezone(raw: Mapping[str, Any], where: str) -> str:
+    name = _str(raw, where, "UTC")
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ConfigError(f"{where}: unknown time zone {name!r} (e.g. Europe/Moscow)") from None
+    return name
 
 
 def _port(raw: Mapping[str, Any], where: str, default: int) -> int:

@@ -28,3 +28,12 @@ class AmiAuthError(AmiError):
 
 class StoreUnavailable(AcdError):
     """Redis could not be reached or answered with an error."""
+
+
+class Conflict(AcdError):
+    """The action does not fit the present state (a call no longer waiting, an agent not
+    ready); the message says why."""
+
+
+class NotFound(AcdError):
+    """An agent, queue or call that does not exist."""

@@ -1,6 +1,7 @@
 """Every Prometheus metric acd exports, defined in one place.
 
-Labels are bounded: queue, team, state, outcome, step, reason, channel and AMI event names.
+Labels are bounded: queue, team, state, outcome, step, reason, channel, AMI event names and
+webhook subscriber names (from the config).
 Never a call id or a caller number.
 """
 
@@ -45,6 +46,10 @@ class Metrics:
         )
         self.calls_escalated = Counter(
             "acd_calls_escalated", "Live calls escalated to a team lead.", ["queue"], registry=r
+        )
+        self.supervisor_actions = Counter(
+            "acd_supervisor_actions", "Supervisors joining live calls, by mode.", ["mode"],
+            registry=r,
         )
         self.wait_seconds = Histogram(
             "acd_wait_seconds", "Time from arrival to the call's outcome in the queue.",
@@ -107,4 +112,9 @@ class Metrics:
         self.redis_latency = Histogram(
             "acd_redis_latency_seconds", "Round-trip time of Redis operations.",
             buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "acd_webhook_deliveries",
+            "Webhook events by subscriber and outcome (delivered, retried, failed, dropped).",
+            ["subscriber", "outcome"], registry=r,
         )

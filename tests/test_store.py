@@ -188,3 +188,53 @@ async def test_offers_that_never_settle_are_found(store: Store) -> None:
     assert await store.overdue_offers(NOW + 20) == ["c1"]
     await store.connect("c1", NOW + 5)
     assert await store.overdue_offers(NOW + 30) == []
+
+
+async def test_agents_call_counts_start_again_each_day(store: Store) -> None:
+    agent = await ready_agent(store, "1001", NOW)
+    await store.count_handled(agent.id, 30.0, "2026-11-28")
+    await store.count_handled(agent.id, 12.5, "2026-11-28")
+    counted = await store.get_agent(agent.id)
+    assert counted is not None
+    assert (counted.calls_taken, counted.talk_seconds, counted.counts_day) == (
+        2, 42.5, "2026-11-28")
+    await store.count_handled(agent.id, 5.0, "2026-11-29")
+    counted = await store.get_agent(agent.id)
+    assert counted is not None
+    assert (counted.calls_taken, counted.talk_seconds, counted.counts_day) == (
+        1, 5.0, "2026-11-29")
+
+
+async def test_escalated_calls_wait_ahead_of_every_priority_and_keep_their_arrival(
+    store: Store,
+) -> None:
+    await store.enqueue(call("urgent", 9, NOW))
+    agent = await ready_agent(store, "1001", NOW, team="north")
+    live = call("live", 0, NOW + 10)
+    await store.enqueue(live)
+    assert await store.claim(live, agent, NOW + 11, NOW + 40)
+    assert await store.connect("live", NOW + 12, "PJSIP/1001-00000001")
+    assert not await store.escalate(live, Agent("1002", "PJSIP/1002"), NOW + 20)
+    assert await store.escalate(live, agent, NOW + 20)
+    assert not await store.escalate(live, agent, NOW + 21)  # once: it is waiting now
+    waiting = await store.waiting_calls("sales")
+    assert [c.id for c in waiting] == ["live", "urgent"]
+    assert (waiting[0].escalated_by, waiting[0].escalation_team) == ("1001", "north")
+    assert waiting[0].arrived_at == NOW + 10 and waiting[0].agent == ""
+
+
+async def test_a_waiting_call_moves_queue_and_priority_keeping_its_arrival(
+    store: Store,
+) -> None:
+    await store.save_queue(Queue("billing"))
+    await store.enqueue(call("a", 1, NOW))
+    await store.enqueue(call("b", 1, NOW + 1))
+    b = await store.get_call("b")
+    assert b is not None and await store.move_call(b, "sales", 5)
+    assert [c.id for c in await store.waiting_calls("sales")] == ["b", "a"]
+    a = await store.get_call("a")
+    assert a is not None and await store.move_call(a, "billing")
+    [moved] = await store.waiting_calls("billing")
+    assert (moved.id, moved.priority, moved.arrived_at) == ("a", 1, NOW)
+    await store.add_history("a", {"at": NOW, "event": "call.moved", "to": "биллинг"})
+    assert (await store.history("a"))[0]["to"] == "биллинг"

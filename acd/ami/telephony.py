@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from acd.ami.connection import AmiConnection
 from acd.domain.events import LiveChannel
 from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
+from acd.errors import InvalidInput
 
 CONNECT_CONTEXT = "acd-connect"
 FALLBACK_CONTEXT = "acd-fallback"
+ESCALATE_CONTEXT = "acd-escalate"
+# ChanSpy options per mode: q no beep, E leave when the spied-on channel hangs up; w whisper to
+# the agent, B barge (speak to both sides).
+SPY_OPTIONS = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
+# A channel name that ends up inside ChanSpy's argument list: no separators at all.
+_SPY_TARGET = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[\w.\-+@;/]{1,150}$")
+SPY_RING_SECONDS = 30
 
 
 class AsteriskTelephony:
@@ -44,6 +53,30 @@ class AsteriskTelephony:
             target = f"{check_name('context', context)},s,1"
             actions.append(_setvar(channel, "ACD_FALLBACK", target))
         await self._in_order([*actions, _redirect(channel, FALLBACK_CONTEXT)])
+
+    async def hang_up(self, channel: str) -> None:
+        """Hang up ``channel`` with cause 16 (normal clearing)."""
+        await self.ami.send({"Action": "Hangup", "Channel": check_channel("channel", channel),
+                             "Cause": "16"})
+
+    async def return_to_hold(self, call: Call) -> None:
+        """The caller leaves the agent for music on hold, with a fresh maximum wait.
+
+        Redirecting one side of a Dial bridge hangs up the other: the agent's leg ends.
+        """
+        await self.ami.send(_redirect(check_channel("call.channel", call.channel),
+                                      ESCALATE_CONTEXT))
+
+    async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
+        """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered."""
+        if not _SPY_TARGET.fullmatch(channel):
+            raise InvalidInput("agent_channel", "is not a channel name ChanSpy can take")
+        await self.ami.send({
+            "Action": "Originate", "Channel": check_dial_string("dial", dial),
+            "Application": "ChanSpy", "Data": f"{channel},{SPY_OPTIONS[mode]}",
+            "CallerID": f'"acd {mode}" <{check_name("call", call_id)}>',
+            "Timeout": str(SPY_RING_SECONDS * 1000), "Async": "true",
+        })
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel Asterisk has now, by Uniqueid."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -18,13 +19,16 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.api.auth import AuthConfig, Role, Token, may_act_on_agent
+from acd.api.openapi import openapi_document
 from acd.config import agent_from_dict, queue_from_dict
-from acd.domain.model import Agent, AgentState, Call
+from acd.domain.model import Agent, AgentState, Call, FallbackKind, StepKind
+from acd.domain.names import check_dial_string
 from acd.domain.state_machine import ON_CALL, IllegalTransition
-from acd.errors import ConfigError, InvalidInput, StoreUnavailable
+from acd.errors import AmiError, ConfigError, Conflict, InvalidInput, NotFound, StoreUnavailable
 from acd.metrics import Metrics
+from acd.service import call_actions
 from acd.service.event_log import RedisEventLog
-from acd.service.router import NotFound, Router
+from acd.service.router import Router
 from acd.store import Store
 
 log = logging.getLogger("acd.api")
@@ -40,6 +44,9 @@ EVENTS: web.AppKey[RedisEventLog] = web.AppKey("events")
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
 MAX_BODY = 64 * 1024
+MAX_NUMBER_CHARS = 32
+OPENAPI_PATH = "/api/v1/openapi.json"
+OPENAPI = json.dumps(openapi_document(), ensure_ascii=False)
 # States an agent can be put in through the API; the router's table decides what is allowed.
 SETTABLE_STATES = {AgentState.READY, AgentState.PAUSED, AgentState.LOGGED_OUT}
 
@@ -67,8 +74,12 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(400, exc.reason, exc.field)
     except NotFound as exc:
         return error(404, str(exc))
-    except IllegalTransition as exc:
+    except (IllegalTransition, Conflict) as exc:
         return error(409, str(exc))
+    except AmiError as exc:
+        log.warning("Asterisk refused an action", extra={"path": request.path,
+                                                        "error": str(exc)})
+        return error(502, f"Asterisk refused the action: {exc}")
     except StoreUnavailable:
         log.error("redis unavailable during request", extra={"path": request.path})
         return error(503, "state store unavailable")
@@ -81,7 +92,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid token, except where configuration makes a path public."""
     auth = request.app[AUTH]
-    public = (request.path == "/metrics" and auth.metrics_public) or (
+    public = request.path == OPENAPI_PATH or (
+        request.path == "/metrics" and auth.metrics_public) or (
         request.path == "/health" and auth.health_public
     )
     if public:
@@ -121,11 +133,37 @@ def call_json(call: Call, now: float, position: int | None = None) -> dict[str, 
     return data
 
 
+def _json_number(text: str) -> float:
+    """A JSON number as a float; overflowing ones (1e400) and long integers are 400s, not a
+    crash further in (``int(inf)``, ``float(10**400)``, Python's 4300-digit limit)."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise InvalidInput("body", f"numbers have at most {MAX_NUMBER_CHARS} characters")
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidInput("body", "numbers must be finite")
+    return number
+
+
+def _json_integer(text: str) -> int:
+    _json_number(text)
+    return int(text)
+
+
+def _json_constant(name: str) -> float:
+    raise InvalidInput("body", f"{name} is not JSON")
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or 400."""
+    """The request body as a JSON object of finite numbers, or 400.
+
+    Decoded as UTF-8 whatever charset the client claims (an unknown one is not our error);
+    too deep a nesting is a 400 too.
+    """
+    raw = await request.read()
     try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(raw.decode("utf-8"), parse_float=_json_number,
+                          parse_int=_json_integer, parse_constant=_json_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError among them
         raise InvalidInput("body", "must be a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
@@ -214,10 +252,110 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
+    """One call with the history of its attempts (offers, answers, misses, actions)."""
     require(request, Role.VIEWER)
-    call = await request.app[STORE].get_call(request.match_info["call"])
+    store = request.app[STORE]
+    call = await store.get_call(request.match_info["call"])
     if call is None:
         raise NotFound(f"call {request.match_info['call']} not found")
+    body = call_json(call, time.time())
+    body["history"] = await store.history(call.id)
+    return web.json_response(body)
+
+
+async def patch_call(request: web.Request) -> web.Response:
+    """Change a waiting call's priority and/or move it to another queue."""
+    require(request, Role.SUPERVISOR)
+    call_id = request.match_info["call"]
+    body = await read_json(request)
+    unknown = set(body) - {"priority", "queue"}
+    if unknown:
+        raise InvalidInput(sorted(unknown)[0], "is not a field of a call that can be changed")
+    if not body:
+        raise InvalidInput("body", "give priority and/or queue")
+    priority, queue = body.get("priority"), body.get("queue")
+    if "priority" in body and (not isinstance(priority, int) or isinstance(priority, bool)):
+        raise InvalidInput("priority", "must be an integer from 0 to 9")
+    if "queue" in body and not isinstance(queue, str):
+        raise InvalidInput("queue", "must be a queue name")
+    router = request.app[ROUTER]
+    if isinstance(queue, str):
+        await router.call(lambda: call_actions.move_to_queue(router, call_id, queue))
+    if isinstance(priority, int):
+        await router.call(lambda: call_actions.set_priority(router, call_id, priority))
+    return await _call_now(request, call_id)
+
+
+async def send_call(request: web.Request) -> web.Response:
+    """Offer a waiting call to a named ready agent now."""
+    require(request, Role.SUPERVISOR)
+    call_id = request.match_info["call"]
+    agent = (await read_json(request)).get("agent")
+    if not isinstance(agent, str):
+        raise InvalidInput("agent", "must be an agent id")
+    router = request.app[ROUTER]
+    await router.call(lambda: call_actions.send_to_agent(router, call_id, agent))
+    return await _call_now(request, call_id)
+
+
+async def hang_up_call(request: web.Request) -> web.Response:
+    require(request, Role.SUPERVISOR)
+    call_id = request.match_info["call"]
+    router = request.app[ROUTER]
+    await router.call(lambda: call_actions.hang_up(router, call_id))
+    return await _call_now(request, call_id)
+
+
+async def escalate_call(request: web.Request) -> web.Response:
+    """The call's agent (or a supervisor) hands a live call to a team lead."""
+    token: Token = request[TOKEN]
+    call_id = request.match_info["call"]
+    by_agent = ""
+    if token.role is Role.AGENT:
+        by_agent = token.agent  # an agent escalates its own call only
+        call = await request.app[STORE].get_call(call_id)
+        if call is not None and call.agent != by_agent:
+            raise web.HTTPForbidden(reason="an agent escalates its own call only")
+    else:
+        require(request, Role.SUPERVISOR)
+    router = request.app[ROUTER]
+    await router.call(lambda: call_actions.escalate(router, call_id, by_agent))
+    return await _call_now(request, call_id)
+
+
+async def monitor_call(request: web.Request) -> web.Response:
+    """Listen to, whisper to or barge into a live call from a supervisor's phone."""
+    token = require(request, Role.SUPERVISOR)
+    call_id = request.match_info["call"]
+    body = await read_json(request)
+    try:
+        mode = call_actions.MonitorMode(str(body.get("mode")))
+    except ValueError:
+        raise InvalidInput("mode", "must be one of listen, whisper, barge") from None
+    agent_id, dial = body.get("agent"), body.get("dial")
+    if (agent_id is None) == (dial is None):
+        raise InvalidInput("agent", "give either agent (whose phone rings) or dial")
+    if agent_id is not None:
+        if not isinstance(agent_id, str):
+            raise InvalidInput("agent", "must be an agent id")
+        listener = await request.app[STORE].get_agent(agent_id)
+        if listener is None:
+            raise NotFound(f"agent {agent_id} not found")
+        dial = listener.dial
+    if not isinstance(dial, str):
+        raise InvalidInput("dial", "must be a dial string such as PJSIP/2001")
+    check_dial_string("dial", dial)
+    router = request.app[ROUTER]
+    listen_on = dial
+    await router.call(lambda: call_actions.monitor(router, call_id, mode, listen_on,
+                                                   token.name))
+    return web.json_response({"call": call_id, "mode": mode.value, "dial": dial}, status=202)
+
+
+async def _call_now(request: web.Request, call_id: str) -> web.Response:
+    call = await request.app[STORE].get_call(call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
     return web.json_response(call_json(call, time.time()))
 
 
@@ -258,6 +396,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this API; public, like the API's description should be."""
+    return web.Response(text=OPENAPI, content_type="application/json")
+
+
 def build_app(
     store: Store, router: Router, metrics_: Metrics, health_checks: HealthChecks,
     auth: AuthConfig, event_log: RedisEventLog,
@@ -283,15 +426,25 @@ def build_app(
         web.get("/api/v1/queues", list_queues),
         web.get("/api/v1/calls", list_calls),
         web.get("/api/v1/calls/{call}", get_call),
+        web.patch("/api/v1/calls/{call}", patch_call),
+        web.post("/api/v1/calls/{call}/send", send_call),
+        web.post("/api/v1/calls/{call}/hangup", hang_up_call),
+        web.post("/api/v1/calls/{call}/escalate", escalate_call),
+        web.post("/api/v1/calls/{call}/monitor", monitor_call),
         web.get("/api/v1/events", events),
+        web.get(OPENAPI_PATH, openapi),
     ])
+    from acd.api import reports  # here, not at the top: reports imports this module
+    app.add_routes(reports.routes())
     return app
 
 
 def _invalid(exc: ConfigError) -> InvalidInput:
     """A configuration error about API input, as a 400 naming the field."""
     where, _, reason = str(exc).partition(": ")
-    return InvalidInput(where.split(".", 1)[-1] if "." in where else where, reason or str(exc))
+    # "queue.strategy" from the API's own parse, "queues.<name>.steps[0]" from the model's.
+    field = re.sub(r"^(?:queues|agents)\.[^.\[]+\.|^(?:queue|agent)\.", "", where)
+    return InvalidInput(field, reason or str(exc))
 
 
 async def put_agent(request: web.Request) -> web.Response:
@@ -337,6 +490,11 @@ async def put_queue(request: web.Request) -> web.Response:
         queue = queue_from_dict({**body, "name": request.match_info["queue"]}, "queue")
     except ConfigError as exc:
         raise _invalid(exc) from None
+    known = {q.name for q in await store.list_queues()} | {queue.name}
+    for index, step in enumerate(queue.steps):
+        if step.kind is StepKind.FALLBACK and step.to is FallbackKind.QUEUE \
+                and step.target not in known:
+            raise InvalidInput(f"steps[{index}].target", f"unknown queue {step.target!r}")
     created = await store.get_queue(queue.name) is None
     await store.save_queue(queue)
     await router.call(router.reload_config)

@@ -79,6 +79,8 @@ class FallbackKind(StrEnum):
 
 MIN_PRIORITY = 0
 MAX_PRIORITY = 9
+# An escalated call is served before every ordinary call, whatever their priority.
+ESCALATED_PRIORITY = MAX_PRIORITY + 1
 MAX_RANK = 100
 
 
@@ -88,7 +90,9 @@ class Call:
 
     ``id`` is Asterisk's Uniqueid of the caller's channel; times are seconds since the epoch.
     ``step`` is the routing step the call was moved to by an overflow decision; time alone may
-    have taken it further (see ``steps.current_step``).
+    have taken it further (see ``steps.current_step``). ``escalated_by`` is the agent who
+    escalated the live call to a team lead (``escalation_team`` theirs): from then on only
+    leads and supervisors may take it, ahead of ordinary calls.
     """
 
     id: str
@@ -104,6 +108,8 @@ class Call:
     attempts: int = 0
     agent: str = ""
     step: int = 0
+    escalated_by: str = ""
+    escalation_team: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +132,10 @@ class Agent:
     idle_since: float = 0.0
     pause_reason: str = ""
     call: str = ""
-    calls_taken: int = 0
+    calls_taken: int = 0  # today's, with talk_seconds: see ``counts_day``
     talk_seconds: float = 0.0
     device_busy: bool = False
+    counts_day: str = ""  # the local day calls_taken and talk_seconds were counted on
 
 
 @dataclass(frozen=True, slots=True)

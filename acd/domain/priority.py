@@ -7,11 +7,13 @@ urgent calls cannot starve the others.
 
 from __future__ import annotations
 
-from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, Call, Queue
+from acd.domain.model import ESCALATED_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, Call, Queue
 
 
 def effective_priority(call: Call, queue: Queue | None = None, now: float | None = None) -> int:
     """The priority ``call`` has at ``now`` in ``queue``: its own, plus the levels it aged."""
+    if call.escalated_by:
+        return ESCALATED_PRIORITY
     base = min(MAX_PRIORITY, max(MIN_PRIORITY, call.priority))
     if queue is None or now is None or queue.aging_seconds <= 0:
         return base

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from acd.domain.model import MAX_RANK, Agent, Assignment, Call, CallStatus, Queue
 from acd.domain.priority import call_order_key
-from acd.domain.steps import eligibility
+from acd.domain.steps import eligibility, escalation_tier
 from acd.domain.strategies import is_available, pick_agent
 
 # Where a queue ranks for a lead or supervisor who serves it only through its team: after
@@ -49,7 +49,13 @@ def choose_agent_for_call(
     who = eligibility(call, queue, now)
     if who is None:
         return None
-    candidates = (agent for agent in agents if is_available(agent) and who.admits(agent))
+    candidates: Iterable[Agent] = (
+        agent for agent in agents if is_available(agent) and who.admits(agent)
+    )
+    if call.escalated_by:
+        admitted = list(candidates)
+        first = min((escalation_tier(call, agent) for agent in admitted), default=0)
+        candidates = [agent for agent in admitted if escalation_tier(call, agent) == first]
     best = pick_agent(queue.strategy, candidates, skills=who.ranked_skills, rng=rng,
                       cursor=cursor, seed=call.id)
     if best is None:

@@ -67,9 +67,13 @@ class Eligibility:
     leads: bool
     supervisors: bool
     ranked_skills: tuple[str, ...]  # the call's own required skills, for best-skill routing
+    staff_only: bool = False  # an escalated call: leads and supervisors only
+    excluded: str = ""  # the agent who escalated it does not get it back
 
     def in_pool(self, agent: Agent) -> bool:
         """True if ``agent``'s role and membership let it take calls of this step."""
+        if agent.id == self.excluded or (self.staff_only and agent.role is Role.AGENT):
+            return False
         if agent.role is Role.SUPERVISOR:
             return self.supervisors and (self.queue in agent.queues or agent.team in self.teams)
         if self.queue in agent.queues:
@@ -127,6 +131,8 @@ def current_step(queue: Queue, call: Call, now: float | None) -> Step:
 
 def eligibility_at(call: Call, queue: Queue, index: int) -> Eligibility | None:
     """Who may take ``call`` at step ``index``; None at the fallback step (nobody)."""
+    if call.escalated_by:
+        return escalation_eligibility(call, queue)
     steps = routing_steps(queue)
     if steps[index].kind is StepKind.FALLBACK:
         return None
@@ -146,6 +152,26 @@ def eligibility_at(call: Call, queue: Queue, index: int) -> Eligibility | None:
         supervisors=supervisors,
         ranked_skills=tuple(sorted(own)),
     )
+
+
+def escalation_eligibility(call: Call, queue: Queue) -> Eligibility:
+    """An escalated call goes to a lead or supervisor, whatever the queue's steps say.
+
+    Skills do not apply: the agent asked for help from a person, not a skill. Which of them
+    goes first is :func:`escalation_tier`.
+    """
+    teams = {team for team in (*queue.teams, call.escalation_team) if team}
+    return Eligibility(queue=queue.name, step=call.step, requirements={},
+                       teams=frozenset(teams), leads=True, supervisors=True, ranked_skills=(),
+                       staff_only=True, excluded=call.escalated_by)
+
+
+def escalation_tier(call: Call, agent: Agent) -> int:
+    """Who takes an escalated call first: 0 a lead of the escalating agent's own team, 1 any
+    other lead serving the queue, 2 a supervisor."""
+    if agent.role is Role.LEAD:
+        return 0 if call.escalation_team and agent.team == call.escalation_team else 1
+    return 2
 
 
 def eligibility(call: Call, queue: Queue, now: float | None = None) -> Eligibility | None:
@@ -187,6 +213,10 @@ def plan_overflow(
 
     The agent index answers that question from its own sets, without a scan of all agents.
     """
+    if call.escalated_by:
+        # Already with the leads; its wait is bounded by the dialplan's deadline, reset when
+        # it was escalated.
+        return None
     steps = routing_steps(queue)
     current = current_step_index(queue, call, now)
     if steps[current].kind is StepKind.FALLBACK:

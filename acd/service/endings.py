@@ -67,6 +67,8 @@ async def end_call(
                                   "wait": round(wait, 3)})
     await router.publish(f"call.{outcome.value}", call=call.id, queue=call.queue,
                         wait_seconds=round(wait, 3), detail=detail)
+    await router.store.add_history(call.id, {"at": now, "event": f"call.{outcome.value}",
+                                             "detail": detail})
     if previous is CallStatus.OFFERED and agent_id:
         agent = await router.store.get_agent(agent_id)
         if agent is not None:
@@ -78,23 +80,34 @@ async def end_call(
 async def _call_completed(
     router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
 ) -> None:
+    talk = await handover_agent(router, call, queue, agent_id, now, received)
+    log.info("call completed", extra={"call": call.id, "agent": agent_id,
+                                      "queue": call.queue, "talk": round(talk, 3)})
+    await router.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
+                        talk_seconds=round(talk, 3))
+    await router.store.add_history(call.id, {"at": now, "event": "call.ended",
+                                             "agent": agent_id, "outcome": "answered"})
+
+
+async def handover_agent(
+    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
+) -> float:
+    """The agent's part of ``call`` is over (it ended, or went to a lead): count the talk,
+    start wrap-up or make the agent ready. Returns the talk time."""
     fields = await router.store.get_call_fields(call.id)
     talk = max(0.0, now - float(fields.get("answered_at") or now))
     wrap_up = queue.wrap_up_seconds
     router.metrics.talk_seconds.labels(call.queue).observe(talk)
     router.metrics.handle_seconds.labels(call.queue).observe(talk + wrap_up)
     router.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
-    log.info("call completed", extra={"call": call.id, "agent": agent_id,
-                                      "queue": call.queue, "talk": round(talk, 3)})
-    await router.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
-                        talk_seconds=round(talk, 3))
     agent = await router.store.get_agent(agent_id) if agent_id else None
     if agent is None:
-        return
-    await router.store.count_handled(agent.id, talk)
+        return talk
+    await router.store.count_handled(agent.id, talk, router.day_of(now))
     if wrap_up > 0:
         await router.store.set_agent_state(agent, AgentState.WRAP_UP, now,
                                          expected_call=call.id, wrap_up_until=now + wrap_up)
-        return
+        return talk
     await router.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
     await router.route_agent(agent.id, received)
+    return talk

@@ -18,6 +18,15 @@ class Telephony(Protocol):
     async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
         """Give up on the caller and hand them to the dialplan's fallback (or ``context``)."""
 
+    async def hang_up(self, channel: str) -> None:
+        """Hang up one channel (a caller, at a supervisor's request)."""
+
+    async def return_to_hold(self, call: Call) -> None:
+        """Take a connected caller back to music on hold (the agent's leg ends)."""
+
+    async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
+        """Ring ``dial`` and, once answered, listen to (whisper to, barge into) ``channel``."""
+
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel that exists now, by id."""
 

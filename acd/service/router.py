@@ -12,7 +12,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd.config import RoutingSettings
 from acd.domain.events import (
@@ -31,7 +33,8 @@ from acd.domain.names import check_channel
 from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
 from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
-from acd.errors import AcdError, AmiError, InvalidInput, StoreUnavailable
+from acd.errors import AmiError, InvalidInput, StoreUnavailable
+from acd.errors import NotFound as NotFound  # re-exported: the API imported it from here
 from acd.metrics import Metrics
 from acd.service.endings import call_fell_back, channel_gone
 from acd.service.overflow import check_overflows, overflow_on_arrival
@@ -45,10 +48,6 @@ BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 UNKNOWN_QUEUE_LABEL = "_unknown"
 # How many waiting calls of each queue a freed agent looks at.
 CALLS_PER_QUEUE_LOOKAHEAD = 50
-
-
-class NotFound(AcdError):
-    """An agent, queue or call that does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +91,7 @@ class Router:
         self.settings = settings
         self.sink = sink
         self.clock = clock
+        self._zone = ZoneInfo(settings.stats_timezone)
         self._work: asyncio.Queue[tuple[Work, float]] = asyncio.Queue()
         self.queues: dict[str, Queue] = {}
         self._device_agents: dict[str, str] = {}
@@ -269,14 +269,16 @@ class Router:
 
     # --- routing decisions --------------------------------------------------------------------
 
-    async def _candidates(self, queue: Queue) -> list[Agent]:
-        """Ready agents who might take a call of ``queue``: members, then its teams' staff.
+    async def _candidates(self, queue: Queue, call: Call) -> list[Agent]:
+        """Ready agents who might take ``call`` of ``queue``: members, then its teams' staff
+        (and for an escalated call, the staff of the escalating agent's team).
 
         Read from the per-queue and per-team ready indexes, never by scanning all agents.
         """
         agents = await self.store.ready_agents(queue.name)
         seen = {a.id for a in agents}
-        for team in queue.teams:
+        teams = [*queue.teams, call.escalation_team] if call.escalation_team else queue.teams
+        for team in dict.fromkeys(teams):
             agents += [a for a in await self.store.ready_staff(team) if a.id not in seen]
             seen = {a.id for a in agents}
         return agents
@@ -284,7 +286,7 @@ class Router:
     async def route_call(self, call: Call, queue: Queue, received: float) -> bool:
         """Offer ``call`` to the best agent its step allows; False if nobody can take it now."""
         for _ in range(3):  # another process may win a claim; try the next best agent
-            agents = await self._candidates(queue)
+            agents = self._counted_today(await self._candidates(queue, call))
             cursor = ""
             if queue.strategy is Strategy.ROUND_ROBIN:
                 cursor = await self.store.round_robin_cursor(queue.name)
@@ -293,7 +295,7 @@ class Router:
             if decision is None:
                 return False
             agent = next(a for a in agents if a.id == decision.agent_id)
-            if await self._offer(call, agent, queue, received):
+            if await self.offer(call, agent, queue, received):
                 if queue.strategy is Strategy.ROUND_ROBIN:
                     await self.store.set_round_robin_cursor(queue.name, agent.id)
                 return True
@@ -324,11 +326,30 @@ class Router:
                 return False
             call = next(c for c in waiting[decision.queue] if c.id == decision.call_id)
             queue = self.queues.get(call.queue) or Queue(call.queue)
-            if await self._offer(call, agent, queue, received):
+            if await self.offer(call, agent, queue, received):
                 return True
         return False
 
-    async def _offer(self, call: Call, agent: Agent, queue: Queue, received: float) -> bool:
+    def day_of(self, now: float) -> str:
+        """The local calendar day of ``now``, in which agents' call counts are kept."""
+        return datetime.fromtimestamp(now, self._zone).date().isoformat()
+
+    def _counted_today(self, agents: list[Agent]) -> list[Agent]:
+        """Agents with yesterday's figures read as zero: even sharing starts each day anew."""
+        today = self.day_of(self.clock())
+        return [a if a.counts_day == today or not (a.calls_taken or a.talk_seconds)
+                else replace(a, calls_taken=0, talk_seconds=0.0) for a in agents]
+
+    def queue_of(self, call: Call) -> Queue:
+        """The configuration of the call's queue (defaults if it was deleted meanwhile)."""
+        return self.queues.get(call.queue) or Queue(call.queue)
+
+    @staticmethod
+    def perf() -> float:
+        """The monotonic time an action starts at, for the decision-latency histogram."""
+        return time.perf_counter()
+
+    async def offer(self, call: Call, agent: Agent, queue: Queue, received: float) -> bool:
         """Claim the pair in Redis, then ring the agent. False if the claim was lost."""
         now = self.clock()
         settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
@@ -349,6 +370,8 @@ class Router:
         self.metrics.routing_decision_seconds.observe(time.perf_counter() - received)
         log.info("call offered", extra={"call": call.id, "agent": agent.id,
                                         "queue": call.queue, "fence": fence})
+        await self.store.add_history(call.id, {"at": now, "event": "call.offered_to_agent",
+                                               "agent": agent.id, "attempt": call.attempts + 1})
         return True
 
     # --- what happens to an offer -------------------------------------------------------------
@@ -365,7 +388,9 @@ class Router:
     async def _agent_answered(self, event: AgentAnswered) -> None:
         now = self.clock()
         call = await self.store.get_call(event.call_id)
-        connected = await self.store.connect(event.call_id, now) if call else None
+        connected = (
+            await self.store.connect(event.call_id, now, event.agent_channel) if call else None
+        )
         if call is None or connected is None:
             return
         agent_id, _fence = connected
@@ -374,6 +399,15 @@ class Router:
             await self.store.set_agent_state(agent, AgentState.BUSY, now,
                                              expected_call=call.id, call=call.id)
         wait = now - call.arrived_at
+        await self.store.add_history(call.id, {"at": now, "event": "call.answered",
+                                               "agent": agent_id})
+        if call.escalated_by:
+            # Counted answered (and its wait and first response) when the first agent took it.
+            log.info("escalated call answered", extra={"call": call.id, "agent": agent_id,
+                                                       "queue": call.queue})
+            await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
+                               wait_seconds=round(wait, 3), escalated=True)
+            return
         self.metrics.calls_answered.labels(call.queue).inc()
         self.metrics.wait_seconds.labels(call.queue, Outcome.ANSWERED.value).observe(wait)
         self.metrics.first_response_seconds.labels(call.queue, "voice").observe(wait)
@@ -411,6 +445,8 @@ class Router:
         log.info("agent did not answer, call back in line",
                  extra={"call": call.id, "agent": agent_id, "status": event.status})
         await self.publish("agent.missed", call=call.id, agent=agent_id, status=event.status)
+        await self.store.add_history(call.id, {"at": now, "event": "agent.missed",
+                                               "agent": agent_id, "status": event.status})
         await self.route_call(replace_status(call, CallStatus.WAITING), queue, received)
         if not pause:
             await self.route_agent(agent_id, received)
@@ -480,7 +516,7 @@ class Router:
         """Try every queue's waiting calls against its ready agents (a safety net)."""
         for queue in self.queues.values():
             for call in await self.store.waiting_calls(queue.name, CALLS_PER_QUEUE_LOOKAHEAD):
-                if not await self.route_call(call, queue, received):
+                if not await self.route_call(call, queue, received) and not call.escalated_by:
                     break  # nobody ready for this call; later calls rarely fare better
 
 

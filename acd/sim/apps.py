@@ -200,6 +200,51 @@ async def goto_if(chan: Channel, data: str) -> Next:
     return _jump(chan, branch) if branch else Next.CONTINUE
 
 
+class _SpyeeWatch:
+    """ChanSpy's E option: the spy leaves when the channel it listens to hangs up."""
+
+    def __init__(self, spier: Channel) -> None:
+        self.spier = spier
+
+    def bridged(self, chan: Channel, peer: Channel) -> None:
+        pass
+
+    def moved(self, chan: Channel) -> None:
+        pass
+
+    def gone(self, chan: Channel) -> None:
+        self.spier.soft_hangup(NORMAL_CLEARING)
+
+
+async def chan_spy(chan: Channel, data: str) -> Next:
+    """ChanSpy(prefix,options), reduced to what acd asks of it: spy on the first other channel
+    whose name starts with ``prefix`` (acd passes a whole channel name), between ChanSpyStart
+    and ChanSpyStop with Spyer/Spyee channel blocks, until either side hangs up. Real ChanSpy
+    keeps scanning when nothing matches; here the spy just hangs up."""
+    args = separate_args(data)
+    prefix = (args[0] if args else "").lower()
+    exit_with_spyee = "E" in (args[1] if len(args) > 1 else "")
+    if chan.state != State.UP:
+        chan.answer()
+    spyee = next((c for c in chan.pbx.channels.values()
+                  if c is not chan and not c.dead and prefix
+                  and c.name.lower().startswith(prefix)), None)
+    if spyee is None:
+        log.warning("ChanSpy: no channel matches %s", prefix)
+        return Next.HANGUP
+    watch = _SpyeeWatch(chan)
+    if exit_with_spyee:
+        spyee.observers.append(watch)
+    chan.pbx.publish("ChanSpyStart", "call", [*chan.snapshot("Spyer"),
+                                              *spyee.snapshot("Spyee")])
+    frame = await chan.sleep(None)
+    if watch in spyee.observers:
+        spyee.observers.remove(watch)
+    chan.pbx.publish("ChanSpyStop", "call", [*chan.snapshot("Spyer"),
+                                             *spyee.snapshot("Spyee")])
+    return _ended(frame) if not exit_with_spyee else Next.HANGUP
+
+
 async def run_dial(chan: Channel, data: str) -> Next:
     return Next.HANGUP if await dial(chan, data) == "hangup" else Next.CONTINUE
 
@@ -209,7 +254,7 @@ APPS: dict[str, tuple[str, App]] = {
         ("Answer", answer), ("Set", set_variable), ("NoOp", no_op), ("Verbose", no_op),
         ("Log", no_op), ("UserEvent", user_event), ("MusicOnHold", music_on_hold),
         ("Wait", wait), ("Playback", playback), ("Hangup", hangup), ("Goto", goto),
-        ("GotoIf", goto_if), ("Dial", run_dial),
+        ("GotoIf", goto_if), ("Dial", run_dial), ("ChanSpy", chan_spy),
     ]
 }
 

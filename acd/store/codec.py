@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role
+from acd.domain.model import ESCALATED_PRIORITY, Agent, AgentState, Call, CallStatus, Queue, Role
 from acd.domain.skills import format_skills, parse_skills
 
 Fields = dict[str, str]
@@ -22,6 +22,12 @@ _PRIORITY_SPAN = 10_000_000_000_000
 def waiting_score(priority: int, arrived_at: float) -> float:
     """Score of a call in its queue's waiting zset: lower is served first."""
     return float((9 - priority) * _PRIORITY_SPAN + round(arrived_at * 1000))
+
+
+def call_score(call: Call) -> float:
+    """Score of ``call`` in its queue: escalated calls before every ordinary priority."""
+    return waiting_score(ESCALATED_PRIORITY if call.escalated_by else call.priority,
+                         call.arrived_at)
 
 
 def arrival_from_score(score: float) -> float:
@@ -45,6 +51,8 @@ def call_to_fields(call: Call) -> Fields:
         "attempts": str(call.attempts),
         "agent": call.agent,
         "step": str(call.step),
+        "escalated_by": call.escalated_by,
+        "escalation_team": call.escalation_team,
     }
 
 
@@ -64,6 +72,8 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         attempts=int(fields.get("attempts", "0")),
         agent=fields.get("agent", ""),
         step=int(fields.get("step") or 0),
+        escalated_by=fields.get("escalated_by", ""),
+        escalation_team=fields.get("escalation_team", ""),
     )
 
 
@@ -94,6 +104,7 @@ def agent_state_fields(agent: Agent) -> Fields:
         "call": agent.call,
         "calls_taken": str(agent.calls_taken),
         "talk_seconds": repr(agent.talk_seconds),
+        "counts_day": agent.counts_day,
     }
 
 
@@ -115,6 +126,7 @@ def agent_from_fields(fields: Mapping[str, str]) -> Agent:
         calls_taken=int(fields.get("calls_taken") or 0),
         talk_seconds=float(fields.get("talk_seconds") or 0),
         device_busy=fields.get("device_busy") == "1",
+        counts_day=fields.get("counts_day", ""),
     )
 
 

@@ -21,6 +21,10 @@ class Keys:
         """Hash of one call."""
         return f"{self.prefix}call:{call_id}"
 
+    def history(self, call_id: str) -> str:
+        """List of one call's attempts and actions, as JSON lines."""
+        return f"{self.prefix}call:{call_id}:history"
+
     def agent(self, agent_id: str) -> str:
         """Hash of one agent: profile and live state."""
         return f"{self.prefix}agent:{agent_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -25,14 +26,16 @@ from acd.store.codec import (
     agent_profile_fields,
     agent_state_fields,
     call_from_fields,
+    call_score,
     call_to_fields,
     queue_from_json,
     queue_to_json,
-    waiting_score,
 )
 from acd.store.keys import Keys
 
 T = TypeVar("T")
+# A call's history outlives the call's hash a little, for the day's reports.
+HISTORY_GRACE_SECONDS = 86_400
 Fields = dict[str, str]
 # The client is created with decode_responses=True: every reply is text.
 Arg = str | int | float
@@ -64,6 +67,8 @@ class Store:
         self._finish = _load_script(redis, "finish")
         self._agent_state = _load_script(redis, "agent_state")
         self._move = _load_script(redis, "move")
+        self._escalate = _load_script(redis, "escalate")
+        self._count_handled = _load_script(redis, "count_handled")
 
     async def _run(self, operation: Awaitable[T]) -> T:
         """Await a Redis operation, timing it and turning failures into StoreUnavailable."""
@@ -221,12 +226,11 @@ class Store:
         """Remember that the agent's phone is busy with a call acd did not give it."""
         await self._run(self.redis.hset(self.keys.agent(agent_id), "device_busy", int(busy)))
 
-    async def count_handled(self, agent_id: str, talk_seconds: float) -> None:
-        """Add one answered call and its talk time to the agent's daily figures."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hincrby(self.keys.agent(agent_id), "calls_taken", 1)
-        pipe.hincrbyfloat(self.keys.agent(agent_id), "talk_seconds", talk_seconds)
-        await self._run(pipe.execute())
+    async def count_handled(self, agent_id: str, talk_seconds: float, day: str) -> None:
+        """Add one answered call and its talk time to the agent's figures of ``day`` (the
+        first call of a new day starts them again from zero)."""
+        keys = [self.keys.agent(agent_id)]
+        await self._run(self._count_handled(keys=keys, args=[day, repr(talk_seconds)]))
 
     async def due_wrap_ups(self, now: float) -> list[str]:
         """Agents whose after-call work time is over."""
@@ -241,7 +245,7 @@ class Store:
         flat = [x for pair in fields.items() for x in pair]
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls]
         args: list[Arg] = [
-            call.id, waiting_score(call.priority, call.arrived_at), call.arrived_at, *flat
+            call.id, call_score(call), call.arrived_at, *flat
         ]
         return bool(await self._run(self._enqueue(keys=keys, args=args)))
 
@@ -299,14 +303,17 @@ class Store:
     async def release(self, call: Call, fence: int) -> str | None:
         """Put an offered call back at its place; the agent it was offered to, or None."""
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.offers]
-        args: list[Arg] = [call.id, fence, waiting_score(call.priority, call.arrived_at)]
+        args: list[Arg] = [call.id, fence, call_score(call)]
         agent_id = await self._run(self._release(keys=keys, args=args))
         return str(agent_id) if agent_id else None
 
-    async def connect(self, call_id: str, now: float) -> tuple[str, int] | None:
+    async def connect(
+        self, call_id: str, now: float, agent_channel: str = ""
+    ) -> tuple[str, int] | None:
         """Mark an offered call answered; (agent id, fence), or None if it was not offered."""
         keys = [self.keys.call(call_id), self.keys.offers]
-        result = await self._run(self._connect(keys=keys, args=[call_id, repr(now)]))
+        args = [call_id, repr(now), agent_channel]
+        result = await self._run(self._connect(keys=keys, args=args))
         if not result:
             return None
         return str(result[0]), int(result[1])
@@ -325,11 +332,36 @@ class Store:
             return None
         return CallStatus(result[0]), str(result[1])
 
-    async def move_call(self, call: Call, queue: str) -> bool:
-        """Move a waiting call to ``queue``, keeping its arrival time; False if not waiting."""
+    async def move_call(self, call: Call, queue: str, priority: int | None = None) -> bool:
+        """Move a waiting call to ``queue`` (and/or ``priority``), keeping its arrival time;
+        False if it was not waiting."""
+        priority = call.priority if priority is None else priority
+        moved = replace(call, queue=queue, priority=priority)
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.waiting(queue)]
-        args: list[Arg] = [call.id, queue, waiting_score(call.priority, call.arrived_at)]
+        args: list[Arg] = [call.id, queue, call_score(moved), priority]
         return bool(await self._run(self._move(keys=keys, args=args)))
+
+    async def escalate(self, call: Call, agent: Agent, now: float) -> bool:
+        """Take a connected call from ``agent`` and put it in line for the leads, first."""
+        escalated = replace(call, escalated_by=agent.id, escalation_team=agent.team)
+        keys = [self.keys.call(call.id), self.keys.waiting(call.queue)]
+        args: list[Arg] = [call.id, agent.id, call_score(escalated), agent.team, repr(now)]
+        return bool(await self._run(self._escalate(keys=keys, args=args)))
+
+    async def add_history(self, call_id: str, entry: dict[str, object]) -> None:
+        """Append to a call's history (offers, answers, misses, escalations, moves); it
+        expires with the call."""
+        key = self.keys.history(call_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps(entry, ensure_ascii=False, default=str))
+        pipe.ltrim(key, -200, -1)
+        pipe.expire(key, self.finished_call_ttl + HISTORY_GRACE_SECONDS)
+        await self._run(pipe.execute())
+
+    async def history(self, call_id: str) -> list[dict[str, Any]]:
+        """A call's history, oldest first."""
+        rows = await self._run(self.redis.lrange(self.keys.history(call_id), 0, -1))
+        return [json.loads(row) for row in cast(list[str], rows)]
 
     async def record_callback(self, call: Call, now: float) -> None:
         """Keep a callback request for the contact centre (newest first, bounded)."""

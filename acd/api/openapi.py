@@ -1,0 +1,394 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/api/v1/openapi.json``.
+
+Built from small helpers so each route reads as one entry. ``tests/test_openapi.py`` keeps it
+true: every route of the application is here with the same method and nothing else is, and
+real responses (and a schemathesis run) are checked against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acd.domain.model import AgentState, CallStatus, FallbackKind, Role, StepKind, Strategy
+from acd.domain.state_machine import PauseReason
+
+Schema = dict[str, Any]
+
+# The server's own checks (acd/domain/names.py), as JSON Schema patterns.
+NAME = r"^[\w.\-]{1,64}$"
+SKILL = r"^[\w.\-]+(?::[\w.\-]+)*$"
+_DIAL_PART = r"[A-Za-z][A-Za-z0-9_]*/[\w.\-+@]+(?:/[\w.\-+]+)?"
+DIAL = rf"^{_DIAL_PART}(?:&{_DIAL_PART})*$"
+
+ERROR_REASONS = {
+    400: "Bad input: the body or a parameter, named by `field`",
+    401: "No valid bearer token",
+    403: "The token's role may not do this",
+    404: "No such agent, queue or call",
+    409: "Conflicts with the current state (an illegal state change, a busy agent or queue)",
+    413: "Body larger than 64 KiB",
+    502: "Asterisk refused the action or is unreachable",
+    503: "The state store (Redis) is unavailable",
+}
+
+
+def ref(name: str) -> Schema:
+    """A reference to a schema in ``components/schemas``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: Schema, required: tuple[str, ...] = (), *, closed: bool = False,
+        description: str = "") -> Schema:
+    """An object schema; ``closed`` only where the server rejects unknown keys."""
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def enum(values: type[Any]) -> Schema:
+    """A string schema of an enum's values."""
+    return {"type": "string", "enum": [v.value for v in values]}
+
+
+def string_map(value: Schema, key_pattern: str = NAME, max_key: int = 64) -> Schema:
+    """An object used as a map from names to ``value``."""
+    return {"type": "object", "additionalProperties": value,
+            "propertyNames": {"type": "string", "pattern": key_pattern, "maxLength": max_key}}
+
+
+def levels(low: int) -> Schema:
+    """Skill name -> level table."""
+    return string_map({"type": "integer", "minimum": low, "maximum": 10}, SKILL)
+
+
+def json_body(schema: Schema, description: str) -> Schema:
+    """A JSON response."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def errors(*statuses: int) -> dict[str, Schema]:
+    """Error responses, each with the Error body."""
+    answers = {str(s): json_body(ref("Error"), ERROR_REASONS[s]) for s in statuses}
+    if 401 in statuses:
+        answers["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return answers
+
+
+def operation(summary: str, responses: dict[str, Schema], *, tag: str,
+              parameters: list[Schema] | None = None, body: Schema | None = None,
+              public: bool = False) -> Schema:
+    """One operation; ``public`` ones also answer without a token (configurable)."""
+    op: Schema = {"summary": summary, "tags": [tag], "operationId": "", "responses": responses}
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": body}}}
+    if public:
+        op["security"] = [{}, {"bearer": []}]
+    return op
+
+
+def path_param(name: str, description: str) -> Schema:
+    """A path parameter; odd values are answered 404 (or 400 where a name is created)."""
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "minLength": 1}}
+
+
+def query_param(name: str, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}
+
+
+NUMBER = {"type": "number"}
+INTEGER = {"type": "integer"}
+STRING = {"type": "string"}
+BOOLEAN = {"type": "boolean"}
+NAMES = {"type": "array", "items": {"type": "string"}}
+COUNT = {"type": "integer", "minimum": 0}
+BY_STATE = {"type": "object", "additionalProperties": COUNT,
+            "propertyNames": {"enum": [s.value for s in AgentState]}}
+RATIO = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+SECONDS_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+NAME_OR_EMPTY = {"type": "string", "anyOf": [{"maxLength": 0}, {"pattern": NAME}]}
+
+
+def schemas() -> dict[str, Schema]:
+    """``components/schemas``: what the API reads and writes."""
+    step_fields: Schema = {
+        "after": {**NUMBER, "minimum": 0, "description": "seconds of waiting"},
+        "kind": enum(StepKind),
+        "skills": levels(0),
+        "cap": {**INTEGER, "minimum": 0, "maximum": 10},
+        "to": enum(FallbackKind),
+        "target": NAME_OR_EMPTY,
+        "name": NAME_OR_EMPTY,
+    }
+    queue_settings: Schema = {
+        "strategy": enum(Strategy),
+        "skills": levels(1),
+        "priority": {**INTEGER, "minimum": 0, "maximum": 9},
+        "service_level_seconds": {**NUMBER, "minimum": 1},
+        "wrap_up_seconds": {**NUMBER, "minimum": 0},
+        "ring_timeout_seconds": {**INTEGER, "minimum": 1},
+        "max_wait_seconds": {**INTEGER, "minimum": 1},
+        "max_length": {**INTEGER, "minimum": 0, "description": "0 = unlimited"},
+        "teams": {"type": "array", "items": {"type": "string", "pattern": NAME}},
+        "aging_seconds": {**NUMBER, "minimum": 0},
+        "no_answer_pause": BOOLEAN,
+    }
+    profile: Schema = {
+        "dial": {"type": "string", "pattern": DIAL, "maxLength": 200},
+        "name": {"type": "string", "maxLength": 128, "pattern": r"^[^\x00-\x1f]*$"},
+        "team": NAME_OR_EMPTY,
+        "role": enum(Role),
+        "skills": levels(1),
+    }
+    ranks = string_map({"type": "integer", "minimum": 1, "maximum": 100})
+    return {
+        "Error": obj({"error": STRING, "field": STRING}, ("error",),
+                     description="Every failure: the reason, and the field it is about"),
+        "Health": obj({"ok": BOOLEAN, "checks": {"type": "object",
+                                                   "additionalProperties": BOOLEAN}},
+                      ("ok", "checks")),
+        "Agent": obj({
+            "id": STRING, **profile, "dial": STRING, "name": STRING, "team": STRING,
+            "queues": {**ranks, "description": "queue -> rank (1 = first)"},
+            "state": enum(AgentState), "state_since": NUMBER, "idle_since": NUMBER,
+            "pause_reason": STRING, "call": STRING, "calls_taken": INTEGER,
+            "talk_seconds": NUMBER, "device_busy": BOOLEAN,
+        }, ("id", "dial", "name", "team", "role", "skills", "queues", "state", "state_since",
+            "idle_since", "pause_reason", "call", "calls_taken", "talk_seconds",
+            "device_busy")),
+        "AgentInput": obj({
+            **profile,
+            "queues": {"anyOf": [ranks, {"type": "array",
+                                         "items": {"type": "string", "pattern": NAME}}],
+                       "description": "queue -> rank, or a list (rank 1 everywhere)"},
+        }, ("dial",), description="The whole profile: what is left out takes its default. "
+                                  "The id comes from the path; unknown keys are ignored."),
+        "AgentStateChange": obj({
+            "state": {"type": "string", "enum": ["ready", "paused", "logged_out"]},
+            "reason": {"type": "string", "description": "a pause's reason code: "
+                       + ", ".join(r.value for r in PauseReason)},
+        }, ("state",)),
+        "Step": obj(step_fields, tuple(step_fields)),
+        "StepInput": obj(step_fields, closed=True,
+                         description="Unknown keys are rejected. The first step starts at 0 s, "
+                                     "steps are in order of time, a fallback comes last."),
+        "Queue": obj({"name": STRING, **queue_settings,
+                      "steps": {"type": "array", "items": ref("Step")}},
+                     ("name", *queue_settings, "steps")),
+        "QueueInput": obj({**queue_settings, "steps": {"type": "array",
+                                                       "items": ref("StepInput")}},
+                          description="The whole queue: what is left out takes its default. "
+                                      "The name comes from the path; unknown keys are "
+                                      "ignored."),
+        "QueueWithWaiting": {"allOf": [ref("Queue"), obj({"waiting": {**INTEGER, "minimum": 0}},
+                                                         ("waiting",))]},
+        "Call": obj({
+            "id": STRING, "channel": STRING, "queue": STRING, "priority": INTEGER,
+            "arrived_at": NUMBER, "skills": {"type": "object", "additionalProperties": INTEGER},
+            "attrs": {"type": "object", "additionalProperties": STRING},
+            "caller_name": STRING, "caller_number": STRING, "status": enum(CallStatus),
+            "attempts": INTEGER, "agent": STRING, "step": INTEGER,
+            "escalated_by": STRING, "escalation_team": STRING,
+            "wait_seconds": {**NUMBER, "minimum": 0},
+            "position": {**INTEGER, "minimum": 1,
+                         "description": "place in line, when listed by queue"},
+        }, ("id", "channel", "queue", "priority", "arrived_at", "skills", "attrs",
+            "caller_name", "caller_number", "status", "attempts", "agent", "step",
+            "wait_seconds")),
+        "CallDetail": {"allOf": [ref("Call"), obj({"history": {
+            "type": "array", "description": "offers, answers, misses, escalations, moves, "
+                                            "oldest first",
+            "items": obj({"at": NUMBER, "event": STRING}, ("at", "event"))}}, ("history",))]},
+        "CallChange": obj({"priority": {**INTEGER, "minimum": 0, "maximum": 9},
+                           "queue": {"type": "string", "pattern": NAME}}, closed=True,
+                          description="Give priority and/or queue; unknown keys are rejected"),
+        "SendTo": obj({"agent": STRING}, ("agent",),
+                      description="A ready agent, whatever the queue's rules say"),
+        "MonitorRequest": obj({
+            "mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
+            "agent": {**STRING, "description": "whose phone rings (supervisor, lead, QA)"},
+            "dial": {"type": "string", "pattern": DIAL, "maxLength": 200,
+                     "description": "or a dial string, instead of agent"},
+        }, ("mode",)),
+        "Team": obj({"name": STRING, "leads": NAMES, "supervisors": NAMES, "members": NAMES,
+                     "queues": NAMES}, ("name", "leads", "supervisors", "members", "queues")),
+        "QueueStats": obj({
+            "queue": STRING, "day": {**STRING, "description": "local day, e.g. 2026-11-29"},
+            "waiting": COUNT, "oldest_wait_seconds": {**NUMBER, "minimum": 0},
+            "agents": BY_STATE, "offered": COUNT, "answered": COUNT,
+            "answered_within_sl": COUNT, "abandoned": COUNT, "short_abandoned": COUNT,
+            "overflowed": COUNT, "failed": COUNT, "handled": COUNT,
+            "service_level_seconds": NUMBER, "service_level": RATIO, "abandon_rate": RATIO,
+            "asa_seconds": SECONDS_OR_NULL, "aht_seconds": SECONDS_OR_NULL,
+        }, ("queue", "day", "waiting", "oldest_wait_seconds", "agents", "offered", "answered",
+            "answered_within_sl", "abandoned", "short_abandoned", "overflowed", "failed",
+            "handled", "service_level_seconds", "service_level", "abandon_rate",
+            "asa_seconds", "aht_seconds"),
+            description="Live figures and today's counters; service level = answered within "
+                        "the threshold / (answered + abandoned + overflowed)"),
+        "TeamStats": obj({
+            "team": STRING, "day": STRING, "leads": NAMES, "supervisors": NAMES,
+            "members": NAMES, "queues": NAMES, "agents": BY_STATE, "answered": COUNT,
+            "answered_within_sl": COUNT, "handled": COUNT, "asa_seconds": SECONDS_OR_NULL,
+            "aht_seconds": SECONDS_OR_NULL,
+        }, ("team", "day", "leads", "supervisors", "members", "queues", "agents", "answered",
+            "answered_within_sl", "handled", "asa_seconds", "aht_seconds")),
+        "Monitoring": obj({"call": STRING, "mode": STRING, "dial": STRING},
+                          ("call", "mode", "dial")),
+    }
+
+
+AGENT = path_param("agent", "agent id")
+QUEUE = path_param("queue", "queue name")
+TEAM = path_param("team", "team name")
+CALL = path_param("call", "call id (Asterisk Uniqueid of the caller's channel)")
+
+
+def paths() -> dict[str, Schema]:
+    """Every route of ``acd.api.server.build_app``."""
+    def listing(key: str, item: str) -> Schema:
+        return obj({key: {"type": "array", "items": ref(item)}}, (key,))
+
+    return {
+        "/health": {"get": operation("Liveness of AMI, router and Redis", {
+            "200": json_body(ref("Health"), "All checks pass"),
+            "503": json_body(ref("Health"), "A check fails"), **errors(401),
+        }, tag="operations", public=True)},
+        "/metrics": {"get": operation("Prometheus metrics", {
+            "200": {"description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": STRING}}}, **errors(401),
+        }, tag="operations", public=True)},
+        "/api/v1/openapi.json": {"get": {**operation("This document", {
+            "200": json_body({"type": "object"}, "The OpenAPI document")}, tag="meta"),
+            "security": []}},
+        "/api/v1/agents": {"get": operation("List agents (viewer)", {
+            "200": json_body(listing("agents", "Agent"), "Every agent"),
+            **errors(401, 403, 503)}, tag="agents")},
+        "/api/v1/agents/{agent}": {
+            "parameters": [AGENT],
+            "get": operation("One agent (viewer, or the agent itself)", {
+                "200": json_body(ref("Agent"), "The agent"),
+                **errors(401, 403, 404, 503)}, tag="agents"),
+            "put": operation("Create or replace an agent's profile (admin)", {
+                "200": json_body(ref("Agent"), "Updated"),
+                "201": json_body(ref("Agent"), "Created"),
+                **errors(400, 401, 403, 413, 503)}, tag="agents", body=ref("AgentInput")),
+            "delete": operation("Delete an agent not on a call (admin)", {
+                "204": {"description": "Deleted"},
+                **errors(401, 403, 404, 409, 503)}, tag="agents"),
+        },
+        "/api/v1/agents/{agent}/state": {"parameters": [AGENT], "post": operation(
+            "Log in (ready), pause with a reason code, log out, end wrap-up early "
+            "(supervisor, or the agent itself)", {
+                "200": json_body(ref("Agent"), "The agent in its new state"),
+                **errors(400, 401, 403, 404, 409, 413, 503)},
+            tag="agents", body=ref("AgentStateChange"))},
+        "/api/v1/queues": {"get": operation("List queues with their waiting calls (viewer)", {
+            "200": json_body(listing("queues", "QueueWithWaiting"), "Every queue"),
+            **errors(401, 403, 503)}, tag="queues")},
+        "/api/v1/queues/{queue}": {
+            "parameters": [QUEUE],
+            "get": operation("One queue with its waiting calls (viewer)", {
+                "200": json_body(ref("QueueWithWaiting"), "The queue"),
+                **errors(401, 403, 404, 503)}, tag="queues"),
+            "put": operation("Create or replace a queue (admin)", {
+                "200": json_body(ref("Queue"), "Updated"),
+                "201": json_body(ref("Queue"), "Created"),
+                **errors(400, 401, 403, 413, 503)}, tag="queues", body=ref("QueueInput")),
+            "delete": operation("Delete a queue nobody waits in or serves (admin)", {
+                "204": {"description": "Deleted"},
+                **errors(401, 403, 404, 409, 503)}, tag="queues"),
+        },
+        "/api/v1/queues/{queue}/stats": {"parameters": [QUEUE], "get": operation(
+            "A queue's live figures and today's service level, abandonment, ASA, AHT (viewer)",
+            {"200": json_body(ref("QueueStats"), "The figures"),
+             **errors(401, 403, 404, 503)}, tag="reports")},
+        "/api/v1/teams": {"get": operation("Teams with leads, supervisors, members (viewer)", {
+            "200": json_body(listing("teams", "Team"), "Every team named by an agent or queue"),
+            **errors(401, 403, 503)}, tag="teams")},
+        "/api/v1/teams/{team}": {"parameters": [TEAM], "get": operation("One team (viewer)", {
+            "200": json_body(ref("Team"), "The team"),
+            **errors(401, 403, 404, 503)}, tag="teams")},
+        "/api/v1/teams/{team}/stats": {"parameters": [TEAM], "get": operation(
+            "A team's agents by state and today's answered, ASA, AHT (viewer)", {
+                "200": json_body(ref("TeamStats"), "The figures"),
+                **errors(401, 403, 404, 503)}, tag="reports")},
+        "/api/v1/calls": {"get": operation("Calls not yet ended (viewer)", {
+            "200": json_body(listing("calls", "Call"), "Calls; with ?queue= in line order"),
+            **errors(401, 403, 404, 503)}, tag="calls",
+            parameters=[query_param("queue", "one queue's waiting calls, in line order")])},
+        "/api/v1/calls/{call}": {
+            "parameters": [CALL],
+            "get": operation("One call with the history of its attempts (viewer)", {
+                "200": json_body(ref("CallDetail"), "The call"),
+                **errors(401, 403, 404, 503)}, tag="calls"),
+            "patch": operation("Change a waiting call's priority or queue (supervisor)", {
+                "200": json_body(ref("Call"), "The call, changed"),
+                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="calls",
+                body=ref("CallChange")),
+        },
+        "/api/v1/calls/{call}/send": {"parameters": [CALL], "post": operation(
+            "Offer a waiting call to a named ready agent now (supervisor)", {
+                "200": json_body(ref("Call"), "The call, offered"),
+                **errors(400, 401, 403, 404, 409, 413, 502, 503)}, tag="calls",
+            body=ref("SendTo"))},
+        "/api/v1/calls/{call}/hangup": {"parameters": [CALL], "post": operation(
+            "Hang up the caller (supervisor); unanswered calls end as failed", {
+                "200": json_body(ref("Call"), "The call"),
+                **errors(401, 403, 404, 502, 503)}, tag="calls")},
+        "/api/v1/calls/{call}/escalate": {"parameters": [CALL], "post": operation(
+            "Move a live call from its agent to a team lead, ahead of ordinary calls (the "
+            "call's agent, or supervisor)", {
+                "200": json_body(ref("Call"), "The call, waiting for a lead"),
+                **errors(401, 403, 404, 409, 502, 503)}, tag="calls")},
+        "/api/v1/calls/{call}/monitor": {"parameters": [CALL], "post": operation(
+            "Listen to, whisper to or barge into a live call from a phone (supervisor)", {
+                "202": json_body(ref("Monitoring"), "The phone is being rung"),
+                **errors(400, 401, 403, 404, 409, 413, 502, 503)}, tag="calls",
+            body=ref("MonitorRequest"))},
+        "/api/v1/events": {"get": operation(
+            "Server-Sent Events of calls and agents, resumable (viewer; an agent token "
+            "sees its own agent)", {
+                "200": {"description": "`id:`, `event:` (the kind) and `data:` (JSON) frames",
+                        "content": {"text/event-stream": {"schema": STRING}}},
+                **errors(400, 401, 403, 503)}, tag="events", parameters=[
+                query_param("queue", "only events of this queue"),
+                query_param("agent", "only events of this agent"),
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "description": "resume after this event id", "schema": STRING}])},
+    }
+
+
+def _with_operation_ids(all_paths: dict[str, Schema]) -> dict[str, Schema]:
+    """Name each operation ``<method>:<path>`` so tests and tools can address it."""
+    for path, item in all_paths.items():
+        for method, op in item.items():
+            if method != "parameters":
+                op["operationId"] = f"{method}:{path}"
+    return all_paths
+
+
+def openapi_document() -> Schema:
+    """The whole OpenAPI 3.1.0 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "acd", "version": "1",
+                 "description": "Call router for Asterisk: agents, queues, calls, events. "
+                                "Errors are JSON `{\"error\": reason, \"field\"?: name}`."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": _with_operation_ids(paths()),
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

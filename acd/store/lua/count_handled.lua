@@ -1,0 +1,10 @@
+-- One more answered call and its talk time for an agent, counted per local calendar day, so
+-- that fewest-calls and least-talk-time share out each day's calls afresh.
+-- KEYS[1] agent hash
+-- ARGV[1] today (e.g. 2026-11-29), ARGV[2] talk seconds
+if redis.call('HGET', KEYS[1], 'counts_day') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'counts_day', ARGV[1], 'calls_taken', 0, 'talk_seconds', 0)
+end
+redis.call('HINCRBY', KEYS[1], 'calls_taken', 1)
+redis.call('HINCRBYFLOAT', KEYS[1], 'talk_seconds', ARGV[2])
+return 1
