@@ -90,3 +90,20 @@ async def test_fewest_calls_shares_calls_evenly(sim: Simulator, make_acd: MakeAc
         await sink.wait_for("call.ended", call=call.uniqueid)
     taken = [sim.phone(str(a["id"])).calls_answered for a in agents]
     assert taken == [2, 2, 2]
+
+
+async def test_aging_reaches_a_low_priority_call_behind_a_long_line_of_urgent_ones(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """More urgent calls wait ahead of it than a decision reads in stored order; aging has
+    lifted it to the top level all the same, so the next free agent takes it first."""
+    sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    queues = [{"name": "sales", "aging_seconds": 0.001, "wrap_up_seconds": 0}]
+    app, sink = await make_acd(queues=queues)
+    old = await sim.place_call(queue="sales", priority=0, caller_name="Oud", patience=None)
+    await sink.wait_for("call.offered", call=old.uniqueid)
+    urgent = [await sim.place_call(queue="sales", priority=7, patience=None) for _ in range(60)]
+    await sink.wait_for("call.offered", call=urgent[-1].uniqueid)
+    await log_in(app, "1001")
+    first = await sink.wait_for("call.answered")
+    assert first["call"] == old.uniqueid

@@ -238,3 +238,15 @@ async def test_a_waiting_call_moves_queue_and_priority_keeping_its_arrival(
     assert (moved.id, moved.priority, moved.arrived_at) == ("a", 1, NOW)
     await store.add_history("a", {"at": NOW, "event": "call.moved", "to": "биллинг"})
     assert (await store.history("a"))[0]["to"] == "биллинг"
+
+
+async def test_routable_calls_reach_the_oldest_of_each_priority_beyond_the_first_ones(
+    store: Store,
+) -> None:
+    await store.enqueue(call("old-low", 0, NOW))
+    for n in range(60):
+        await store.enqueue(call(f"new-high-{n}", 7, NOW + 100 + n))
+    first = [c.id for c in await store.waiting_calls("sales", 50)]
+    assert "old-low" not in first  # 60 calls of priority 7 stand before it in stored order
+    routable = [c.id for c in await store.routable_calls("sales", 50, 5)]
+    assert "old-low" in routable and len(routable) == len(set(routable)) == 51

@@ -30,6 +30,7 @@ from acd.domain.events import (
 )
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue, Role, Strategy
 from acd.domain.names import check_channel
+from acd.domain.priority import call_order_key
 from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
 from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
@@ -48,6 +49,8 @@ BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 UNKNOWN_QUEUE_LABEL = "_unknown"
 # How many waiting calls of each queue a freed agent looks at.
 CALLS_PER_QUEUE_LOOKAHEAD = 50
+# ... and the oldest few of every priority, which aging may have lifted above all of those.
+CALLS_PER_PRIORITY_LOOKAHEAD = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +320,7 @@ class Router:
             if agent is None or agent.state is not AgentState.READY:
                 return False
             waiting = {
-                q: await self.store.waiting_calls(q, CALLS_PER_QUEUE_LOOKAHEAD)
+                q: await self._routable(q)
                 for q in self.queues_served_by(agent)
             }
             decision = choose_call_for_agent(agent, waiting, now=self.clock(),
@@ -329,6 +332,16 @@ class Router:
             if await self.offer(call, agent, queue, received):
                 return True
         return False
+
+    async def _routable(self, queue: str) -> list[Call]:
+        """The waiting calls of ``queue`` a decision looks at (see ``Store.routable_calls``)."""
+        return await self.store.routable_calls(queue, CALLS_PER_QUEUE_LOOKAHEAD,
+                                               CALLS_PER_PRIORITY_LOOKAHEAD)
+
+    def _in_line(self, calls: list[Call], queue: Queue) -> list[Call]:
+        """``calls`` in the order the queue serves them now (priority after aging, arrival)."""
+        now = self.clock()
+        return sorted(calls, key=lambda call: call_order_key(call, queue, now))
 
     def day_of(self, now: float) -> str:
         """The local calendar day of ``now``, in which agents' call counts are kept."""
@@ -515,7 +528,7 @@ class Router:
     async def route_waiting(self, received: float) -> None:
         """Try every queue's waiting calls against its ready agents (a safety net)."""
         for queue in self.queues.values():
-            for call in await self.store.waiting_calls(queue.name, CALLS_PER_QUEUE_LOOKAHEAD):
+            for call in self._in_line(await self._routable(queue.name), queue):
                 if not await self.route_call(call, queue, received) and not call.escalated_by:
                     break  # nobody ready for this call; later calls rarely fare better
 

@@ -30,6 +30,12 @@ def call_score(call: Call) -> float:
                          call.arrived_at)
 
 
+def priority_band(priority: int) -> tuple[float, float]:
+    """The score range [low, high) of the waiting calls of one priority."""
+    low = float((9 - priority) * _PRIORITY_SPAN)
+    return low, low + _PRIORITY_SPAN
+
+
 def arrival_from_score(score: float) -> float:
     """The arrival time (seconds) encoded in a waiting score."""
     return (int(score) % _PRIORITY_SPAN) / 1000.0

@@ -17,7 +17,17 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue, Role
+from acd.domain.model import (
+    ESCALATED_PRIORITY,
+    MIN_PRIORITY,
+    Agent,
+    AgentState,
+    Call,
+    CallStatus,
+    Outcome,
+    Queue,
+    Role,
+)
 from acd.domain.state_machine import TRANSITIONS
 from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
@@ -28,6 +38,7 @@ from acd.store.codec import (
     call_from_fields,
     call_score,
     call_to_fields,
+    priority_band,
     queue_from_json,
     queue_to_json,
 )
@@ -272,6 +283,20 @@ class Store:
         """Calls waiting in ``queue``, best first (``limit`` 0 = all)."""
         ids = await self._run(self.redis.zrange(self.keys.waiting(queue), 0, limit - 1))
         return await self.get_calls(cast(list[str], ids))
+
+    async def routable_calls(self, queue: str, limit: int, per_priority: int) -> list[Call]:
+        """The first ``limit`` waiting calls of ``queue``, and the first ``per_priority`` of
+        every priority level: with aging, the oldest call of a low priority can outrank
+        every call ahead of it in the stored order, however long the line."""
+        key = self.keys.waiting(queue)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(key, 0, limit - 1)
+        for priority in range(MIN_PRIORITY, ESCALATED_PRIORITY + 1):
+            low, high = priority_band(priority)
+            pipe.zrangebyscore(key, low, f"({high!r}", start=0, num=per_priority)
+        rows = cast(list[list[str]], await self._run(pipe.execute()))
+        ids = list(dict.fromkeys(call_id for row in rows for call_id in row))
+        return await self.get_calls(ids)
 
     async def waiting_count(self, queue: str) -> int:
         """How many calls wait in ``queue``."""
