@@ -193,3 +193,26 @@ async def test_only_admins_change_configuration(api: Client) -> None:
     status, _ = await api.request("PUT", "/api/v1/queues/q2", token=TOKENS["supervisor"],
                                   json={})
     assert status == 403
+
+
+async def test_an_agent_ends_wrap_up_early_and_takes_the_next_call(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    queues = [{"name": "sales", "wrap_up_seconds": 3600}]  # an hour of after-call work
+    app, sink = await make_acd(http=http_settings(), queues=queues)
+    async with aiohttp.ClientSession() as session:
+        api = Client(session, f"http://127.0.0.1:{app.http_port}", sink)
+        await api.request("POST", "/api/v1/agents/1001/state", token=TOKENS["agent"],
+                          json={"state": "ready"})
+        first = await sim.place_call(queue="sales", caller_name="Één", patience=None)
+        assert await first.ended(timeout=10) == "completed"
+        await sink.wait_for("call.ended", call=first.uniqueid)
+        status, body = await api.request("GET", "/api/v1/agents/1001", token=TOKENS["agent"])
+        assert body["state"] == "wrap_up"
+        second = await sim.place_call(queue="sales", caller_name="Twee", patience=None)
+        await sink.wait_for("call.offered", call=second.uniqueid)
+        status, body = await api.request("POST", "/api/v1/agents/1001/state",
+                                         token=TOKENS["agent"], json={"state": "ready"})
+        assert status == 200
+        assert await second.answered(timeout=10) == "1001"
