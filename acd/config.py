@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -179,20 +179,29 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] | None = N
     if len(set(names)) != len(names):
         raise ConfigError("queues: a queue name appears twice")
     for configured in settings.queues:
-        for index, step in enumerate(configured.steps):
-            if step.to is FallbackKind.QUEUE and step.target not in names:
-                raise ConfigError(
-                    f"queues.{configured.name}.steps[{index}].target: "
-                    f"unknown queue {step.target!r}"
-                )
+        check_fallback_targets(configured, names)
     for index, agent in enumerate(settings.agents):
-        for queue in agent.queues:
-            if queue not in names:
-                raise ConfigError(f"agents[{index}].queues: unknown queue {queue!r}")
+        check_agent_queues(agent, names, f"agents[{index}]")
     subscribers = [w.name for w in settings.webhooks]
     if len(set(subscribers)) != len(subscribers):
         raise ConfigError("webhooks: a webhook name appears twice")
     return settings
+
+
+def check_fallback_targets(queue: Queue, names: Container[str]) -> None:
+    """Raise :class:`ConfigError` if a step of ``queue`` falls back to a queue not in
+    ``names`` (the configuration file's, or Redis's when the API changes a queue)."""
+    for index, step in enumerate(queue.steps):
+        if step.to is FallbackKind.QUEUE and step.target not in names:
+            raise ConfigError(f"queues.{queue.name}.steps[{index}].target: "
+                              f"unknown queue {step.target!r}")
+
+
+def check_agent_queues(agent: Agent, names: Container[str], where: str) -> None:
+    """Raise :class:`ConfigError` if ``agent`` serves a queue not in ``names``."""
+    for queue in agent.queues:
+        if queue not in names:
+            raise ConfigError(f"{where}.queues: unknown queue {queue!r}")
 
 
 def queue_from_dict(raw: Mapping[str, Any], where: str) -> Queue:

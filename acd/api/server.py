@@ -20,8 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from acd.api.auth import AuthConfig, Role, Token, may_act_on_agent
 from acd.api.openapi import openapi_document
-from acd.config import agent_from_dict, queue_from_dict
-from acd.domain.model import Agent, AgentState, Call, FallbackKind, StepKind
+from acd.config import (
+    agent_from_dict,
+    check_agent_queues,
+    check_fallback_targets,
+    queue_from_dict,
+)
+from acd.domain.model import Agent, AgentState, Call
 from acd.domain.names import check_dial_string
 from acd.domain.state_machine import ON_CALL, IllegalTransition
 from acd.errors import AmiError, ConfigError, Conflict, InvalidInput, NotFound, StoreUnavailable
@@ -454,12 +459,9 @@ async def put_agent(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         agent = agent_from_dict({**body, "id": request.match_info["agent"]}, "agent")
+        check_agent_queues(agent, {q.name for q in await store.list_queues()}, "agent")
     except ConfigError as exc:
         raise _invalid(exc) from None
-    known = {q.name for q in await store.list_queues()}
-    for queue in agent.queues:
-        if queue not in known:
-            raise InvalidInput("queues", f"unknown queue {queue!r}")
     created = await store.get_agent(agent.id) is None
     await store.save_agent_profile(agent)
     await router.call(router.reload_config)
@@ -488,13 +490,9 @@ async def put_queue(request: web.Request) -> web.Response:
     body = await read_json(request)
     try:
         queue = queue_from_dict({**body, "name": request.match_info["queue"]}, "queue")
+        check_fallback_targets(queue, {q.name for q in await store.list_queues()})
     except ConfigError as exc:
         raise _invalid(exc) from None
-    known = {q.name for q in await store.list_queues()} | {queue.name}
-    for index, step in enumerate(queue.steps):
-        if step.kind is StepKind.FALLBACK and step.to is FallbackKind.QUEUE \
-                and step.target not in known:
-            raise InvalidInput(f"steps[{index}].target", f"unknown queue {step.target!r}")
     created = await store.get_queue(queue.name) is None
     await store.save_queue(queue)
     await router.call(router.reload_config)
