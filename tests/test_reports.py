@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from acd.domain.model import Queue
 from acd.errors import ConfigError
 from acd.metrics import Metrics
 from acd.service.daily_stats import DailyStats, DayCounters, Scope
@@ -144,18 +143,8 @@ async def test_reports_need_a_token_with_the_viewer_role(
 
 def moscow_stats(redis: Redis, site: str, clock: list[float],
                  metrics: Metrics | None = None) -> DailyStats:
-    queues = {"поддержка": Queue("поддержка", service_level_seconds=30, wrap_up_seconds=10)}
-    teams = {"2001": "الدعم"}
-
-    async def queue_of(name: str) -> Queue | None:
-        return queues.get(name)
-
-    async def team_of(agent_id: str) -> str:
-        return teams.get(agent_id, "")
-
-    return DailyStats(redis, Keys(site), metrics or Metrics(), queue_of=queue_of,
-                      team_of=team_of, timezone="Europe/Moscow", short_abandon_seconds=5,
-                      clock=lambda: clock[0])
+    return DailyStats(redis, Keys(site), metrics or Metrics(), timezone="Europe/Moscow",
+                      short_abandon_seconds=5, clock=lambda: clock[0])
 
 
 async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
@@ -164,15 +153,20 @@ async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
     # 20:59 UTC is 23:59 in Moscow: the last minute of 29 November there.
     clock = [datetime(2026, 11, 29, 20, 59, tzinfo=UTC).timestamp()]
     stats = moscow_stats(redis, site, clock)
-    q = "поддержка"
+    q, team = "поддержка", "الدعم"  # the queue's service level is 30 s, its wrap-up 10 s
     events: list[tuple[str, dict[str, object]]] = [
         ("call.offered", {"call": "c1", "queue": q, "priority": 0, "caller_name": "Иван"}),
         ("call.offered", {"call": "c2", "queue": q}),
         ("call.offered", {"call": "c3", "queue": q}),
         ("call.offered", {"call": "c4", "queue": q}),
-        ("call.answered", {"call": "c1", "agent": "2001", "queue": q, "wait_seconds": 12.5}),
-        ("call.answered", {"call": "c2", "agent": "2001", "queue": q, "wait_seconds": 40.0}),
-        ("call.ended", {"call": "c1", "agent": "2001", "queue": q, "talk_seconds": 100.0}),
+        ("call.answered", {"call": "c1", "agent": "2001", "queue": q, "team": team,
+                           "wait_seconds": 12.5, "within_service_level": True}),
+        ("call.answered", {"call": "c2", "agent": "2001", "queue": q, "team": team,
+                           "wait_seconds": 40.0, "within_service_level": False}),
+        ("call.answered", {"call": "c2", "agent": "2002", "queue": q, "team": team,
+                           "wait_seconds": 90.0, "escalated": True}),  # counted already
+        ("call.ended", {"call": "c1", "agent": "2001", "queue": q, "team": team,
+                        "talk_seconds": 100.0, "handle_seconds": 110.0}),
         ("call.abandoned", {"call": "c3", "queue": q, "wait_seconds": 3.0, "detail": ""}),
         ("call.overflowed", {"call": "c4", "queue": q, "step": "2-leads", "reason": "wait",
                              "to": ""}),
@@ -189,13 +183,14 @@ async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
         overflowed=1, handled=1, wait_answered_sum=52.5, talk_sum=100.0, handle_sum=110.0,
     )
     assert service_level(counters) == 0.25 and abandon_rate(counters) == 0.25
-    team = await stats.read("2026-11-29", Scope.TEAM, "الدعم")
-    assert (team.answered, team.answered_within_sl, team.handled, team.handle_sum) == (
-        2, 1, 1, 110.0)
+    by_team = await stats.read("2026-11-29", Scope.TEAM, team)
+    assert (by_team.answered, by_team.answered_within_sl, by_team.handled,
+            by_team.handle_sum) == (2, 1, 1, 110.0)
 
     clock[0] += 120  # 00:01 in Moscow, still 29 November in UTC
     await stats.publish("call.ended", {"call": "c2", "agent": "2001", "queue": q,
-                                       "talk_seconds": 50.0})
+                                       "team": team, "talk_seconds": 50.0,
+                                       "handle_seconds": 60.0})
     assert stats.today() == "2026-11-30"
     assert (await stats.read("2026-11-29", Scope.QUEUE, q)).handled == 1
     assert await stats.read("2026-11-30", Scope.QUEUE, q) == DayCounters(

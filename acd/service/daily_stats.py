@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -24,7 +24,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from acd.config import RoutingSettings
-from acd.domain.model import Queue
 from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
 from acd.store import Store
@@ -33,8 +32,6 @@ from acd.store.keys import Keys
 log = logging.getLogger("acd.stats")
 
 KEEP_SECONDS = 3 * 86_400  # today, yesterday and the day before: enough for shift reports
-QueueLookup = Callable[[str], Awaitable[Queue | None]]
-TeamLookup = Callable[[str], Awaitable[str]]  # agent id -> team ('' for none)
 Increments = dict[str, dict[str, float]]  # key -> field -> amount
 
 
@@ -43,6 +40,11 @@ class Scope(StrEnum):
 
     QUEUE = "queue"
     TEAM = "team"
+
+
+def local_day(now: float, zone: ZoneInfo) -> str:
+    """The calendar day of ``now`` (seconds since the epoch) in ``zone``, as 2026-11-29."""
+    return datetime.fromtimestamp(now, zone).date().isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +87,6 @@ class DailyStats:
         keys: Keys,
         metrics: Metrics,
         *,
-        queue_of: QueueLookup,
-        team_of: TeamLookup,
         timezone: str = "UTC",
         short_abandon_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
@@ -94,8 +94,6 @@ class DailyStats:
         self.redis = redis
         self.prefix = keys.prefix + "stats:"
         self.metrics = metrics
-        self.queue_of = queue_of
-        self.team_of = team_of
         self.timezone = ZoneInfo(timezone)
         self.short_abandon_seconds = short_abandon_seconds
         self.clock = clock
@@ -103,19 +101,13 @@ class DailyStats:
     @classmethod
     def from_store(cls, store: Store, routing: RoutingSettings,
                    clock: Callable[[], float] = time.time) -> DailyStats:
-        """Daily statistics that look queues and agents' teams up in ``store``."""
-
-        async def team_of(agent_id: str) -> str:
-            agent = await store.get_agent(agent_id) if agent_id else None
-            return agent.team if agent is not None else ""
-
-        return cls(store.redis, store.keys, store.metrics, queue_of=store.get_queue,
-                   team_of=team_of, timezone=routing.stats_timezone,
+        """Daily statistics kept beside ``store``'s keys."""
+        return cls(store.redis, store.keys, store.metrics, timezone=routing.stats_timezone,
                    short_abandon_seconds=routing.short_abandon_seconds, clock=clock)
 
     def day_of(self, now: float) -> str:
         """The local calendar day of ``now`` (seconds since the epoch), as 2026-11-29."""
-        return datetime.fromtimestamp(now, self.timezone).date().isoformat()
+        return local_day(now, self.timezone)
 
     def today(self) -> str:
         """The local calendar day now."""
@@ -169,20 +161,21 @@ class DailyStats:
         elif kind == "call.answered" and data.get("escalated"):
             return {}  # answered once already, by the agent who escalated it
         elif kind in ("call.answered", "call.ended"):
-            config = await self.queue_of(queue) or Queue(queue)
-            team = await self.team_of(str(data.get("agent", "")))
+            # The router puts what it knows on the event (the agent's team, the queue's
+            # service level and wrap-up), so counting needs no lookup.
+            team = str(data.get("team", ""))
             scopes = [mine, counts[self.key(day, Scope.TEAM, team)]] if team else [mine]
             for counters in scopes:
                 if kind == "call.answered":
                     counters["answered"] += 1
                     counters["wait_answered_sum"] += wait
-                    if wait <= config.service_level_seconds:
+                    if data.get("within_service_level"):
                         counters["answered_within_sl"] += 1
                 else:
                     talk = _number(data.get("talk_seconds"))
                     counters["handled"] += 1
                     counters["talk_sum"] += talk
-                    counters["handle_sum"] += talk + config.wrap_up_seconds
+                    counters["handle_sum"] += _number(data.get("handle_seconds", talk))
         else:
             return {}
         return counts

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from acd.domain.events import CallFellBack, ChannelGone
-from acd.domain.model import AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
 
 if TYPE_CHECKING:
     from acd.service.router import Router
@@ -80,20 +80,22 @@ async def end_call(
 async def _call_completed(
     router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
 ) -> None:
-    talk = await handover_agent(router, call, queue, agent_id, now, received)
+    talk, agent = await handover_agent(router, call, queue, agent_id, now, received)
     log.info("call completed", extra={"call": call.id, "agent": agent_id,
                                       "queue": call.queue, "talk": round(talk, 3)})
     await router.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
-                        talk_seconds=round(talk, 3))
+                         team=agent.team if agent is not None else "",
+                         talk_seconds=round(talk, 3),
+                         handle_seconds=round(talk + queue.wrap_up_seconds, 3))
     await router.store.add_history(call.id, {"at": now, "event": "call.ended",
                                              "agent": agent_id, "outcome": "answered"})
 
 
 async def handover_agent(
     router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
-) -> float:
+) -> tuple[float, Agent | None]:
     """The agent's part of ``call`` is over (it ended, or went to a lead): count the talk,
-    start wrap-up or make the agent ready. Returns the talk time."""
+    start wrap-up or make the agent ready. Returns the talk time, and the agent."""
     fields = await router.store.get_call_fields(call.id)
     talk = max(0.0, now - float(fields.get("answered_at") or now))
     wrap_up = queue.wrap_up_seconds
@@ -102,12 +104,12 @@ async def handover_agent(
     router.metrics.wrapup_seconds.labels(call.queue).observe(wrap_up)
     agent = await router.store.get_agent(agent_id) if agent_id else None
     if agent is None:
-        return talk
+        return talk, None
     await router.store.count_handled(agent.id, talk, router.day_of(now))
     if wrap_up > 0:
         await router.store.set_agent_state(agent, AgentState.WRAP_UP, now,
                                          expected_call=call.id, wrap_up_until=now + wrap_up)
-        return talk
+        return talk, agent
     await router.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
     await router.route_agent(agent.id, received)
-    return talk
+    return talk, agent

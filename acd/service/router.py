@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +36,7 @@ from acd.domain.state_machine import IllegalTransition, PauseReason
 from acd.errors import AmiError, InvalidInput, StoreUnavailable
 from acd.errors import NotFound as NotFound  # re-exported: the API imported it from here
 from acd.metrics import Metrics
+from acd.service.daily_stats import local_day
 from acd.service.endings import call_fell_back, channel_gone
 from acd.service.overflow import check_overflows, overflow_on_arrival
 from acd.service.ports import EventSink, Telephony
@@ -345,7 +345,7 @@ class Router:
 
     def day_of(self, now: float) -> str:
         """The local calendar day of ``now``, in which agents' call counts are kept."""
-        return datetime.fromtimestamp(now, self._zone).date().isoformat()
+        return local_day(now, self._zone)
 
     def _counted_today(self, agents: list[Agent]) -> list[Agent]:
         """Agents with yesterday's figures read as zero: even sharing starts each day anew."""
@@ -411,6 +411,7 @@ class Router:
         if agent is not None:
             await self.store.set_agent_state(agent, AgentState.BUSY, now,
                                              expected_call=call.id, call=call.id)
+        team = agent.team if agent is not None else ""
         wait = now - call.arrived_at
         await self.store.add_history(call.id, {"at": now, "event": "call.answered",
                                                "agent": agent_id})
@@ -419,15 +420,17 @@ class Router:
             log.info("escalated call answered", extra={"call": call.id, "agent": agent_id,
                                                        "queue": call.queue})
             await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
-                               wait_seconds=round(wait, 3), escalated=True)
+                               team=team, wait_seconds=round(wait, 3), escalated=True)
             return
         self.metrics.calls_answered.labels(call.queue).inc()
         self.metrics.wait_seconds.labels(call.queue, Outcome.ANSWERED.value).observe(wait)
         self.metrics.first_response_seconds.labels(call.queue, "voice").observe(wait)
         log.info("call answered", extra={"call": call.id, "agent": agent_id,
                                          "queue": call.queue, "wait": round(wait, 3)})
+        within = wait <= self.queue_of(call).service_level_seconds
         await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
-                            wait_seconds=round(wait, 3))
+                           team=team, wait_seconds=round(wait, 3),
+                           within_service_level=within)
 
     async def _agent_missed(self, event: AgentMissed, received: float) -> None:
         if event.status == "CANCEL":
