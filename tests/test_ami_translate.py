@@ -9,7 +9,13 @@ from acd.ami.connection import AmiConnection, check_header_value
 from acd.ami.protocol import AcdAmiProtocol
 from acd.ami.translate import MalformedEvent, parse_attrs, translate
 from acd.config import AmiSettings, Secret
-from acd.domain.events import AgentAnswered, AgentMissed, CallEntered, ChannelGone
+from acd.domain.events import (
+    AgentAnswered,
+    AgentMissed,
+    CallEntered,
+    ChannelGone,
+    EscalationRequested,
+)
 from acd.errors import AmiError
 from acd.metrics import Metrics
 
@@ -75,6 +81,14 @@ def test_dial_outcomes() -> None:
         ChannelGone("1.2", "X", "16")
     )
     assert translate({"Event": "VarSet", "Uniqueid": "1.2"}) is None
+
+
+def test_the_escalation_feature_code_names_the_call_it_ran_on() -> None:
+    event = {"Event": "UserEvent", "Channel": "PJSIP/trunk-00000001", "Uniqueid": "1.2",
+             "UserEvent": "ACDEscalate"}
+    assert translate(event) == EscalationRequested("1.2")
+    with pytest.raises(MalformedEvent):
+        translate({"Event": "UserEvent", "UserEvent": "ACDEscalate"})
 
 
 def test_event_missing_a_needed_header_is_malformed() -> None:

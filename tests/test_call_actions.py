@@ -270,3 +270,20 @@ class AmiWatcher:
             chunk = await self.reader.read(65536)
             assert chunk, "simulator closed the connection"
             self.buffer += chunk.decode("utf-8")
+
+
+async def test_the_agent_keys_the_escalation_feature_code_on_the_phone(
+    api: Client, sim: Simulator
+) -> None:
+    call_id = await _connected_to_1001(api, sim)
+    await log_in(api.app, "2001")
+    caller = sim.pbx.find_channel(next(c.channel for c in sim.calls if c.uniqueid == call_id))
+    agent_leg = next(c for c in sim.phone("1001").channels if c.bridge is not None)
+    # Only the agent's leg may use the feature (acd-agent-leg ran before it rang).
+    assert agent_leg.getvar("DYNAMIC_FEATURES") == "acd_escalate"
+    assert caller is not None and caller.getvar("DYNAMIC_FEATURES") is None
+    assert not await sim.press_feature("1001", "*9")  # not a feature code
+    assert await sim.press_feature("1001", "*0")
+    answered = await api.sink.wait_for("call.answered", call=call_id, agent="2001")
+    assert answered["escalated"] is True
+    assert sample(api.app, "acd_calls_escalated_total", queue="sales") == 1

@@ -80,7 +80,8 @@ async def test_offered_call_rings_the_phone_which_answers_talks_and_hangs_up(
     ring_agent(ami, call, "PJSIP/1001")
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
     await ami.expect("Newexten", Channel=call.channel, Context="acd-connect",
-                     Application="Dial", AppData="PJSIP/1001,15,m(default)")
+                     Application="Dial",
+                     AppData="PJSIP/1001,15,m(default)b(acd-agent-leg^s^1)")
     begin = await ami.expect("DialBegin", Channel=call.channel, DialString="1001")
     agent = begin["DestChannel"]
     assert agent.startswith("PJSIP/1001-") and begin["DestLinkedid"] == call.linkedid

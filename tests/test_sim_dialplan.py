@@ -8,6 +8,7 @@ import pytest
 
 from acd.sim.dialplan import Dialplan
 from acd.sim.expressions import evaluate, separate_args
+from acd.sim.features import FeatureItem, load_features
 from acd.sim.variables import check_condition, substitute
 
 
@@ -100,9 +101,30 @@ def test_both_shipped_dialplans_load() -> None:
     assert captures.priority_of("from-customer", "100", "hold") == 4
 
 
-def test_packaged_copy_of_the_dialplan_is_the_project_one() -> None:
-    """acd/sim keeps a copy for installed wheels; it must never drift from asterisk/."""
+@pytest.mark.parametrize("name", ["extensions_acd.conf", "features_acd.conf"])
+def test_packaged_copies_of_the_asterisk_files_are_the_project_ones(name: str) -> None:
+    """acd/sim keeps copies for installed wheels; they must never drift from asterisk/."""
     sim_dir = Path(__file__).resolve().parents[1] / "acd" / "sim"
-    project = Path(__file__).resolve().parents[1] / "asterisk" / "extensions_acd.conf"
-    assert (sim_dir / "extensions_acd.conf").read_text(encoding="utf-8") == project.read_text(
-        encoding="utf-8"), "copy asterisk/extensions_acd.conf to acd/sim/ again"
+    project = Path(__file__).resolve().parents[1] / "asterisk" / name
+    assert (sim_dir / name).read_text(encoding="utf-8") == project.read_text(
+        encoding="utf-8"), f"copy asterisk/{name} to acd/sim/ again"
+
+
+def test_applicationmap_items_in_every_syntax_features_conf_allows(tmp_path: Path) -> None:
+    conf = tmp_path / "features.conf"
+    conf.write_text(
+        "[featuremap]\nblindxfer => #1\n"
+        "[applicationmap]\n"
+        "eggs => *5,self,Playback(hello-world),default ; comment\n"
+        "bacon = *6,peer,Playback,hello-world,default\n"
+        'ham => *7,PEER,Playback,"hello-world"\n'
+        "broken => *8,nobody,Playback\n", encoding="utf-8")
+    items = load_features([conf])
+    assert sorted(items) == ["bacon", "eggs", "ham"]
+    assert {(i.dtmf, i.activate_on, i.app, i.args) for i in items.values()} == {
+        ("*5", "self", "Playback", "hello-world"), ("*6", "peer", "Playback", "hello-world"),
+        ("*7", "peer", "Playback", "hello-world")}
+    shipped = load_features([Path(__file__).resolve().parents[1] / "asterisk"
+                             / "features_acd.conf"])
+    assert shipped["acd_escalate"] == FeatureItem("acd_escalate", "*0", "peer", "UserEvent",
+                                                  "ACDEscalate")

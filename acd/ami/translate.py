@@ -17,6 +17,7 @@ from acd.domain.events import (
     CallFellBack,
     ChannelGone,
     DeviceChanged,
+    EscalationRequested,
     TelephonyEvent,
 )
 from acd.errors import AcdError
@@ -104,4 +105,6 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
         )
     if kind == "ACDFallback":
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
+    if kind == "ACDEscalate":
+        return EscalationRequested(_header(event, "Uniqueid"))
     return None

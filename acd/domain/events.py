@@ -64,6 +64,14 @@ class CallFellBack:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationRequested:
+    """The agent keyed the escalation feature code; ``call_id`` is the channel it ran on (the
+    caller's, when the agent pressed it)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceChanged:
     """An agent phone's device state changed (Asterisk DeviceStateChange)."""
 
@@ -85,6 +93,7 @@ TelephonyEvent = (
     | AgentMissed
     | ChannelGone
     | CallFellBack
+    | EscalationRequested
     | DeviceChanged
     | TelephonyConnected
 )

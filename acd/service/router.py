@@ -24,6 +24,7 @@ from acd.domain.events import (
     CallFellBack,
     ChannelGone,
     DeviceChanged,
+    EscalationRequested,
     TelephonyConnected,
     TelephonyEvent,
 )
@@ -33,9 +34,10 @@ from acd.domain.priority import call_order_key
 from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
 from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
-from acd.errors import AmiError, InvalidInput, StoreUnavailable
+from acd.errors import AmiError, Conflict, InvalidInput, StoreUnavailable
 from acd.errors import NotFound as NotFound  # re-exported: the API imported it from here
 from acd.metrics import Metrics
+from acd.service import call_actions
 from acd.service.daily_stats import local_day
 from acd.service.endings import call_fell_back, channel_gone
 from acd.service.overflow import check_overflows, overflow_on_arrival
@@ -192,6 +194,8 @@ class Router:
                 await channel_gone(self, work, received)
             case CallFellBack():
                 await call_fell_back(self, work, received)
+            case EscalationRequested():
+                await self._escalation_requested(work)
             case DeviceChanged():
                 await self._device_changed(work, received)
             case TelephonyConnected():
@@ -466,6 +470,17 @@ class Router:
         await self.route_call(replace_status(call, CallStatus.WAITING), queue, received)
         if not pause:
             await self.route_agent(agent_id, received)
+
+    async def _escalation_requested(self, event: EscalationRequested) -> None:
+        """The feature code: keyed by the caller, or on a call that is not connected, it
+        names no call to escalate and is ignored."""
+        try:
+            await call_actions.escalate(self, event.call_id)
+        except (NotFound, Conflict) as exc:
+            log.info("escalation feature code ignored", extra={"call": event.call_id,
+                                                               "error": str(exc)})
+        except (AmiError, InvalidInput) as exc:
+            log.warning("escalation failed", extra={"call": event.call_id, "error": str(exc)})
 
     # --- agents ------------------------------------------------------------------------------
 

@@ -298,6 +298,49 @@ class DialplanExecutor:
             chan.emit("SoftHangupRequest", extra=[("Cause", str(NORMAL_CLEARING))])
             chan.destroy()
 
+    async def run_subroutine(self, chan: Channel, location: str) -> None:
+        """ast_app_exec_sub for a predial handler (Dial's ``b(context^exten^priority)``):
+        run from there on the new channel until Return(), then it is dialled."""
+        parts = location.split("^")
+        context = parts[0] if len(parts) == 3 else chan.context
+        exten = parts[-2] if len(parts) >= 2 else chan.exten
+        priority = chan.pbx.dialplan.priority_of(context, exten, parts[-1])
+        if priority is None:
+            log.warning("Dial b(%s): no such place in the dialplan (%s)", location, chan.name)
+            return
+        saved = (chan.context, chan.exten, chan.priority, chan.appl, chan.data)
+        chan.context, chan.exten, chan.priority = context, exten, priority
+        while not chan.dead and not chan.hangup_requested:
+            step = chan.pbx.dialplan.step(chan.context, chan.exten, chan.priority)
+            if step is None:
+                break
+            if step.app.lower() == "return":
+                chan.appl, chan.data = "Return", step.args
+                chan.publish()  # Return is an application too: its Newexten comes first
+                break
+            found = APPS.get(step.app.lower())
+            if found is None:
+                log.warning("no application %s (%s)", step.app, chan.name)
+                break
+            name, app = found
+            chan.appl, chan.data = name, substitute(step.args, ChannelScope(chan))
+            chan.publish()
+            outcome = await app(chan, chan.data)
+            if outcome is Next.HANGUP:
+                break
+            if outcome is Next.CONTINUE:
+                chan.priority += 1
+        chan.context, chan.exten, chan.priority, chan.appl, chan.data = saved
+
+    async def run_feature_app(self, chan: Channel, app: str, data: str) -> None:
+        """An applicationmap item's application on a bridged channel (bridge_channel_run_app):
+        the channel runs it and stays in its bridge."""
+        found = APPS.get(app.lower())
+        if found is None:
+            log.warning("feature: no application %s", app)
+            return
+        await found[1](chan, data)
+
     async def run_app(self, chan: Channel, app: str, data: str) -> None:
         """An Originate's application on its channel; a redirect starts the dialplan there."""
         found = APPS.get(app.lower())

@@ -78,6 +78,10 @@ async def dial(chan: Channel, data: str) -> str:
             continue
         prepare_callee(out, chan, resource)
         outs.append(_Outgoing(out, resource))
+    if "b" in options and chan.pbx.executor is not None:
+        # app_dial runs the predial handler on every new channel before calling any of them.
+        for outgoing in outs:
+            await chan.pbx.executor.run_subroutine(outgoing.chan, options["b"])
     for outgoing in outs:
         call(outgoing.chan)
         publish_dial("DialBegin", chan, outgoing.chan, ("DialString", outgoing.number))

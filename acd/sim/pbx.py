@@ -50,6 +50,12 @@ class Executor(Protocol):
     async def run_app(self, chan: Channel, app: str, data: str) -> None:
         """Run one application on ``chan`` (an Originate's Application), then hang up."""
 
+    async def run_subroutine(self, chan: Channel, location: str) -> None:
+        """Run ``context^exten^priority`` on ``chan`` until Return() (Dial's b option)."""
+
+    async def run_feature_app(self, chan: Channel, app: str, data: str) -> None:
+        """Run one application on a bridged channel, which stays in its bridge."""
+
 
 class Timer:
     """A callback after some simulated seconds; cancellable, forgotten once run."""

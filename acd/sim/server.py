@@ -18,6 +18,7 @@ from acd.sim.callers import SimCall, place_call
 from acd.sim.channels import Channel
 from acd.sim.clock import SimClock
 from acd.sim.dialplan import Dialplan
+from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
 from acd.sim.session import AmiSession
@@ -30,9 +31,17 @@ _READ_LIMIT = 64 * 1024
 
 def default_dialplan() -> Path:
     """The project's ``asterisk/extensions_acd.conf``; a packaged copy when installed."""
-    in_repository = Path(__file__).resolve().parents[2] / "asterisk" / "extensions_acd.conf"
-    return in_repository if in_repository.exists() else Path(__file__).with_name(
-        "extensions_acd.conf")
+    return _project_file("extensions_acd.conf")
+
+
+def default_features() -> Path:
+    """The project's ``asterisk/features_acd.conf``; a packaged copy when installed."""
+    return _project_file("features_acd.conf")
+
+
+def _project_file(name: str) -> Path:
+    in_repository = Path(__file__).resolve().parents[2] / "asterisk" / name
+    return in_repository if in_repository.exists() else Path(__file__).with_name(name)
 
 
 class Simulator:
@@ -40,13 +49,16 @@ class Simulator:
 
     def __init__(self, username: str = "acd", secret: str = "acd",  # noqa: S107
                  dialplan_files: Sequence[Path] | None = None, time_scale: float = 1.0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None,
+                 features_files: Sequence[Path] | None = None) -> None:
         self.username, self.secret = username, secret
         self.clock = SimClock(time_scale)
         self.rng = random.Random(seed)
         files = list(dialplan_files) if dialplan_files is not None else [default_dialplan()]
         self.pbx = Pbx(self.clock, Dialplan.load(files), self.rng)
         self.pbx.executor = DialplanExecutor()
+        self.features = load_features(
+            list(features_files) if features_files is not None else [default_features()])
         self.phones: dict[str, SimPhone] = {}
         self.calls: list[SimCall] = []
         self.host = "127.0.0.1"
@@ -134,6 +146,14 @@ class Simulator:
         self.phones[endpoint] = phone
         self.pbx.endpoints[endpoint] = phone
         return phone
+
+    async def press_feature(self, endpoint: str, digits: str) -> bool:
+        """The person at ``endpoint`` keys ``digits`` during a call (a features.conf code);
+        True if an applicationmap item their channel may use ran."""
+        for chan in self.phones[endpoint].channels:
+            if chan.bridge is not None:
+                return await press(chan, digits, self.features)
+        return False
 
     def phone(self, endpoint: str) -> SimPhone:
         """The phone added as ``endpoint``."""
