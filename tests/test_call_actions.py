@@ -151,6 +151,12 @@ async def test_priority_and_queue_of_a_waiting_call_change_its_place(
     status, body = await api.request("GET", f"/api/v1/calls/{first.uniqueid}")
     assert body["history"][-1]["event"] == "call.moved"
     await api.sink.wait_for("call.moved", call=first.uniqueid, to="billing")
+    # It left sales as overflowed and was offered anew to billing: each queue adds up.
+    offered = await api.sink.wait_for("call.offered", call=first.uniqueid, queue="billing")
+    assert offered["from_queue"] == "sales"
+    assert sample(api.app, "acd_calls_offered_total", queue="billing") == 1
+    assert sample(api.app, "acd_calls_overflowed_total", queue="sales", step="moved") == 1
+    assert sample(api.app, "acd_wait_seconds_count", queue="sales", outcome="overflowed") == 1
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -17,6 +17,7 @@ from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, AgentState, Call, CallS
 from acd.domain.names import check_dial_string, check_name
 from acd.errors import Conflict, InvalidInput, NotFound
 from acd.service.endings import end_call, handover_agent
+from acd.service.overflow import leave_for_queue
 
 if TYPE_CHECKING:
     from acd.service.router import Router
@@ -25,6 +26,7 @@ log = logging.getLogger("acd.router")
 
 # Hang-up and monitor reasons are metric labels and event fields: a closed set.
 API_HANGUP = "api-hangup"
+MOVED = "moved"  # the overflow step label of a call a supervisor moved to another queue
 
 
 class MonitorMode(StrEnum):
@@ -73,7 +75,9 @@ async def move_to_queue(router: Router, call_id: str, queue_name: str) -> Call:
     _waiting(call, "moved")
     if call.queue == target.name:
         return call
-    if not await router.store.move_call(call, target.name):
+    # Moved out by a supervisor: for the queue it leaves, that is an overflow.
+    if not await leave_for_queue(router, call, router.queue_of(call), target,
+                                 counted_as=MOVED):
         raise Conflict(f"call {call_id} is no longer waiting")
     await _record(router, call, "call.moved", to=target.name, previous=call.queue)
     await router.route_call(replace(call, queue=target.name, step=0), target, router.perf())

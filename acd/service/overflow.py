@@ -72,9 +72,8 @@ async def apply_overflow(
         return False
     if decision.to is FallbackKind.QUEUE:
         target = router.queues.get(decision.target)
-        if target is not None and await router.store.move_call(call, target.name):
-            moved = replace(call, queue=target.name, step=0)
-            await router.route_call(moved, target, received)
+        if target is not None and await leave_for_queue(router, call, queue, target):
+            await router.route_call(replace(call, queue=target.name, step=0), target, received)
             return True
     now = router.clock()
     if await router.store.finish(call, Outcome.OVERFLOWED, now, decision.label) is None:
@@ -90,4 +89,30 @@ async def apply_overflow(
         await router.telephony.send_to_fallback(call, reason, context)
     except (AmiError, InvalidInput) as exc:
         log.warning("fallback failed", extra={"call": call.id, "error": str(exc)})
+    return True
+
+
+async def leave_for_queue(
+    router: Router, call: Call, source: Queue, target: Queue, counted_as: str = ""
+) -> bool:
+    """The waiting ``call`` leaves ``source`` for ``target``, keeping its arrival time; False
+    if it was no longer waiting.
+
+    Its time in ``source`` ends as overflowed there (counted under step ``counted_as`` unless
+    the caller counted it already), and it is offered anew to ``target`` (counted, and
+    published with ``from_queue``), so each queue's offered calls add up to its outcomes and
+    a target queue's service level never exceeds 100 %. The caller then routes it there.
+    """
+    if not await router.store.move_call(call, target.name):
+        return False
+    if counted_as:
+        router.metrics.calls_overflowed.labels(source.name, counted_as).inc()
+        await router.publish("call.overflowed", call=call.id, queue=source.name,
+                             step=counted_as, reason=counted_as, to=FallbackKind.QUEUE.value)
+    router.metrics.wait_seconds.labels(source.name, Outcome.OVERFLOWED.value).observe(
+        router.clock() - call.arrived_at)
+    router.metrics.calls_offered.labels(target.name).inc()
+    await router.publish("call.offered", call=call.id, queue=target.name,
+                         priority=call.priority, caller_name=call.caller_name,
+                         from_queue=source.name)
     return True
