@@ -61,6 +61,8 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     auth: AuthConfig = field(default_factory=AuthConfig)
+    # One series per agent grows with the staff: off unless the NOC asks for it.
+    per_agent_metrics: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] | None = N
         http=HttpSettings(
             host=_str(http, "http.host", "127.0.0.1"), port=_port(http, "http.port", 8080),
             auth=AuthConfig.from_mapping(http),
+            per_agent_metrics=_bool(http, "http.per_agent_metrics", False),
         ),
         routing=RoutingSettings(
             short_abandon_seconds=_float(routing, "routing.short_abandon_seconds", 5.0, low=0),

@@ -82,6 +82,14 @@ class Metrics:
         self.agents = Gauge(
             "acd_agents", "Agents serving the queue, by state.", ["queue", "state"], registry=r
         )
+        self.agent_state = Gauge(
+            "acd_agent_state", "1 for the state each agent is in (only with "
+            "http.per_agent_metrics).", ["agent", "state"], registry=r,
+        )
+        self.agent_calls_today = Gauge(
+            "acd_agent_calls_today", "Calls each agent handled today (only with "
+            "http.per_agent_metrics).", ["agent"], registry=r,
+        )
         self.team_agents = Gauge(
             "acd_team_agents", "Agents of the team, by state.", ["team", "state"], registry=r
         )
