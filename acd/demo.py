@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import sys
 import tempfile
 from pathlib import Path
 
+from acd.api.auth import token_hash
 from acd.app import AcdApp
 from acd.config import settings_from_dict
 from acd.domain.model import AgentState
@@ -24,8 +26,9 @@ QUEUES = {
 NAMES = ["Anna", "Bram", "Олег", "Fatima", "Ilse", "Дарья", "Kees", "سارا", "Lotte", "Ivan"]
 
 
-def demo_config(redis_url: str, ami_port: int, http_port: int, agents: int) -> dict[str, object]:
-    """Queues and agents of the demo contact centre."""
+def demo_config(redis_url: str, ami_port: int, http_port: int, agents: int,
+                token: str = "") -> dict[str, object]:
+    """Queues and agents of the demo contact centre; ``token`` is an admin API token."""
     agent_rows = []
     for i in range(agents):
         langs = {"lang:en": 5} if i % 3 else {"lang:en": 3, "lang:ru": 7}
@@ -37,7 +40,8 @@ def demo_config(redis_url: str, ami_port: int, http_port: int, agents: int) -> d
     return {
         "ami": {"host": "127.0.0.1", "port": ami_port, "user": "acd", "secret": DEMO_SECRET},
         "redis": {"url": redis_url},
-        "http": {"host": "127.0.0.1", "port": http_port},
+        "http": {"host": "127.0.0.1", "port": http_port, "tokens": [
+            {"name": "demo-admin", "role": "admin", "sha256": token_hash(token)}] if token else []},
         "routing": {"no_answer_pause_seconds": 20},
         "queues": [
             {"name": name, "skills": skills, "wrap_up_seconds": 3, "ring_timeout_seconds": 15}
@@ -69,7 +73,10 @@ async def run_demo(http_port: int, agents: int, calls_per_minute: float, seed: i
             for i in range(agents):
                 sim.add_phone(f"{1001 + i}", answer_after=rng.uniform(1, 4),
                               answers=rng.random() > 0.1, talk_for=rng.uniform(8, 40))
-            settings = settings_from_dict(demo_config(redis.url, sim.port, http_port, agents))
+            # A throwaway admin token for this run only, so the API can be tried at once.
+            token = secrets.token_urlsafe(18)
+            settings = settings_from_dict(
+                demo_config(redis.url, sim.port, http_port, agents, token))
             app = AcdApp(settings)
             await app.start()
             await app.ami.wait_connected(10)
@@ -85,6 +92,9 @@ async def run_demo(http_port: int, agents: int, calls_per_minute: float, seed: i
                 f"  metrics:  {base}/metrics\n"
                 f"  health:   {base}/health\n"
                 f"  API:      {base}/api/v1/queues  {base}/api/v1/agents  {base}/api/v1/calls\n"
+                f"  token:    {token}  (admin, this run only)\n"
+                f"  try:      curl -H 'Authorization: Bearer {token}' "
+                f"{base}/api/v1/queues/sales/stats\n"
                 f"  AMI sim:  127.0.0.1:{sim.port} (user acd)\n"
                 "Press Ctrl-C to stop.",
                 flush=True, file=sys.stdout,
