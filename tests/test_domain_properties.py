@@ -29,10 +29,10 @@ from acd.domain.model import (
     StepKind,
     Strategy,
 )
-from acd.domain.priority import effective_priority
-from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
+from acd.domain.priority import call_order_key, effective_priority
+from acd.domain.routing import can_take, choose_agent_for_call, choose_call_for_agent
 from acd.domain.state_machine import PauseReason, transition
-from acd.domain.steps import eligibility, overflow_decision
+from acd.domain.steps import eligibility, escalation_tier, overflow_decision
 from acd.domain.strategies import is_available
 
 T0 = 1_700_000_000.0
@@ -340,3 +340,32 @@ def test_routing_invariants_hold_over_a_random_day(data: st.DataObject) -> None:
             break
     assert set(centre.outcomes) == set(entered), "a call never ended"
     assert set(centre.outcomes.values()) <= set(Outcome)
+
+
+# --- escalated calls go to leads and supervisors only, own team's lead first --------------------
+
+
+@BOUNDED
+@given(st.data())
+def test_an_escalated_call_goes_to_staff_never_back_and_own_team_lead_first(
+    data: st.DataObject,
+) -> None:
+    queues = data.draw(queues_())
+    agents = data.draw(agents_(list(queues)))
+    queue = queues[data.draw(st.sampled_from(sorted(queues)))]
+    by = data.draw(st.sampled_from([a.id for a in agents] or ["gone"]))
+    team = data.draw(st.sampled_from(("", *TEAMS)))
+    call = Call(id="c1", channel="PJSIP/t-1", queue=queue.name, priority=0, arrived_at=T0,
+                skills={"lang:ru": 9}, escalated_by=by, escalation_team=team)
+    chosen = choose_agent_for_call(call, queue, agents, now=T0 + 5)
+    admitted = [a for a in agents if can_take(a, call, queue, T0 + 5)]
+    assert (chosen is None) == (not admitted)
+    if chosen is None:
+        return
+    agent = next(a for a in agents if a.id == chosen.agent_id)
+    assert agent.role is not Role.AGENT and agent.id != by
+    assert escalation_tier(call, agent) == min(escalation_tier(call, a) for a in admitted)
+    # ... and it is served before any ordinary call of the highest priority.
+    ordinary = Call(id="c0", channel="PJSIP/t-0", queue=queue.name, priority=9,
+                    arrived_at=T0 - 1000)
+    assert call_order_key(call, queue, T0) < call_order_key(ordinary, queue, T0)
