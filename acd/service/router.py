@@ -241,9 +241,11 @@ class Router:
                                         "priority": call.priority, "caller": call.caller_name})
         await self.publish("call.offered", call=call.id, queue=queue.name,
                             priority=call.priority, caller_name=call.caller_name)
-        if await overflow_on_arrival(self, call, queue, received):
+        # A ready agent who may take it settles it at once, whatever the overflow check
+        # (which reads who is logged in as of the last tick) would say.
+        if await self.route_call(call, queue, received):
             return
-        await self.route_call(call, queue, received)
+        await overflow_on_arrival(self, call, queue, received)
 
     async def _reject_unknown_queue(self, event: CallEntered) -> None:
         self.metrics.calls_offered.labels(UNKNOWN_QUEUE_LABEL).inc()
@@ -506,6 +508,8 @@ class Router:
             await self.route_agent(agent.id)
         updated = await self.store.get_agent(agent.id)
         assert updated is not None
+        # Who is logged in matters to the next arrival's overflow check: do not wait a tick.
+        self.agents_seen = [updated if a.id == updated.id else a for a in self.agents_seen]
         return updated
 
     # --- agents' phones -----------------------------------------------------------------------
