@@ -53,6 +53,8 @@ UNKNOWN_QUEUE_LABEL = "_unknown"
 CALLS_PER_QUEUE_LOOKAHEAD = 50
 # ... and the oldest few of every priority, which aging may have lifted above all of those.
 CALLS_PER_PRIORITY_LOOKAHEAD = 5
+# How many of a longest-idle queue's ready agents a decision reads first.
+LONGEST_IDLE_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,13 +280,14 @@ class Router:
 
     # --- routing decisions --------------------------------------------------------------------
 
-    async def _candidates(self, queue: Queue, call: Call) -> list[Agent]:
-        """Ready agents who might take ``call`` of ``queue``: members, then its teams' staff
-        (and for an escalated call, the staff of the escalating agent's team).
+    async def _candidates(self, queue: Queue, call: Call, members: int = 0) -> list[Agent]:
+        """Ready agents who might take ``call`` of ``queue``: members (the ``members`` longest
+        idle; 0 = all), then its teams' staff (and for an escalated call, the staff of the
+        escalating agent's team).
 
         Read from the per-queue and per-team ready indexes, never by scanning all agents.
         """
-        agents = await self.store.ready_agents(queue.name)
+        agents = await self.store.ready_agents(queue.name, members)
         seen = {a.id for a in agents}
         teams = [*queue.teams, call.escalation_team] if call.escalation_team else queue.teams
         for team in dict.fromkeys(teams):
@@ -295,12 +298,18 @@ class Router:
     async def route_call(self, call: Call, queue: Queue, received: float) -> bool:
         """Offer ``call`` to the best agent its step allows; False if nobody can take it now."""
         for _ in range(3):  # another process may win a claim; try the next best agent
-            agents = self._counted_today(await self._candidates(queue, call))
             cursor = ""
             if queue.strategy is Strategy.ROUND_ROBIN:
                 cursor = await self.store.round_robin_cursor(queue.name)
+            # Longest idle is the ready index's own order: the longest idle few hold the
+            # answer unless none of them may take the call; only then read the others.
+            first = LONGEST_IDLE_BATCH if queue.strategy is Strategy.LONGEST_IDLE else 0
+            agents = self._counted_today(await self._candidates(queue, call, first))
             decision = choose_agent_for_call(call, queue, agents, now=self.clock(),
                                              cursor=cursor)
+            if decision is None and first:
+                agents = self._counted_today(await self._candidates(queue, call))
+                decision = choose_agent_for_call(call, queue, agents, now=self.clock())
             if decision is None:
                 return False
             agent = next(a for a in agents if a.id == decision.agent_id)

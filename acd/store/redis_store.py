@@ -203,9 +203,10 @@ class Store:
         """Record the routing step a call has reached."""
         await self._run(self.redis.hset(self.keys.call(call_id), "step", step))
 
-    async def ready_agents(self, queue: str) -> list[Agent]:
-        """The ready agents of a queue, longest idle first."""
-        ids = cast(list[str], await self._run(self.redis.zrange(self.keys.ready(queue), 0, -1)))
+    async def ready_agents(self, queue: str, limit: int = 0) -> list[Agent]:
+        """The ready agents of a queue, longest idle first (the first ``limit``; 0 = all)."""
+        key = self.keys.ready(queue)
+        ids = cast(list[str], await self._run(self.redis.zrange(key, 0, limit - 1)))
         return await self.get_agents(ids)
 
     async def set_agent_state(
