@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
+from acd.domain.events import CallEntered
 from acd.domain.model import AgentState
 from acd.sim import Simulator
 from tests.conftest import MakeAcd
@@ -77,6 +78,12 @@ async def test_call_for_unknown_queue_goes_to_fallback_and_is_counted_failed(
     call = await sim.place_call(queue="nowhere", caller_name="Kees", patience=60)
     assert await call.ended(timeout=10) == "fallback"
     assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
+    # The same caller seen again (a duplicate event, or adopted by a reconciliation that raced
+    # the first event) is not counted twice.
+    again = CallEntered(call.uniqueid, call.channel, "nowhere", "", "")
+    await app.router.call(lambda: app.router.call_entered(again, 0.0))
+    assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
+    assert sample(app, "acd_calls_offered_total", queue="_unknown") == 1
 
 
 async def test_agent_paused_for_no_answer_comes_back_by_itself(

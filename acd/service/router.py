@@ -250,11 +250,17 @@ class Router:
         await overflow_on_arrival(self, call, queue, received)
 
     async def _reject_unknown_queue(self, event: CallEntered) -> None:
+        now = self.clock()
+        placeholder = Call(event.call_id, event.channel, UNKNOWN_QUEUE_LABEL, 0, now)
+        # Kept in Redis as failed, so that the same caller seen again (a duplicate event, or
+        # adopted by a reconciliation that raced the first event) is not counted twice.
+        if not await self.store.enqueue(placeholder):
+            return
+        await self.store.finish(placeholder, Outcome.FAILED, now, "unknown_queue")
         self.metrics.calls_offered.labels(UNKNOWN_QUEUE_LABEL).inc()
         self.metrics.calls_failed.labels(UNKNOWN_QUEUE_LABEL, "unknown_queue").inc()
         log.warning("call for unknown queue sent to fallback",
                     extra={"call": event.call_id, "queue": event.queue[:64]})
-        placeholder = Call(event.call_id, event.channel, UNKNOWN_QUEUE_LABEL, 0, self.clock())
         try:
             await self.telephony.send_to_fallback(placeholder, "unknown-queue")
         except (AmiError, InvalidInput) as exc:
