@@ -130,7 +130,8 @@ async def test_two_acd_processes_never_give_one_call_to_two_agents(
     for agent in agents:
         sim.add_phone(str(agent["id"]), answer_after=0.5, talk_for=2.0)
     settings = contact_centre(redis_url, sim.port, site=site, agents=agents)
-    apps = [AcdApp(settings), AcdApp(settings)]
+    sinks = [RecordingSink(), RecordingSink()]
+    apps = [AcdApp(settings, sink=sink) for sink in sinks]
     for app in apps:
         await app.start()
         await app.ami.wait_connected(10)
@@ -142,6 +143,10 @@ async def test_two_acd_processes_never_give_one_call_to_two_agents(
         answered = await asyncio.gather(*(c.answered(timeout=30) for c in calls))
         assert all(answered)
         await asyncio.gather(*(c.ended(timeout=30) for c in calls))
+        # The simulator is done; wait until acd has settled every call too (whichever
+        # process handled its hangup), then look at the agents.
+        for call in calls:
+            await _ended_in_either(sinks, call.uniqueid)
         phones = [sim.phone(str(a["id"])) for a in agents]
         # Each call rang exactly one phone at a time and was answered once: the phones
         # answered 12 calls in all, and no phone was ever offered a call while busy.
@@ -156,3 +161,11 @@ async def test_two_acd_processes_never_give_one_call_to_two_agents(
     finally:
         for app in apps:
             await app.stop()
+
+
+async def _ended_in_either(sinks: list[RecordingSink], call_id: str) -> None:
+    waits = [asyncio.create_task(s.wait_for("call.ended", call=call_id)) for s in sinks]
+    done, pending = await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    assert done and not any(task.exception() for task in done)
