@@ -234,7 +234,7 @@ def schemas() -> dict[str, Schema]:
             "handled", "service_level_seconds", "service_level", "abandon_rate",
             "asa_seconds", "aht_seconds"),
             description="Live figures and today's counters; service level = answered within "
-                        "the threshold / (answered + abandoned + overflowed)"),
+                        "the threshold / offered, as the Prometheus recording rules"),
         "TeamStats": obj({
             "team": STRING, "day": STRING, "leads": NAMES, "supervisors": NAMES,
             "members": NAMES, "queues": NAMES, "agents": BY_STATE, "answered": COUNT,

@@ -3,9 +3,10 @@
 Definitions (the same in the README):
 
 - service level: calls answered within the queue's ``service_level_seconds`` over the calls
-  that ended in the queue today (answered + abandoned + overflowed); short abandons count,
-  technical failures do not; ``None`` while no call has ended.
-- abandon rate: abandoned over the same calls that ended.
+  offered to the queue today (a call overflowed or moved in counts as offered); ``None``
+  while none was. The same definition as deploy/prometheus's recording rules, so a
+  supervisor's wallboard and the NOC's Grafana agree.
+- abandon rate: abandoned over the same offered calls.
 - ASA (average speed of answer): the average wait of today's answered calls.
 - AHT (average handle time): talk plus the queue's wrap-up, averaged over today's answered
   calls that have ended.
@@ -110,15 +111,14 @@ def ratio(part: float, whole: float, digits: int = 4) -> float | None:
 
 
 def service_level(counters: DayCounters) -> float | None:
-    """Answered within the threshold over calls that ended in the queue (None if none)."""
-    ended = counters.answered + counters.abandoned + counters.overflowed
-    return ratio(counters.answered_within_sl, ended)
+    """Answered within the threshold over offered calls (None if none): the definition of
+    deploy/prometheus's recording rules, so the API and Grafana show the same figure."""
+    return ratio(counters.answered_within_sl, counters.offered)
 
 
 def abandon_rate(counters: DayCounters) -> float | None:
-    """Abandoned over calls that ended in the queue (None if none)."""
-    ended = counters.answered + counters.abandoned + counters.overflowed
-    return ratio(counters.abandoned, ended)
+    """Abandoned over offered calls (None if none), as the recording rules compute it."""
+    return ratio(counters.abandoned, counters.offered)
 
 
 async def queue_stats(store: Store, stats: DailyStats, queue: Queue, now: float) -> QueueStats:
