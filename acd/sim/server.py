@@ -18,6 +18,7 @@ from acd.sim.callers import SimCall, place_call
 from acd.sim.channels import Channel
 from acd.sim.clock import SimClock
 from acd.sim.dialplan import Dialplan
+from acd.sim.eventfilters import EventFilters, load_user_filters
 from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
@@ -50,8 +51,13 @@ class Simulator:
     def __init__(self, username: str = "acd", secret: str = "acd",  # noqa: S107
                  dialplan_files: Sequence[Path] | None = None, time_scale: float = 1.0,
                  seed: int | None = None,
-                 features_files: Sequence[Path] | None = None) -> None:
+                 features_files: Sequence[Path] | None = None,
+                 manager_conf: Path | None = None) -> None:
         self.username, self.secret = username, secret
+        # The user's eventfilter lines, as Asterisk applies them; none (everything) unless a
+        # manager.conf is given, so test clients can watch every event.
+        self.event_filters = (load_user_filters(manager_conf, username)
+                              if manager_conf is not None else EventFilters())
         self.clock = SimClock(time_scale)
         self.rng = random.Random(seed)
         files = list(dialplan_files) if dialplan_files is not None else [default_dialplan()]

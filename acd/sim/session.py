@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from acd.sim.actions import dispatch
+from acd.sim.eventfilters import EventFilters
 from acd.sim.events import ALL_PERMISSIONS, AmiEvent
 from acd.sim.protocol import BANNER, MAX_LINE, ActionMessage, Header, encode, response
 
@@ -29,6 +30,7 @@ class SessionHost(Protocol):
     pbx: Pbx
     username: str
     secret: str
+    event_filters: EventFilters  # the user's manager.conf eventfilter lines
 
     def forget(self, session: AmiSession) -> None:
         """The session is closed."""
@@ -144,9 +146,10 @@ class AmiSession:
 
     # --- events ----------------------------------------------------------------------------------
     def wants(self, event: AmiEvent) -> bool:
-        """Whether this session's read permission and event mask cover ``event``."""
+        """Whether this session's read permission, event mask and filters let ``event`` in."""
         bit = event.bit
-        return (self.read_perm & bit) == bit and (self.send_events & bit) == bit
+        return ((self.read_perm & bit) == bit and (self.send_events & bit) == bit
+                and self.host.event_filters.allows(event))
 
     def deliver(self, events: Sequence[AmiEvent]) -> None:
         """Events from the bus; held while an action runs, dropped before login."""
