@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -216,3 +217,15 @@ async def test_an_agent_ends_wrap_up_early_and_takes_the_next_call(
                                          token=TOKENS["agent"], json={"state": "ready"})
         assert status == 200
         assert await second.answered(timeout=10) == "1001"
+
+
+async def test_an_agents_call_count_is_todays(api: Client, make_acd: MakeAcd) -> None:
+    app, _ = await make_acd(http=http_settings())
+    await app.store.count_handled("1002", 42.0, "2000-01-01")  # a long-gone day
+    status, body = await api.request("GET", "/api/v1/agents/1002", token=TOKENS["viewer"])
+    assert status == 200
+    assert (body["calls_taken"], body["talk_seconds"], body["counts_day"]) == (
+        0, 0.0, "2000-01-01")
+    await app.store.count_handled("1002", 12.5, app.router.day_of(time.time()))
+    status, body = await api.request("GET", "/api/v1/agents/1002", token=TOKENS["viewer"])
+    assert (body["calls_taken"], body["talk_seconds"]) == (1, 12.5)

@@ -162,6 +162,8 @@ def schemas() -> dict[str, Schema]:
             "state": enum(AgentState), "state_since": NUMBER, "idle_since": NUMBER,
             "pause_reason": STRING, "call": STRING, "calls_taken": INTEGER,
             "talk_seconds": NUMBER, "device_busy": BOOLEAN,
+            "counts_day": {**STRING, "description": "the local day calls_taken and "
+                                                   "talk_seconds are of"},
         }, ("id", "dial", "name", "team", "role", "skills", "queues", "state", "state_since",
             "idle_since", "pause_reason", "call", "calls_taken", "talk_seconds",
             "device_busy")),

@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from aiohttp import web
@@ -120,12 +120,19 @@ def require(request: web.Request, role: Role) -> Token:
     return token
 
 
-def agent_json(agent: Agent) -> dict[str, Any]:
-    """An agent as the API shows it."""
+def agent_json(agent: Agent, today: str) -> dict[str, Any]:
+    """An agent as the API shows it; its call count and talk time are today's (``today``
+    is the local day), the figures of an earlier day read as 0."""
+    if agent.counts_day != today:
+        agent = replace(agent, calls_taken=0, talk_seconds=0.0)
     data = asdict(agent)
     data["state"] = agent.state.value
     data["role"] = agent.role.value
     return data
+
+
+def _today(request: web.Request) -> str:
+    return request.app[ROUTER].day_of(time.time())
 
 
 def call_json(call: Call, now: float, position: int | None = None) -> dict[str, Any]:
@@ -193,7 +200,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     require(request, Role.VIEWER)
     agents = await request.app[STORE].list_agents()
-    return web.json_response({"agents": [agent_json(a) for a in agents]})
+    today = _today(request)
+    return web.json_response({"agents": [agent_json(a, today) for a in agents]})
 
 
 async def get_agent(request: web.Request) -> web.Response:
@@ -204,7 +212,7 @@ async def get_agent(request: web.Request) -> web.Response:
     agent = await request.app[STORE].get_agent(agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
-    return web.json_response(agent_json(agent))
+    return web.json_response(agent_json(agent, _today(request)))
 
 
 async def set_agent_state(request: web.Request) -> web.Response:
@@ -226,7 +234,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
         raise InvalidInput("reason", "must be a string")
     router = request.app[ROUTER]
     agent = await router.call(lambda: router.change_agent_state(agent_id, state, reason))
-    return web.json_response(agent_json(agent))
+    return web.json_response(agent_json(agent, _today(request)))
 
 
 async def list_queues(request: web.Request) -> web.Response:
@@ -467,7 +475,8 @@ async def put_agent(request: web.Request) -> web.Response:
     await router.call(router.reload_config)
     saved = await store.get_agent(agent.id)
     assert saved is not None
-    return web.json_response(agent_json(saved), status=201 if created else 200)
+    return web.json_response(agent_json(saved, _today(request)),
+                             status=201 if created else 200)
 
 
 async def delete_agent(request: web.Request) -> web.Response:
