@@ -4,6 +4,7 @@ and of Redis, malformed frames, and a second acd process on the same Redis."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from acd.app import AcdApp
@@ -169,3 +170,32 @@ async def _ended_in_either(sinks: list[RecordingSink], call_id: str) -> None:
     for task in pending:
         task.cancel()
     assert done and not any(task.exception() for task in done)
+
+
+async def test_a_log_in_made_by_another_process_counts_at_once_for_overflow(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """Another acd process (here: a change straight in Redis) logs an agent in and pauses it.
+    This process must not take the queue for unstaffed and send the next caller to the
+    team lead: the roster version tells it to read the agents again, without waiting a tick."""
+    sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    sim.add_phone("2001", answer_after=0.5, talk_for=1.0)
+    agents = [{"id": "1001", "dial": "PJSIP/1001", "queues": {"support": 1}, "team": "north"},
+              {"id": "2001", "dial": "PJSIP/2001", "team": "north", "role": "lead"}]
+    queues = [{"name": "support", "teams": ["north"],
+               "steps": [{"after": 0}, {"after": 90, "kind": "leads"}]}]
+    app, sink = await make_acd(agents=agents, queues=queues, routing={"tick_seconds": 30})
+    await log_in(app, "2001")
+    await app.router.call(app.router.reload_config)  # this process has seen the lead at work
+    anna = await app.store.get_agent("1001")
+    assert anna is not None
+    await app.store.set_agent_state(anna, AgentState.READY, time.time())
+    anna = await app.store.get_agent("1001")
+    assert anna is not None
+    await app.store.set_agent_state(anna, AgentState.PAUSED, time.time(), reason="break")
+    call = await sim.place_call(queue="support", caller_name="Дарья", patience=None)
+    await sink.wait_for("call.offered", call=call.uniqueid)
+    stored = await app.store.get_call(call.uniqueid)
+    assert stored is not None and stored.status.value == "waiting"  # not to the lead
+    await app.router.call(lambda: app.router.change_agent_state("1001", AgentState.READY))
+    assert await call.answered(timeout=10) == "1001"

@@ -33,10 +33,12 @@ def staff_of(agents: list[Agent], queue: Queue) -> list[Agent]:
 async def overflow_on_arrival(router: Router, call: Call, queue: Queue, received: float) -> bool:
     """Overflow a new call at once if nobody could take it or the line is too long.
 
-    True if the call left its queue. Uses the agent list of the last tick: who is logged in
-    changes slowly, and this keeps an arrival from reading every agent.
+    True if the call left its queue. Uses the process's list of agents, read again only when
+    the roster version says someone logged in or out (here or in another acd process) since:
+    an arrival does not read every agent.
     """
     ahead = max(0, await router.store.waiting_count(queue.name) - 1)
+    await router.refresh_agents()
     decision = overflow_decision(call, queue, staff_of(router.agents_seen, queue),
                                  router.clock(), waiting_ahead=ahead)
     if decision is None:
@@ -46,7 +48,7 @@ async def overflow_on_arrival(router: Router, call: Call, queue: Queue, received
 
 async def check_overflows(router: Router, now: float, received: float) -> None:
     """On every tick: move each waiting call whose step changed, in line order."""
-    router.agents_seen = await router.store.list_agents()
+    await router.refresh_agents()
     for queue in list(router.queues.values()):
         staff = staff_of(router.agents_seen, queue)
         for ahead, call in enumerate(await router.store.waiting_calls(queue.name)):

@@ -102,7 +102,8 @@ class Router:
         self._work: asyncio.Queue[tuple[Work, float]] = asyncio.Queue()
         self.queues: dict[str, Queue] = {}
         self._device_agents: dict[str, str] = {}
-        self.agents_seen: list[Agent] = []  # every agent, as of the last tick
+        self.agents_seen: list[Agent] = []  # every agent, as of roster version ...
+        self.roster_seen = -1  # ... this one (see refresh_agents)
         self.handled = 0  # work items done; tests wait on it through `idle()`
         self._idle = asyncio.Event()
 
@@ -206,8 +207,20 @@ class Router:
     async def reload_config(self) -> None:
         """Re-read queues and agents' devices from Redis (after a change through the API)."""
         self.queues = {q.name: q for q in await self.store.list_queues()}
-        self.agents_seen = await self.store.list_agents()
-        self._device_agents = {a.dial: a.id for a in self.agents_seen}
+        await self.refresh_agents(force=True)
+
+    async def refresh_agents(self, force: bool = False) -> None:
+        """Read every agent again if the roster changed since (or ``force``).
+
+        Only who is logged in, and agents' profiles, are read from this list (overflow
+        decisions, phones' devices); they bump the roster version, so between changes an
+        arrival or a tick reads one counter instead of every agent.
+        """
+        version = await self.store.roster_version()  # first: a change after it is seen next
+        if force or version != self.roster_seen:
+            self.agents_seen = await self.store.list_agents()
+            self._device_agents = {a.dial: a.id for a in self.agents_seen}
+            self.roster_seen = version
 
     async def publish(self, kind: str, **data: object) -> None:
         if self.sink is not None:
@@ -523,8 +536,6 @@ class Router:
             await self.route_agent(agent.id)
         updated = await self.store.get_agent(agent.id)
         assert updated is not None
-        # Who is logged in matters to the next arrival's overflow check: do not wait a tick.
-        self.agents_seen = [updated if a.id == updated.id else a for a in self.agents_seen]
         return updated
 
     # --- agents' phones -----------------------------------------------------------------------

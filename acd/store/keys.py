@@ -16,6 +16,7 @@ class Keys:
         self.fence = self.prefix + "fence"
         self.offers = self.prefix + "calls:offered"
         self.callbacks = self.prefix + "callbacks"
+        self.roster = self.prefix + "agents:roster"
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""

@@ -131,6 +131,7 @@ class Store:
         if old is None:
             pipe.hset(key, mapping=cast(dict[Any, Any], agent_state_fields(agent)))
         pipe.sadd(self.keys.agents, agent.id)
+        pipe.incr(self.keys.roster)  # skills, queues or team may have changed
         if old is not None:
             # Membership or team changed: the ready indexes follow, whatever the state.
             for key in set(self.ready_keys(old)) - set(self.ready_keys(agent)):
@@ -148,6 +149,7 @@ class Store:
         pipe.zrem(self.keys.wrap_ups, agent.id)
         pipe.srem(self.keys.agents, agent.id)
         pipe.delete(self.keys.agent(agent.id))
+        pipe.incr(self.keys.roster)
         await self._run(pipe.execute())
 
     async def delete_queue(self, name: str) -> None:
@@ -157,6 +159,11 @@ class Store:
         pipe.delete(self.keys.queue(name), self.keys.waiting(name), self.keys.ready(name),
                     self.keys.cursor(name))
         await self._run(pipe.execute())
+
+    async def roster_version(self) -> int:
+        """A number that changes whenever an agent logs in or out, or is created, changed or
+        deleted: a process compares it with the one its list of agents was read at."""
+        return int(await self._run(self.redis.get(self.keys.roster)) or 0)
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         """One agent, or None."""
@@ -225,7 +232,7 @@ class Store:
         ``expected_call`` makes the change conditional on the agent still being on that call,
         so a late event about an old call cannot knock the agent off a new one.
         """
-        keys = [self.keys.agent(agent.id), self.keys.wrap_ups]
+        keys = [self.keys.agent(agent.id), self.keys.wrap_ups, self.keys.roster]
         keys += self.ready_keys(agent)
         args = [
             agent.id, target.value, repr(now), _ALLOWED_FROM[target], expected_call, reason,

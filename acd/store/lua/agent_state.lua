@@ -1,7 +1,10 @@
 -- Move an agent to a new state if the transition table allows it from its current state
 -- (Python passes the allowed from-states) and, when given, it is still on the expected call.
--- Keeps the ready index (one zset per queue, scored by idle-since) and the wrap-up timers.
--- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3..] ready zsets of the agent's queues
+-- Keeps the ready index (one zset per queue, scored by idle-since) and the wrap-up timers, and
+-- counts log-ins and log-outs in the roster version, which tells every acd process that its
+-- view of who is at work is out of date.
+-- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3] roster version,
+-- KEYS[4..] ready zsets of the agent's queues
 -- ARGV[1] agent id, ARGV[2] target state, ARGV[3] now, ARGV[4] allowed from-states
 -- (space separated), ARGV[5] expected call ('' = any), ARGV[6] pause reason,
 -- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer)
@@ -22,7 +25,10 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_since', ARGV[3], 'pause_rea
 if ARGV[2] == 'ready' then
   redis.call('HSET', KEYS[1], 'idle_since', ARGV[3])
 end
-for i = 3, #KEYS do
+if (state == 'logged_out') ~= (ARGV[2] == 'logged_out') then
+  redis.call('INCR', KEYS[3])
+end
+for i = 4, #KEYS do
   if ARGV[2] == 'ready' then
     redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
   else
