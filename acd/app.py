@@ -52,9 +52,11 @@ class AcdApp:
                                  self._on_ami_connected)
         self.telephony = AsteriskTelephony(self.ami)
         self.event_log = RedisEventLog(self.redis, settings.redis.site, self.metrics)
-        # Webhooks only queue in publish: a slow subscriber never holds up a call.
-        self.webhooks = Webhooks(settings.webhooks, self.metrics) if settings.webhooks else None
-        extra = [s for s in (self.webhooks, sink) if s is not None]
+        # Webhooks read the event stream through Redis consumer groups: routing never hands
+        # them an event, so a slow or dead subscriber cannot hold up a call.
+        self.webhooks = (Webhooks(settings.webhooks, self.event_log, self.metrics)
+                         if settings.webhooks else None)
+        extra = [sink] if sink is not None else []
         # Counted before the other sinks see an event, so a report read after it includes it.
         self.daily_stats = DailyStats.from_store(self.store, settings.routing)
         sinks: EventSink = Fanout(self.event_log, self.daily_stats, *extra)

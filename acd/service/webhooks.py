@@ -1,15 +1,22 @@
-"""Webhooks: every event POSTed, signed, to each subscriber, without ever slowing routing down.
+"""Webhooks: every event POSTed, signed, to each subscriber, from the Redis event stream.
 
-``publish`` only puts the event on a bounded in-memory queue per subscriber (dropping the
-oldest when full) and returns; one delivery task per subscriber POSTs them in order, retrying
-with exponential backoff and jitter.
+Routing never hands webhooks an event, so it never waits on them: each subscriber is a Redis
+consumer group ``webhook:<name>`` on ``acd:{site}:events``, the stream that
+:class:`~acd.service.event_log.RedisEventLog` writes. One delivery task per subscriber reads the
+group (XREADGROUP), POSTs each event in stream order, retrying with exponential backoff and
+jitter, and acknowledges it (XACK) once delivered or given up. What was read and not
+acknowledged stays pending in Redis, so delivery is at least once: a restart resumes where the
+group left off (a new group starts with the events published after it), and the entries of a
+consumer that died are claimed by another (XAUTOCLAIM) once idle for ``claim_idle_seconds``.
+Several acd processes sharing a site split each subscriber's events between them; the order
+then holds within each process.
 
 Each POST carries the JSON body ``{"id", "kind", "ts", "data"}`` (UTF-8) and the headers
-``X-ACD-Event`` (the kind), ``X-ACD-Delivery`` (unique per event and subscriber, the same on
-every retry, so a receiver can drop duplicates), ``X-ACD-Timestamp`` (unix seconds of this
-attempt) and ``X-ACD-Signature: sha256=<hex>``, the HMAC-SHA256 with the subscriber's secret of
-``"<timestamp>." + body``. A receiver recomputes it over the raw body, compares in constant time,
-and rejects a timestamp more than a few minutes old (a replay).
+``X-ACD-Event`` (the kind), ``X-ACD-Delivery`` (the stream id, as the body's ``id``: the same on
+every retry and after a restart, so a receiver can drop duplicates), ``X-ACD-Timestamp`` (unix
+seconds of this attempt) and ``X-ACD-Signature: sha256=<hex>``, the HMAC-SHA256 with the
+subscriber's secret of ``"<timestamp>." + body``. A receiver recomputes it over the raw body,
+compares in constant time, and rejects a timestamp more than a few minutes old (a replay).
 """
 
 from __future__ import annotations
@@ -19,22 +26,25 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
+import socket
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from redis.exceptions import RedisError, ResponseError
 
 from acd.errors import ConfigError
 from acd.metrics import Metrics
 
 if TYPE_CHECKING:
     from acd.config import Secret
+    from acd.service.event_log import RedisEventLog
 
 log = logging.getLogger("acd.webhooks")
 
@@ -42,8 +52,10 @@ EVENT_KINDS = frozenset({
     "call.offered", "call.answered", "call.abandoned", "call.overflowed", "call.failed",
     "call.ended", "agent.state", "agent.missed", "telephony.reconciled",
 })
-QUEUE_SIZE = 10_000  # events held per subscriber while it is slow or down
-DROP_LOG_EVERY = 1_000  # a receiver that is down for long logs one line per this many drops
+READ_COUNT = 50  # stream entries read, then delivered one by one, per XREADGROUP
+BLOCK_MS = 2_000  # an XREADGROUP waits this long for new events; below the client's timeout
+CLAIM_IDLE_SECONDS = 60.0  # a consumer's unacknowledged entries this idle are taken over
+REDIS_RETRY_CAP_SECONDS = 30.0  # longest pause before reading again after a Redis error
 
 
 def check_webhook_url(where: str, url: str) -> str:
@@ -107,6 +119,14 @@ class WebhookEvent:
     ts: float
     data: dict[str, object]
 
+    @classmethod
+    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> WebhookEvent:
+        """The event of one stream entry, as RedisEventLog wrote it; ValueError if malformed."""
+        data = json.loads(fields.get("data") or "{}")
+        if not isinstance(data, dict):
+            raise ValueError("data is not a JSON object")
+        return cls(entry_id, fields.get("kind", ""), float(fields.get("ts") or 0), data)
+
     def body(self) -> bytes:
         """The JSON body, UTF-8, names in any script kept as they are."""
         payload = {"id": self.id, "kind": self.kind, "ts": self.ts, "data": self.data}
@@ -128,85 +148,265 @@ class Attempt(Enum):
     REJECTED = "rejected"
 
 
+
+Entry = tuple[str, dict[str, str] | None]  # a stream id and its fields (None: trimmed away)
+
+
+def default_consumer() -> str:
+    """This process's consumer name in every group: host and pid, unique while it runs."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 @dataclass(slots=True)
 class _Subscriber:
     settings: WebhookSettings
-    queue: asyncio.Queue[WebhookEvent]
-    dropped: int = 0
+    group: str
+    group_ready: bool = False
+    in_flight: list[str] = field(default_factory=list)  # read, not yet acknowledged
+    handled: list[str] = field(default_factory=list)  # done with; XACK still to send
+    claim_from: str = "0-0"  # the XAUTOCLAIM cursor while a scan of the pending entries runs
+    empty_reads: int = 0
+
+    def reset(self) -> None:
+        """Forget the group's state held here, before (re)joining it."""
+        self.group_ready = False
+        self.in_flight.clear()
+        self.handled.clear()
+        self.claim_from = "0-0"
 
 
 class Webhooks:
-    """An :class:`~acd.service.ports.EventSink` that POSTs events to each subscriber."""
+    """Delivers the event stream to each subscriber through its own Redis consumer group."""
 
-    def __init__(self, subscribers: Sequence[WebhookSettings], metrics: Metrics,
-                 queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(self, subscribers: Sequence[WebhookSettings], event_log: RedisEventLog,
+                 metrics: Metrics, *, consumer: str | None = None, block_ms: int = BLOCK_MS,
+                 claim_idle_seconds: float = CLAIM_IDLE_SECONDS) -> None:
+        if block_ms <= 0:  # XREADGROUP BLOCK 0 would wait forever
+            raise ValueError("block_ms must be positive")
+        self.redis = event_log.redis
+        self.key = event_log.key
         self.metrics = metrics
-        self.subscribers = [_Subscriber(s, asyncio.Queue(maxsize=queue_size))
-                            for s in subscribers]
+        self.consumer = consumer or default_consumer()
+        self.block_ms = block_ms
+        self.claim_idle_seconds = claim_idle_seconds
+        self.subscribers = [_Subscriber(s, "webhook:" + s.name) for s in subscribers]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
-
-    async def publish(self, kind: str, data: dict[str, object]) -> None:
-        """Queue the event for every subscriber that wants it; never waits."""
-        event = WebhookEvent(uuid.uuid4().hex, kind, time.time(), dict(data))
-        for subscriber in self.subscribers:
-            if subscriber.settings.wants(kind, data):
-                self._enqueue(subscriber, event)
-
-    def _enqueue(self, subscriber: _Subscriber, event: WebhookEvent) -> None:
-        if subscriber.queue.full():
-            subscriber.queue.get_nowait()  # the oldest goes: fresh events matter more
-            subscriber.queue.task_done()
-            subscriber.dropped += 1
-            name = subscriber.settings.name
-            self.metrics.webhook_deliveries.labels(name, "dropped").inc()
-            if subscriber.dropped % DROP_LOG_EVERY == 1:
-                log.warning("webhook queue full, oldest events dropped",
-                            extra={"subscriber": name, "dropped": subscriber.dropped})
-        subscriber.queue.put_nowait(event)
+        self._stopping = False
+        self._progress = asyncio.Condition()
 
     async def start(self) -> None:
-        """Open the HTTP session and start one delivery task per subscriber."""
+        """Create the missing groups, open the HTTP session, start the delivery tasks.
+
+        Never fails on Redis: a group that cannot be created yet is retried by its task.
+        """
+        self._stopping = False
         self._session = aiohttp.ClientSession(headers={"User-Agent": "acd-webhooks"})
         for subscriber in self.subscribers:
-            task = asyncio.create_task(self._deliver_forever(subscriber),
-                                       name=f"webhook-{subscriber.settings.name}")
-            self._tasks.append(task)
+            subscriber.reset()
+            try:
+                await self._create_group(subscriber)
+            except (RedisError, OSError) as exc:
+                self._redis_failed("webhook group not created", subscriber, exc)
+            self._spawn(self._deliver_forever(subscriber), f"webhook-{subscriber.settings.name}")
+        if self.claim_idle_seconds > 0:
+            self._spawn(self._keep_claimed(), "webhook-keep-claimed")
 
     async def stop(self) -> None:
-        """Cancel the delivery tasks (queued events are not sent) and close the session."""
+        """Stop the tasks and close the session; what is pending is delivered after a restart."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                log.error("task did not stop", extra={"task": task.get_name()})
         self._tasks.clear()
+        await self._leave_groups()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def wait_idle(self) -> None:
-        """Return once every queued event was delivered, refused or given up on."""
-        for subscriber in self.subscribers:
-            await subscriber.queue.join()
+        """Return once every subscriber's task has handled what the stream held at the call.
 
-    async def _deliver_forever(self, subscriber: _Subscriber) -> None:
-        while True:
-            event = await subscriber.queue.get()
+        That is two empty reads after the call: the first may have been answered before the
+        caller's last XADD, the second was sent after it. Callers bound this with a timeout.
+        """
+        targets = [(s, s.empty_reads + 2) for s in self.subscribers]
+        async with self._progress:
+            await self._progress.wait_for(lambda: all(s.empty_reads >= n for s, n in targets))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # --- reading the stream -------------------------------------------------------------------
+
+    async def _deliver_forever(self, sub: _Subscriber) -> None:
+        """Read, deliver, acknowledge until stopped; Redis errors only delay it.
+
+        First what this consumer name read before a restart and did not acknowledge, then the
+        entries of consumers idle for ``claim_idle_seconds`` (again every so often), then new
+        events.
+        """
+        loop = asyncio.get_running_loop()
+        own_pending, next_claim, failures = True, 0.0, 0
+        while not self._stopping:
             try:
-                await self._deliver(subscriber.settings, event)
-            except Exception:  # a bug here must not end deliveries for good
-                self.metrics.webhook_deliveries.labels(subscriber.settings.name, "failed").inc()
-                log.exception("webhook delivery crashed",
-                              extra={"subscriber": subscriber.settings.name, "kind": event.kind})
-            finally:
-                subscriber.queue.task_done()
+                if not sub.group_ready:
+                    await self._create_group(sub)
+                await self._flush_acks(sub)
+                if own_pending:
+                    entries = await self._read(sub, "0")
+                    own_pending = bool(entries)
+                elif loop.time() >= next_claim:
+                    entries = await self._claim(sub)
+                    if sub.claim_from == "0-0":  # the scan is over; the next one later
+                        next_claim = loop.time() + max(self.claim_idle_seconds, 1.0)
+                else:
+                    entries = await self._read(sub, ">")
+                    if not entries:
+                        async with self._progress:
+                            sub.empty_reads += 1
+                            self._progress.notify_all()
+                failures = 0
+            except Exception as exc:  # never ends the task: counted, logged, retried later
+                if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
+                    # The stream was deleted (or the group destroyed): start as a new group.
+                    log.warning("webhook group missing, created again",
+                                extra={"subscriber": sub.settings.name})
+                    sub.reset()
+                    continue
+                if isinstance(exc, RedisError | OSError):
+                    self._redis_failed("webhook stream not read", sub, exc)
+                else:
+                    log.exception("webhook reading failed", extra={"subscriber": sub.settings.name})
+                failures += 1
+                await asyncio.sleep(min(REDIS_RETRY_CAP_SECONDS, 0.1 * 2 ** failures))
+                continue
+            for entry_id, fields in entries:
+                if self._stopping:
+                    break
+                await self._handle(sub, entry_id, fields)
+
+    async def _create_group(self, sub: _Subscriber) -> None:
+        """The subscriber's group, from new events on; an existing one keeps its position."""
+        try:
+            await self.redis.xgroup_create(self.key, sub.group, id="$", mkstream=True)
+        except ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+        sub.group_ready = True
+
+    async def _read(self, sub: _Subscriber, after: str) -> list[Entry]:
+        """XREADGROUP: ``">"`` for new entries (blocking), ``"0"`` for this consumer's own."""
+        block = self.block_ms if after == ">" else None
+        reply: Any = await self.redis.xreadgroup(sub.group, self.consumer, {self.key: after},
+                                                 count=READ_COUNT, block=block)
+        entries = _stream_entries(reply)
+        sub.in_flight.extend(entry_id for entry_id, _ in entries)
+        return entries
+
+    async def _claim(self, sub: _Subscriber) -> list[Entry]:
+        """Take over entries another consumer left unacknowledged for ``claim_idle_seconds``."""
+        reply: Any = await self.redis.xautoclaim(
+            self.key, sub.group, self.consumer, int(self.claim_idle_seconds * 1000),
+            start_id=sub.claim_from, count=READ_COUNT)
+        sub.claim_from = str(reply[0])
+        entries = cast(list[Entry], list(reply[1]))
+        for entry_id in reply[2] if len(reply) > 2 else ():  # trimmed away while pending
+            self._event_of(sub, str(entry_id), None)
+        if entries:
+            log.warning("webhook events taken over from a stopped consumer",
+                        extra={"subscriber": sub.settings.name, "count": len(entries)})
+        sub.in_flight.extend(entry_id for entry_id, _ in entries)
+        return entries
+
+    async def _keep_claimed(self) -> None:
+        """Touch the entries being delivered, so that no other process claims them meanwhile.
+
+        A batch can take minutes when a receiver is down; XCLAIM to ourselves resets the idle
+        time XAUTOCLAIM looks at.
+        """
+        while not self._stopping:
+            await asyncio.sleep(self.claim_idle_seconds / 3)
+            for sub in self.subscribers:
+                if not sub.in_flight:
+                    continue
+                try:
+                    await self.redis.xclaim(self.key, sub.group, self.consumer, 0,
+                                            list(sub.in_flight), justid=True)
+                except (RedisError, OSError) as exc:
+                    self._redis_failed("webhook entries not kept claimed", sub, exc)
+
+    async def _leave_groups(self) -> None:
+        """Acknowledge what was handled; leave each group if holding nothing (names pile up)."""
+        for sub in self.subscribers:
+            try:
+                await self._flush_acks(sub)
+                pending: Any = await self.redis.xpending_range(
+                    self.key, sub.group, "-", "+", 1, consumername=self.consumer)
+                if not pending:
+                    await self.redis.xgroup_delconsumer(self.key, sub.group, self.consumer)
+            except (RedisError, OSError) as exc:
+                self._redis_failed("webhook consumer not removed", sub, exc)
+
+    # --- one entry ----------------------------------------------------------------------------
+
+    async def _handle(self, sub: _Subscriber, entry_id: str, fields: dict[str, str] | None) -> None:
+        """Deliver one entry if the subscriber wants it, then acknowledge it."""
+        event = self._event_of(sub, entry_id, fields)
+        if event is None or not sub.settings.wants(event.kind, event.data):
+            sub.handled.append(entry_id)  # acknowledged with the next delivered one
+            return
+        try:
+            await self._deliver(sub.settings, event)
+        except Exception:  # a bug here must not end deliveries for good
+            self.metrics.webhook_deliveries.labels(sub.settings.name, "failed").inc()
+            log.exception("webhook delivery crashed", extra={
+                "subscriber": sub.settings.name, "kind": event.kind, "delivery": entry_id})
+        # Only now: a stop during the POST leaves the entry pending, delivered after a restart.
+        sub.handled.append(entry_id)
+        try:
+            await self._flush_acks(sub)
+        except (RedisError, OSError) as exc:  # sent again before the next read
+            self._redis_failed("webhook event not acknowledged", sub, exc)
+
+    def _event_of(self, sub: _Subscriber, entry_id: str,
+                  fields: dict[str, str] | None) -> WebhookEvent | None:
+        """The entry's event, or None (counted and logged) if trimmed away or malformed."""
+        outcome, why = "dropped", "trimmed from the stream before delivery"
+        if fields:
+            try:
+                return WebhookEvent.from_entry(entry_id, fields)
+            except ValueError as exc:
+                outcome, why = "failed", f"malformed: {exc}"
+        self.metrics.webhook_deliveries.labels(sub.settings.name, outcome).inc()
+        log.warning("webhook event not delivered", extra={
+            "subscriber": sub.settings.name, "delivery": entry_id, "error": why})
+        return None
+
+    async def _flush_acks(self, sub: _Subscriber) -> None:
+        if not sub.handled:
+            return
+        done = list(sub.handled)
+        await self.redis.xack(self.key, sub.group, *done)
+        del sub.handled[:len(done)]
+        acked = set(done)
+        sub.in_flight[:] = [i for i in sub.in_flight if i not in acked]
+
+    def _redis_failed(self, message: str, sub: _Subscriber, exc: BaseException) -> None:
+        self.metrics.redis_errors.inc()
+        log.warning(message, extra={"subscriber": sub.settings.name, "error": str(exc)})
+
+    # --- HTTP ---------------------------------------------------------------------------------
 
     async def _deliver(self, settings: WebhookSettings, event: WebhookEvent) -> None:
         """POST one event until it is delivered, refused, or out of attempts."""
         body = event.body()
-        delivery = uuid.uuid4().hex
         counter = self.metrics.webhook_deliveries
         for attempt in range(1, settings.max_attempts + 1):
-            result, detail = await self._post(settings, event.kind, body, delivery)
+            result, detail = await self._post(settings, event.kind, body, event.id)
             if result is Attempt.DELIVERED:
                 counter.labels(settings.name, "delivered").inc()
                 return
@@ -216,7 +416,7 @@ class Webhooks:
             await asyncio.sleep(settings.backoff(attempt))
         counter.labels(settings.name, "failed").inc()
         log.warning("webhook not delivered", extra={
-            "subscriber": settings.name, "kind": event.kind, "delivery": delivery,
+            "subscriber": settings.name, "kind": event.kind, "delivery": event.id,
             "attempts": attempt, "error": detail,
         })
 
@@ -246,3 +446,12 @@ class Webhooks:
         if status >= 500 or status in (408, 429):
             return Attempt.RETRY, f"HTTP {status}"
         return Attempt.REJECTED, f"HTTP {status}"
+
+
+def _stream_entries(reply: Any) -> list[Entry]:
+    """XREADGROUP's entries for our one stream, in RESP2 (list) or RESP3 (map) shape."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return cast(list[Entry], list(next(iter(reply.values()))[0]))
+    return cast(list[Entry], list(reply[0][1]))
