@@ -355,7 +355,7 @@ def webhook_from_dict(
         queues=frozenset(check_setting(f"{where}.queues", check_name, q)
                          for q in _strings(raw, f"{where}.queues")),
         timeout_seconds=_float(raw, f"{where}.timeout_seconds", 5.0, low=0.01),
-        max_attempts=int(_float(raw, f"{where}.max_attempts", 6, low=1, high=100)),
+        max_attempts=int(_float(raw, f"{where}.max_attempts", 20, low=1, high=100)),
         backoff_base_seconds=base,
         backoff_cap_seconds=_float(raw, f"{where}.backoff_cap_seconds", max(60.0, base),
                                    low=base),

@@ -447,6 +447,11 @@ max_attempts = 3
     assert not hook.wants("call.ended", {"queue": "sales"})
     assert not hook.wants("agent.state", {"queue": "продажи"})
     assert settings_from_dict(BASE).webhooks == ()
+    # Without max_attempts, retries span 6.5 to 13 minutes of a receiver being down.
+    (default,) = settings_from_dict({**BASE, "webhooks": [HOOK]}, env={}).webhooks
+    assert default.max_attempts == 20
+    # Jitter waits at least half of each doubling, capped delay: over 6.5 minutes in all.
+    assert sum(default.backoff(n) for n in range(1, 20)) > 390
 
 
 # --- end to end ------------------------------------------------------------------------------

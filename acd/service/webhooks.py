@@ -88,7 +88,7 @@ class WebhookSettings:
     kinds: frozenset[str] = frozenset()
     queues: frozenset[str] = frozenset()
     timeout_seconds: float = 5.0
-    max_attempts: int = 6
+    max_attempts: int = 20  # 0.5 s doubling to 60 s, jittered: a receiver may be down 6-13 min
     backoff_base_seconds: float = 0.5
     backoff_cap_seconds: float = 60.0
 
