@@ -85,8 +85,11 @@ async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[M
         sink = RecordingSink()
         app = AcdApp(contact_centre(redis_url, sim.port, site=site, **overrides), sink=sink)
         await app.start()
-        await app.ami.wait_connected(10)
         apps.append(app)
+        await app.ami.wait_connected(10)
+        # Its first look at Asterisk's channels is done: a caller placed from now on is seen
+        # entering (adoption of callers acd missed is tested on its own).
+        await sink.wait_for("telephony.reconciled")
         return app, sink
 
     yield make

@@ -75,12 +75,18 @@ async def test_caller_who_entered_while_acd_was_down_is_adopted(
     sim: Simulator, redis_url: str, site: str
 ) -> None:
     sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
-    call = await sim.place_call(queue="sales", caller_name="Ольга", patience=120)
+    call = await sim.place_call(queue="sales", caller_name="Ольга", patience=120,
+                                caller_number="4951234567", attrs={"crm": "42"})
     await wait_on_hold(sim.port, call.channel)
     app = AcdApp(contact_centre(redis_url, sim.port, site=site), sink=(sink := RecordingSink()))
     await app.start()
     try:
         await sink.wait_for("call.offered", call=call.uniqueid)
+        # Adopted with all ACDEnqueue would have said: it may be the only record of the call.
+        adopted = await app.store.get_call(call.uniqueid)
+        assert adopted is not None
+        assert (adopted.caller_name, adopted.caller_number, adopted.attrs) == (
+            "Ольга", "4951234567", {"crm": "42"})
         await log_in(app, "1001")
         assert await call.answered(timeout=10) == "1001"
     finally:

@@ -6,7 +6,8 @@ import asyncio
 import re
 
 from acd.ami.connection import AmiConnection
-from acd.domain.events import LiveChannel
+from acd.ami.translate import caller_id, parse_attrs
+from acd.domain.events import CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
 from acd.errors import InvalidInput
@@ -93,6 +94,20 @@ class AsteriskTelephony:
                     seconds=_duration_seconds(message.get("Duration", "")),
                 )
         return channels
+
+    async def entered_call(self, uniqueid: str, channel: str) -> CallEntered:
+        """The caller's ACDEnqueue, rebuilt from the variables it was made of.
+
+        An adoption can win the race against the caller's own ACDEnqueue (acd connects just
+        as the caller enters); then this is the only record of the call, so it carries the
+        caller id and attributes too.
+        """
+        names = ("ACD_QUEUE", "ACD_PRIORITY", "ACD_SKILLS", "ACD_ATTRS", "CALLERID(name)",
+                 "CALLERID(num)")
+        queue, priority, skills, attrs, name, number = await asyncio.gather(
+            *(self.get_variable(channel, n) for n in names))
+        return CallEntered(uniqueid, channel, queue, priority, skills, parse_attrs(attrs),
+                           caller_id(name), caller_id(number))
 
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value ('' when unset)."""

@@ -46,7 +46,7 @@ def _body(event: Mapping[str, str], name: str) -> str:
     return str(value).strip()
 
 
-def _caller_id(value: str | None) -> str:
+def caller_id(value: str | None) -> str:
     return "" if value in (None, _UNKNOWN) or isinstance(value, list) else str(value)
 
 
@@ -100,8 +100,8 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
             priority=_body(event, "Priority"),
             skills=_body(event, "Skills"),
             attrs=parse_attrs(unquote(_body(event, "Attrs"))),
-            caller_name=_caller_id(event.get("CallerIDName")),
-            caller_number=_caller_id(event.get("CallerIDNum")),
+            caller_name=caller_id(event.get("CallerIDName")),
+            caller_number=caller_id(event.get("CallerIDNum")),
         )
     if kind == "ACDFallback":
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from acd.domain.events import LiveChannel
+from acd.domain.events import CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 
 
@@ -29,6 +29,10 @@ class Telephony(Protocol):
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel that exists now, by id."""
+
+    async def entered_call(self, uniqueid: str, channel: str) -> CallEntered:
+        """What a caller's ACDEnqueue said, rebuilt from its channel (for a caller acd did
+        not see enter: every field, as the event would have carried them)."""
 
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value."""

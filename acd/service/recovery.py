@@ -10,7 +10,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from acd.domain.events import CallEntered
 from acd.domain.model import Outcome
 from acd.errors import AmiError
 from acd.service.endings import end_call
@@ -47,12 +46,8 @@ async def _adopt(router: Router, uniqueid: str, channel: str, seconds: float) ->
     if await router.store.get_call(uniqueid) is not None:
         return
     try:
-        names = ("ACD_QUEUE", "ACD_PRIORITY", "ACD_SKILLS")
-        queue, priority, skills = [
-            await router.telephony.get_variable(channel, n) for n in names
-        ]
+        event = await router.telephony.entered_call(uniqueid, channel)
     except AmiError:
         return
-    event = CallEntered(uniqueid, channel, queue, priority, skills)
     log.info("adopting a caller acd had not seen", extra={"call": uniqueid})
     await router.call_entered(event, time.perf_counter(), waited=seconds)
