@@ -262,20 +262,23 @@ class Centre:
 
     def overflow(self, now: float) -> None:
         for call in self.all_waiting():
-            queue = self.queues[call.queue]
-            ahead = self.waiting.waiting_ahead(call, now)
-            decision = overflow_decision(call, queue, self.agents.values(), now,
-                                         waiting_ahead=ahead)
-            assert self.index.overflow_decision(call, now, waiting_ahead=ahead) == decision
-            if decision is None:
-                continue
-            assert decision.step > call.step or decision.leaves
-            if not decision.leaves:
-                self.waiting.add(replace(call, step=decision.step))
-            elif decision.to is FallbackKind.QUEUE:
-                self.move(call, decision.target, now)
-            else:
-                self.end(call.id, Outcome.OVERFLOWED)
+            self.overflow_call(call, now)
+
+    def overflow_call(self, call: Call, now: float) -> None:
+        queue = self.queues[call.queue]
+        ahead = self.waiting.waiting_ahead(call, now)
+        decision = overflow_decision(call, queue, self.agents.values(), now,
+                                     waiting_ahead=ahead)
+        assert self.index.overflow_decision(call, now, waiting_ahead=ahead) == decision
+        if decision is None:
+            return
+        assert decision.step > call.step or decision.leaves
+        if not decision.leaves:
+            self.waiting.add(replace(call, step=decision.step))
+        elif decision.to is FallbackKind.QUEUE:
+            self.move(call, decision.target, now)
+        else:
+            self.end(call.id, Outcome.OVERFLOWED)
 
     def move(self, call: Call, target: str, now: float) -> None:
         """Overflow to another queue: a fresh entry there, or a failure if it cannot be."""
@@ -304,10 +307,17 @@ class Centre:
         self.overflow(now)
         self.settle(now)
         for call in arrivals:
+            # As the router does: a ready agent who may take it first, then the arrival's
+            # own overflow check (other calls' overflows wait for the tick), then the agents
+            # who are free take what they may.
             self.waiting.add(call)
-            self.overflow(now)
-            if call.id in self.waiting:
-                self.route_arrival(self.waiting.get(call.id) or call, now)
+            self.route_arrival(call, now)
+            waiting = self.waiting.get(call.id)
+            if waiting is not None:
+                self.overflow_call(waiting, now)
+                moved = self.waiting.get(call.id)
+                if moved is not None:
+                    self.route_arrival(moved, now)
             self.settle(now)
 
 
