@@ -1,7 +1,9 @@
-"""The aiohttp application: routes in one table; handlers parse, call the service, serialise.
+"""The aiohttp application: middlewares, agents, queues, the event stream, and the route table
+(``acd.api.calls`` and ``acd.api.reports`` add theirs); handlers parse, call the service,
+serialise.
 
 Every failure leaves as JSON with the right status (400 naming the field, 401, 403, 404, 409,
-413, 503), never a traceback.
+413, 502, 503), never a traceback.
 """
 
 from __future__ import annotations
