@@ -13,9 +13,10 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from acd.domain.events import EscalationRequested
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, AgentState, Call, CallStatus, Outcome
 from acd.domain.names import check_dial_string, check_name
-from acd.errors import Conflict, InvalidInput, NotFound
+from acd.errors import AmiError, Conflict, InvalidInput, NotFound
 from acd.service.endings import end_call, handover_agent
 from acd.service.overflow import leave_for_queue
 
@@ -144,6 +145,18 @@ async def escalate(router: Router, call_id: str, by_agent: str = "") -> Call:
     await handover_agent(router, call, queue, agent.id, now, received)
     await router.route_call(escalated, queue, received)
     return await _call(router, call_id)
+
+
+async def escalation_requested(router: Router, event: EscalationRequested) -> None:
+    """The feature code: keyed by the caller, or on a call that is not connected, it
+    names no call to escalate and is ignored."""
+    try:
+        await escalate(router, event.call_id)
+    except (NotFound, Conflict) as exc:
+        log.info("escalation feature code ignored", extra={"call": event.call_id,
+                                                           "error": str(exc)})
+    except (AmiError, InvalidInput) as exc:
+        log.warning("escalation failed", extra={"call": event.call_id, "error": str(exc)})
 
 
 async def monitor(router: Router, call_id: str, mode: MonitorMode, dial: str, by: str) -> Call:

@@ -28,16 +28,15 @@ from acd.domain.events import (
     TelephonyConnected,
     TelephonyEvent,
 )
-from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue, Role, Strategy
+from acd.domain.model import Agent, AgentState, Call, Outcome, Queue, Role, Strategy
 from acd.domain.names import check_channel
 from acd.domain.priority import call_order_key
 from acd.domain.routing import choose_agent_for_call, choose_call_for_agent
 from acd.domain.skills import parse_skills
 from acd.domain.state_machine import IllegalTransition, PauseReason
-from acd.errors import AmiError, Conflict, InvalidInput, StoreUnavailable
-from acd.errors import NotFound as NotFound  # re-exported: the API imported it from here
+from acd.errors import AmiError, InvalidInput, NotFound, StoreUnavailable
 from acd.metrics import Metrics
-from acd.service import call_actions
+from acd.service import call_actions, offers
 from acd.service.daily_stats import local_day
 from acd.service.endings import call_fell_back, channel_gone
 from acd.service.overflow import check_overflows, overflow_on_arrival
@@ -188,17 +187,17 @@ class Router:
             case CallEntered():
                 await self.call_entered(work, received)
             case AgentRinging():
-                await self._agent_ringing(work)
+                await offers.agent_ringing(self, work)
             case AgentAnswered():
-                await self._agent_answered(work)
+                await offers.agent_answered(self, work)
             case AgentMissed():
-                await self._agent_missed(work, received)
+                await offers.agent_missed(self, work, received)
             case ChannelGone():
                 await channel_gone(self, work, received)
             case CallFellBack():
                 await call_fell_back(self, work, received)
             case EscalationRequested():
-                await self._escalation_requested(work)
+                await call_actions.escalation_requested(self, work)
             case DeviceChanged():
                 await self._device_changed(work, received)
             case TelephonyConnected():
@@ -421,97 +420,6 @@ class Router:
                                                "agent": agent.id, "attempt": call.attempts + 1})
         return True
 
-    # --- what happens to an offer -------------------------------------------------------------
-
-    async def _agent_ringing(self, event: AgentRinging) -> None:
-        call = await self.store.get_call(event.call_id)
-        if call is None or call.status is not CallStatus.OFFERED:
-            return
-        agent = await self.store.get_agent(call.agent)
-        if agent is not None:
-            await self.store.set_agent_state(agent, AgentState.RINGING, self.clock(),
-                                             expected_call=call.id, call=call.id)
-
-    async def _agent_answered(self, event: AgentAnswered) -> None:
-        now = self.clock()
-        call = await self.store.get_call(event.call_id)
-        connected = (
-            await self.store.connect(event.call_id, now, event.agent_channel) if call else None
-        )
-        if call is None or connected is None:
-            return
-        agent_id, _fence = connected
-        agent = await self.store.get_agent(agent_id)
-        if agent is not None:
-            await self.store.set_agent_state(agent, AgentState.BUSY, now,
-                                             expected_call=call.id, call=call.id)
-        team = agent.team if agent is not None else ""
-        wait = now - call.arrived_at
-        await self.store.add_history(call.id, {"at": now, "event": "call.answered",
-                                               "agent": agent_id})
-        if call.escalated_by:
-            # Counted answered (and its wait and first response) when the first agent took it.
-            log.info("escalated call answered", extra={"call": call.id, "agent": agent_id,
-                                                       "queue": call.queue})
-            await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
-                               team=team, wait_seconds=round(wait, 3), escalated=True)
-            return
-        self.metrics.calls_answered.labels(call.queue).inc()
-        self.metrics.wait_seconds.labels(call.queue, Outcome.ANSWERED.value).observe(wait)
-        self.metrics.first_response_seconds.labels(call.queue, "voice").observe(wait)
-        log.info("call answered", extra={"call": call.id, "agent": agent_id,
-                                         "queue": call.queue, "wait": round(wait, 3)})
-        within = wait <= self.queue_of(call).service_level_seconds
-        await self.publish("call.answered", call=call.id, agent=agent_id, queue=call.queue,
-                           team=team, wait_seconds=round(wait, 3),
-                           within_service_level=within)
-
-    async def _agent_missed(self, event: AgentMissed, received: float) -> None:
-        if event.status == "CANCEL":
-            return  # the caller hung up while ringing; their Hangup settles call and agent
-        fields = await self.store.get_call_fields(event.call_id)
-        if not fields or fields.get("status") != CallStatus.OFFERED.value:
-            return
-        call = await self.store.get_call(event.call_id)
-        assert call is not None
-        agent_id = await self.store.release(call, int(fields.get("fence", "0")))
-        if agent_id is None:
-            return
-        now = self.clock()
-        agent = await self.store.get_agent(agent_id)
-        queue = self.queues.get(call.queue) or Queue(call.queue)
-        pause = self.settings.no_answer_pause and queue.no_answer_pause
-        if agent is not None:
-            if pause:
-                # The wrap-up timer doubles as the no-answer pause's automatic end.
-                resume = self.settings.no_answer_pause_seconds
-                await self.store.set_agent_state(agent, AgentState.PAUSED, now,
-                                                 expected_call=call.id,
-                                                 reason=PauseReason.NO_ANSWER.value,
-                                                 wrap_up_until=now + resume if resume else 0.0)
-            else:
-                await self.store.set_agent_state(agent, AgentState.READY, now,
-                                                 expected_call=call.id)
-        log.info("agent did not answer, call back in line",
-                 extra={"call": call.id, "agent": agent_id, "status": event.status})
-        await self.publish("agent.missed", call=call.id, agent=agent_id, status=event.status)
-        await self.store.add_history(call.id, {"at": now, "event": "agent.missed",
-                                               "agent": agent_id, "status": event.status})
-        await self.route_call(replace_status(call, CallStatus.WAITING), queue, received)
-        if not pause:
-            await self.route_agent(agent_id, received)
-
-    async def _escalation_requested(self, event: EscalationRequested) -> None:
-        """The feature code: keyed by the caller, or on a call that is not connected, it
-        names no call to escalate and is ignored."""
-        try:
-            await call_actions.escalate(self, event.call_id)
-        except (NotFound, Conflict) as exc:
-            log.info("escalation feature code ignored", extra={"call": event.call_id,
-                                                               "error": str(exc)})
-        except (AmiError, InvalidInput) as exc:
-            log.warning("escalation failed", extra={"call": event.call_id, "error": str(exc)})
-
     # --- agents ------------------------------------------------------------------------------
 
     async def change_agent_state(
@@ -564,14 +472,9 @@ class Router:
                                    previous=previous.value, reason="timer")
                 await self.route_agent(agent_id, received)
         for call_id in await self.store.overdue_offers(now):
-            await self._settle_lost_offer(call_id, received)
+            await offers.settle_lost_offer(self, call_id, received)
         await check_overflows(self, now, received)
         await self.route_waiting(received)
-
-    async def _settle_lost_offer(self, call_id: str, received: float) -> None:
-        """No answer and no no-answer came back in time: the offer is lost, retry."""
-        log.warning("offer lost, calling it a no-answer", extra={"call": call_id})
-        await self._agent_missed(AgentMissed(call_id, "LOST"), received)
 
     async def route_waiting(self, received: float) -> None:
         """Try every queue's waiting calls against its ready agents (a safety net)."""
@@ -579,8 +482,3 @@ class Router:
             for call in self._in_line(await self._routable(queue.name), queue):
                 if not await self.route_call(call, queue, received) and not call.escalated_by:
                     break  # nobody ready for this call; later calls rarely fare better
-
-
-def replace_status(call: Call, status: CallStatus) -> Call:
-    """``call`` with another status (calls are frozen)."""
-    return replace(call, status=status, agent="")
