@@ -27,6 +27,7 @@ from acd.service.router import Router, Tick
 from acd.service.stats import refresh_gauges
 from acd.service.webhooks import Webhooks
 from acd.store import Store
+from acd.tasks import cancel_all
 
 log = logging.getLogger("acd")
 
@@ -144,13 +145,7 @@ class AcdApp:
         # can be swallowed inside a library's wait_for, and a loop would then run on.
         self._stopping = True
         self.router.stop()
-        for task in reversed(self._tasks):
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=5)
-            for task in stuck:
-                log.error("task did not stop", extra={"task": task.get_name()})
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.redis.aclose()

@@ -41,6 +41,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from acd.errors import ConfigError
 from acd.metrics import Metrics
+from acd.tasks import cancel_all
 
 if TYPE_CHECKING:
     from acd.config import Secret
@@ -215,13 +216,7 @@ class Webhooks:
     async def stop(self) -> None:
         """Stop the tasks and close the session; what is pending is delivered after a restart."""
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=5)
-            for task in stuck:
-                log.error("task did not stop", extra={"task": task.get_name()})
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         await self._leave_groups()
         if self._session is not None:
             await self._session.close()
