@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from acd.sim.astdb import db_get, device_state_list
 from acd.sim.channel_actions import CHANNEL_ACTIONS
 from acd.sim.events import PERMISSIONS, event_mask
 from acd.sim.protocol import ActionMessage, response
@@ -144,7 +145,8 @@ async def user_event(session: AmiSession, message: ActionMessage) -> bool:
 
 SESSION_ACTIONS: dict[str, Handler] = {
     "login": login, "challenge": challenge, "logoff": logoff, "events": events, "ping": ping,
-    "corestatus": core_status, "userevent": user_event,
+    "corestatus": core_status, "userevent": user_event, "dbget": db_get,
+    "devicestatelist": device_state_list,
 }
 ACTIONS: dict[str, Handler] = {**SESSION_ACTIONS, **CHANNEL_ACTIONS}
 _BEFORE_LOGIN = ("login", "logoff", "challenge")

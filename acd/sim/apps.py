@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
+from acd.sim.astdb import db_key
 from acd.sim.channels import NORMAL_CLEARING, Channel, Frame, Kind, Party, State
 from acd.sim.dial import dial
 from acd.sim.expressions import separate_args
-from acd.sim.variables import check_condition, substitute
+from acd.sim.variables import check_condition, strftime, substitute
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ class ChannelScope:
             if part == "all":
                 return f'"{caller.name or ""}" <{caller.number or ""}>'
             return {"num": caller.number, "name": caller.name}.get(part) or ""
+        if name == "DB":
+            key = db_key(argument)
+            return self.chan.pbx.astdb.get("/".join(key), "") if key else ""
+        if name == "STRFTIME":
+            return strftime(self.chan.pbx.clock.now(), argument)
         if name == "CHANNEL":
             return {"name": self.chan.name, "uniqueid": self.chan.uniqueid,
                     "linkedid": self.chan.linkedid}.get(argument.strip().lower(), "")
@@ -88,9 +94,16 @@ async def answer(chan: Channel, data: str) -> Next:
 
 
 def assign(chan: Channel, name: str, value: str) -> None:
-    """Set a variable, or write CALLERID(num|name) (a NewCallerid follows)."""
+    """Set a variable, or write CALLERID(num|name) (a NewCallerid follows), DB(family/key)
+    or CHANNEL(hangup_handler_push) (a handler run when the channel hangs up, last in first)."""
     name = name.strip()
-    if name.upper().startswith("CALLERID(") and name.endswith(")"):
+    if name.upper().startswith("DB(") and name.endswith(")"):
+        key = db_key(name[3:-1])
+        if key is not None:
+            chan.pbx.astdb["/".join(key)] = value
+    elif name.upper() == "CHANNEL(HANGUP_HANDLER_PUSH)":
+        chan.hangup_handlers.insert(0, value)
+    elif name.upper().startswith("CALLERID(") and name.endswith(")"):
         part = name[9:-1].strip().lower()
         caller = chan.caller
         chan.caller = Party(value if part == "num" else caller.number,
@@ -331,6 +344,27 @@ class DialplanExecutor:
             if outcome is Next.CONTINUE:
                 chan.priority += 1
         chan.context, chan.exten, chan.priority, chan.appl, chan.data = saved
+
+    def run_hangup_handlers(self, chan: Channel) -> None:
+        """ast_pbx_hangup_handler_run: each pushed ``context,exten,priority`` runs until
+        Return(), before the Hangup event. Handlers do bookkeeping (Set, DB()), so only the
+        applications that finish at once run here."""
+        while chan.hangup_handlers:
+            parts = separate_args(chan.hangup_handlers.pop(0))
+            context = parts[0] if len(parts) == 3 else chan.context
+            exten = parts[-2] if len(parts) >= 2 else chan.exten
+            priority = chan.pbx.dialplan.priority_of(context, exten, parts[-1] if parts else "1")
+            while priority is not None:
+                step = chan.pbx.dialplan.step(context, exten, priority)
+                if step is None or step.app.lower() == "return":
+                    break
+                data = substitute(step.args, ChannelScope(chan))
+                if step.app.lower() == "set" and "=" in data:
+                    assign(chan, *data.split("=", 1))
+                elif step.app.lower() not in ("noop", "verbose", "log"):
+                    log.warning("hangup handler: %s is not simulated (%s)", step.app, chan.name)
+                    break
+                priority += 1
 
     async def run_feature_app(self, chan: Channel, app: str, data: str) -> None:
         """An applicationmap item's application on a bridged channel (bridge_channel_run_app):

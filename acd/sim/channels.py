@@ -137,6 +137,7 @@ class Channel:
         self.bridge: Bridge | None = None
         self.local: LocalPair | None = None
         self.observers: list[ChannelObserver] = []
+        self.hangup_handlers: list[str] = []  # CHANNEL(hangup_handler_push), newest first
         self.frames: deque[Frame] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self._vars: dict[str, tuple[str, str]] = {}  # bare name -> (name as set, value)
@@ -283,6 +284,8 @@ class Channel:
         if self.local is not None:
             self._local_hangup()
         self.pbx.endpoint_hangup(self)
+        if self.hangup_handlers and self.pbx.executor is not None:
+            self.pbx.executor.run_hangup_handlers(self)
         self.emit("Hangup", extra=[("Cause", str(self.hangupcause)),
                                    ("Cause-txt", CAUSES.get(self.hangupcause, "Unknown"))])
         self.dead = True

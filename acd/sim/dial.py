@@ -3,8 +3,9 @@
 Dial clears the DIAL* variables, requests and calls each destination (DialBegin), plays music
 to the caller with ``m``, then waits: the first answer wins (DialEnd ANSWER, bridge); busy and
 unavailable destinations drop out; the timeout ends it with NOANSWER; a caller who hangs up or
-is redirected cancels it (DialEnd CANCEL). Once bridged, whoever hangs up first ends the call
-for both, unless the ``g`` option lets the caller continue in the dialplan.
+is redirected cancels it (DialEnd CANCEL); ``U`` runs a Gosub on the answering channel before
+the bridge. Once bridged, whoever hangs up first ends the call for both, unless the ``g``
+option lets the caller continue in the dialplan.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ async def dial(chan: Channel, data: str) -> str:
         chan.emit("MusicOnHoldStop")
     if chan.state != State.UP:
         chan.answer()
+    if options.get("U") and chan.pbx.executor is not None:
+        # U(context[^arg...]): Gosub(context,s,1) on the called channel before the bridge.
+        context = options["U"].split("^")[0]
+        await chan.pbx.executor.run_subroutine(winner.chan, f"{context}^s^1")
     return await _bridge(chan, winner.chan, started, go_on="g" in options)
 
 

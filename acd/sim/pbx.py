@@ -56,6 +56,9 @@ class Executor(Protocol):
     async def run_feature_app(self, chan: Channel, app: str, data: str) -> None:
         """Run one application on a bridged channel, which stays in its bridge."""
 
+    def run_hangup_handlers(self, chan: Channel) -> None:
+        """Run ``chan``'s hangup handlers (it is hanging up)."""
+
 
 class Timer:
     """A callback after some simulated seconds; cancellable, forgotten once run."""
@@ -91,6 +94,7 @@ class Pbx:
         self.timers: set[Timer] = set()
         self.executor: Executor | None = None
         self.halting = False
+        self.astdb: dict[str, str] = {}  # "family/key" -> value; on disk, survives a restart
         # Uniqueids stay unique across simulated restarts; channel names restart at 0.
         self._uniqueids = itertools.count()
         self.boot()
@@ -176,6 +180,11 @@ class Pbx:
         if ringing:
             return "RINGINUSE" if in_use else "RINGING"
         return "INUSE" if in_use else "NOT_INUSE"
+
+    def cached_devices(self) -> list[str]:
+        """The PJSIP endpoints in the device state cache: every configured one (a phone
+        registers again after a restart) and any other that published a state since boot."""
+        return sorted(set(self.endpoints) | set(self._device_states))
 
     def refresh_device(self, endpoint: str) -> None:
         """Publish a PJSIP device's state if it changed (those states are cached)."""

@@ -64,6 +64,14 @@ class SimPhone:
         self.registered = registered
         self.pbx.refresh_device(self.endpoint)
 
+    def pick_up(self) -> None:
+        """The agent answers the ringing call now, whatever ``answer_after`` says."""
+        for chan in self.channels:
+            if chan.state == State.RINGING and not chan.dead:
+                for timer in self._timers.get(chan, []):
+                    timer.cancel()
+                self._act(chan, "answer")
+
     def hang_up(self) -> None:
         """The agent hangs up whatever call the phone has now (a BYE or a CANCEL reply)."""
         for chan in self.channels:

@@ -8,6 +8,7 @@ not substituted again. Unknown variables and functions become ''.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import quote, unquote
@@ -65,6 +66,39 @@ _FUNCTIONS: dict[str, Callable[[str], str]] = {
     "TOUPPER": str.upper,
     "TOLOWER": str.lower,
 }
+
+
+def strftime(now: float, argument: str) -> str:
+    """STRFTIME(epoch,timezone,format) (funcs/func_strings.c, ast_strftime): an empty epoch is
+    now; ``%q`` is milliseconds, ``%1q``..``%6q`` that many decimals of the second."""
+    args = separate_args(argument)
+    try:
+        when = float(args[0]) if args and args[0].strip() else now
+    except ValueError:
+        when = now
+    text = args[2] if len(args) > 2 and args[2] else "%c"
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        decimals = 0
+        if text[i] == "%" and text[i + 1 : i + 2] == "q":
+            decimals, width = 3, 2
+        elif text[i] == "%" and text[i + 1 : i + 2] in "123456" and text[i + 2 : i + 3] == "q":
+            decimals, width = int(text[i + 1]), 3
+        if decimals:
+            fraction = int((when - int(when)) * 10**decimals)
+            out.append(f"{fraction:0{decimals}d}")
+            i += width
+        elif text[i : i + 2] == "%s":
+            out.append(str(int(when)))
+            i += 2
+        elif text[i] == "%" and i + 1 < len(text):
+            out.append(text[i : i + 2])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return time.strftime("".join(out), time.localtime(when))
 
 
 def call_function(name: str, argument: str, scope: Scope) -> str:
