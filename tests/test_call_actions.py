@@ -285,7 +285,7 @@ async def test_the_agent_keys_the_escalation_feature_code_on_the_phone(
     await log_in(api.app, "2001")
     caller = sim.pbx.find_channel(next(c.channel for c in sim.calls if c.uniqueid == call_id))
     agent_leg = next(c for c in sim.phone("1001").channels if c.bridge is not None)
-    # Only the agent's leg may use the feature (acd-agent-leg ran before it rang).
+    # Only the agent's leg may use the feature (acd.agent-leg ran before it rang).
     assert agent_leg.getvar("DYNAMIC_FEATURES") == "acd_escalate"
     assert caller is not None and caller.getvar("DYNAMIC_FEATURES") is None
     assert not await sim.press_feature("1001", "*9")  # not a feature code

@@ -200,7 +200,7 @@ async def test_call_falls_back_to_a_voicemail_context(sim: Simulator, make_acd: 
         assert (reached["Application"], reached["AppData"]) == ("Playback", "vm-intro")
     finally:
         listener.close()
-    assert await call.ended(timeout=10) == "fallback"  # by way of acd-fallback
+    assert await call.ended(timeout=10) == "fallback"  # by way of acd.fallback
     fields = await app.store.get_call_fields(call.uniqueid)
     assert (fields["status"], fields["outcome"]) == ("ended", "overflowed")
     assert float(fields["ended_at"]) - float(fields["arrived_at"]) >= STEP_AFTER

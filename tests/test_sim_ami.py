@@ -178,7 +178,7 @@ async def test_originate_of_a_local_channel_in_the_capture_dialplan() -> None:
 
 
 async def test_async_originate_to_an_unknown_endpoint_reports_failure(ami: AmiClient) -> None:
-    reply = await ami.action("Originate", Channel="PJSIP/9999", Context="acd-inbound",
+    reply = await ami.action("Originate", Channel="PJSIP/9999", Context="acd.inbound",
                              Exten="s", Priority="1", Async="true")
     assert reply["Message"] == "Originate successfully queued"
     failed = await ami.expect("OriginateResponse", ActionID=reply["ActionID"])
@@ -273,7 +273,7 @@ async def test_panoramisk_talks_to_the_simulator(sim: Simulator) -> None:
 
 async def test_a_looping_dialplan_does_not_freeze_the_server(tmp_path: Path) -> None:
     spin = tmp_path / "spin.conf"
-    spin.write_text("[acd-inbound]\nexten => s,1,NoOp(spin)\n same => n,Goto(1)\n",
+    spin.write_text("[acd.inbound]\nexten => s,1,NoOp(spin)\n same => n,Goto(1)\n",
                     encoding="utf-8")
     sim = Simulator(username="acd", secret="s3cret", dialplan_files=[spin],
                     time_scale=TIME_SCALE)

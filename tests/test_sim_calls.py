@@ -43,7 +43,7 @@ def ring_agent(ami: AmiClient, call: SimCall, dial: str, ring: int = 15) -> None
     for name, value in (("ACD_AGENT_DIAL", dial), ("ACD_AGENT", dial.split("/")[-1]),
                         ("ACD_RING", str(ring))):
         ami.send({"Action": "Setvar", "Channel": call.channel, "Variable": name, "Value": value})
-    ami.send({"Action": "Redirect", "Channel": call.channel, "Context": "acd-connect",
+    ami.send({"Action": "Redirect", "Channel": call.channel, "Context": "acd.connect",
               "Exten": "s", "Priority": "1"})
 
 
@@ -68,7 +68,7 @@ async def test_enqueue_event_carries_queue_priority_skills_and_encoded_attrs(
         "فاطمة الزهراء", "поддержка", "")
     newchannel = ami.events("Newchannel", Channel=arabic.channel)[0]
     assert newchannel["Channel"].startswith("PJSIP/trunk-")
-    assert (newchannel["ChannelState"], newchannel["Context"]) == ("4", "acd-inbound")
+    assert (newchannel["ChannelState"], newchannel["Context"]) == ("4", "acd.inbound")
 
 
 async def test_offered_call_rings_the_phone_which_answers_talks_and_hangs_up(
@@ -79,9 +79,9 @@ async def test_offered_call_rings_the_phone_which_answers_talks_and_hangs_up(
     await enqueued(ami, call)
     ring_agent(ami, call, "PJSIP/1001")
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
-    await ami.expect("Newexten", Channel=call.channel, Context="acd-connect",
+    await ami.expect("Newexten", Channel=call.channel, Context="acd.connect",
                      Application="Dial",
-                     AppData="PJSIP/1001,15,m(default)b(acd-agent-leg^s^1)")
+                     AppData="PJSIP/1001,15,m(default)b(acd.agent-leg^s^1)")
     begin = await ami.expect("DialBegin", Channel=call.channel, DialString="1001")
     agent = begin["DestChannel"]
     assert agent.startswith("PJSIP/1001-") and begin["DestLinkedid"] == call.linkedid
@@ -112,7 +112,7 @@ async def test_unanswered_agent_returns_the_caller_to_hold_without_hanging_up(
     await ami.expect("Hangup", Channel=agent)
     result = await ami.expect("UserEvent", UserEvent="ACDDialResult", Channel=call.channel)
     assert (result["Status"], result["Agent"]) == ("NOANSWER", "1001")
-    await ami.expect("MusicOnHoldStart", Channel=call.channel, Context="acd-inbound")
+    await ami.expect("MusicOnHoldStart", Channel=call.channel, Context="acd.inbound")
     assert call.is_up and not call.is_answered
     assert not ami.events("Hangup", Channel=call.channel)
 
@@ -198,14 +198,14 @@ async def test_redirect_while_ringing_stops_the_dial_and_continues_there(
     await enqueued(ami, call)
     ring_agent(ami, call, "PJSIP/1001", ring=60)
     agent = (await ami.expect("DialBegin", Channel=call.channel))["DestChannel"]
-    reply = await ami.action("Redirect", Channel=call.channel, Context="acd-inbound", Exten="s",
+    reply = await ami.action("Redirect", Channel=call.channel, Context="acd.inbound", Exten="s",
                              Priority="hold")
     assert reply["Message"] == "Redirect successful"
     await ami.expect("DialEnd", DestChannel=agent, DialStatus="CANCEL")
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
     await ami.expect("Hangup", Channel=agent)
     await ami.expect("VarSet", Channel=call.channel, Variable="DIALSTATUS", Value="CANCEL")
-    await ami.expect("Newexten", Channel=call.channel, Context="acd-inbound", Priority="6")
+    await ami.expect("Newexten", Channel=call.channel, Context="acd.inbound", Priority="6")
     await ami.expect("MusicOnHoldStart", Channel=call.channel)
     assert call.is_up
 

@@ -95,8 +95,8 @@ def test_dialplan_files_with_patterns_labels_includes_and_comments(tmp_path: Pat
 def test_both_shipped_dialplans_load() -> None:
     project = Dialplan.load([Path(__file__).resolve().parents[1] / "asterisk"
                              / "extensions_acd.conf"])
-    assert project.priority_of("acd-inbound", "s", "hold") is not None
-    assert project.exists("acd-fallback", "s")
+    assert project.priority_of("acd.inbound", "s", "hold") is not None
+    assert project.exists("acd.fallback", "s")
     captures = Dialplan.load([Path("/work/shared/asterisk-captures/extensions.conf")])
     assert captures.priority_of("from-customer", "100", "hold") == 4
 

@@ -67,7 +67,7 @@ def test_the_shipped_filters_keep_what_acd_reads_and_drop_the_rest() -> None:
     assert filters.allows(event("UserEvent", ("UserEvent", "ACDEscalate")))
     assert not filters.allows(event("UserEvent", ("UserEvent", "SomeoneElse")))
     assert filters.allows(event("DialEnd", ("DialStatus", "ANSWER")))
-    assert not filters.allows(event("Newexten", ("Context", "acd-inbound")))
+    assert not filters.allows(event("Newexten", ("Context", "acd.inbound")))
     assert not filters.allows(event("VarSet", ("Variable", "ACD_LEFT")))
 
 

@@ -74,7 +74,7 @@ async def test_originate_to_an_agent_phone_runs_the_dialplan_once_answered() -> 
     phone = sim.add_phone("1002", answer_after=0.5, talk_for=1)
     ami = await AmiClient.connect(sim.port)
     await ami.login()
-    reply = await ami.action("Originate", Channel="PJSIP/1002", Context="acd-inbound",
+    reply = await ami.action("Originate", Channel="PJSIP/1002", Context="acd.inbound",
                              Exten="s", Priority="1", Async="yes", CallerID="Callback <100>",
                              Variable="ACD_QUEUE=callback")
     assert reply["Message"] == "Originate successfully queued"

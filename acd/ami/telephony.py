@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from acd import contexts
 from acd.ami.connection import AmiConnection
 from acd.ami.translate import caller_id, parse_attrs
 from acd.domain.events import CallEntered, LiveChannel
@@ -12,9 +13,6 @@ from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
 from acd.errors import InvalidInput
 
-CONNECT_CONTEXT = "acd-connect"
-FALLBACK_CONTEXT = "acd-fallback"
-ESCALATE_CONTEXT = "acd-escalate"
 # ChanSpy options per mode: q no beep, E leave when the spied-on channel hangs up; w whisper to
 # the agent, B barge (speak to both sides).
 SPY_OPTIONS = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
@@ -42,7 +40,7 @@ class AsteriskTelephony:
                 _setvar(channel, "ACD_AGENT_DIAL", dial),
                 _setvar(channel, "ACD_AGENT", agent.id),
                 _setvar(channel, "ACD_RING", str(ring_timeout)),
-                _redirect(channel, CONNECT_CONTEXT),
+                _redirect(channel, contexts.CONNECT),
             ]
         )
 
@@ -53,7 +51,7 @@ class AsteriskTelephony:
         if context:
             target = f"{check_name('context', context)},s,1"
             actions.append(_setvar(channel, "ACD_FALLBACK", target))
-        await self._in_order([*actions, _redirect(channel, FALLBACK_CONTEXT)])
+        await self._in_order([*actions, _redirect(channel, contexts.FALLBACK)])
 
     async def hang_up(self, channel: str) -> None:
         """Hang up ``channel`` with cause 16 (normal clearing)."""
@@ -66,7 +64,7 @@ class AsteriskTelephony:
         Redirecting one side of a Dial bridge hangs up the other: the agent's leg ends.
         """
         await self.ami.send(_redirect(check_channel("call.channel", call.channel),
-                                      ESCALATE_CONTEXT))
+                                      contexts.ESCALATE))
 
     async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
         """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered."""

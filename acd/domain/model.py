@@ -74,7 +74,7 @@ class FallbackKind(StrEnum):
     QUEUE = "queue"  # another queue, named by ``Step.target``
     VOICEMAIL = "voicemail"  # a voicemail context, named by ``Step.target``
     CALLBACK = "callback"  # a callback request; the caller hangs up
-    DIALPLAN = "dialplan"  # the dialplan's own safe fallback (``acd-fallback``)
+    DIALPLAN = "dialplan"  # the dialplan's own safe fallback (``acd.fallback``)
 
 
 MIN_PRIORITY = 0

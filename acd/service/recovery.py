@@ -10,6 +10,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from acd import contexts
 from acd.domain.model import Outcome
 from acd.errors import AmiError
 from acd.service.endings import end_call
@@ -33,7 +34,7 @@ async def reconcile(router: Router, reconnect: bool) -> None:
         if call is not None and call_id not in live:
             await end_call(router, call, Outcome.FAILED, "vanished", received)
     for channel in live.values():
-        if channel.context == "acd-inbound" and channel.application == "MusicOnHold":
+        if channel.context == contexts.INBOUND and channel.application == "MusicOnHold":
             await _adopt(router, channel.uniqueid, channel.channel, channel.seconds)
     log.info("reconciled with Asterisk", extra={"reconnect": reconnect,
                                                 "channels": len(live)})

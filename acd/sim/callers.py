@@ -1,8 +1,8 @@
-"""Simulated callers: calls arriving from a SIP trunk into ``acd-inbound``.
+"""Simulated callers: calls arriving from a SIP trunk into ``acd.inbound``.
 
 Asterisk sees such a call as ``PJSIP/trunk-XXXXXXXX`` in state Ring, with the caller's name
 and number from the SIP From header and the ACD_* variables set on arrival (as an endpoint's
-``set_var`` sets them: one VarSet each), then runs the dialplan from ``acd-inbound,s,1``.
+``set_var`` sets them: one VarSet each), then runs the dialplan from ``acd.inbound,s,1``.
 The caller hangs up after ``patience`` unless an agent is on the line by then; once talking,
 the agent's phone ends the call, or the caller does after ``talk_for`` if that is given.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
+from acd import contexts
 from acd.sim.channels import NORMAL_CLEARING, Channel, Party, State
 from acd.sim.pbx import Pbx, Timer
 
 TRUNK = "trunk"
-FALLBACK_CONTEXT = "acd-fallback"
 
 
 def _endpoint_of(peer: Channel) -> str:
@@ -91,7 +91,7 @@ class SimCall:
             self._timer = self.pbx.call_later(self._talk_for, self.hang_up)
 
     def moved(self, chan: Channel) -> None:
-        if chan.context == FALLBACK_CONTEXT:
+        if chan.context == contexts.FALLBACK:
             self.reached_fallback = True
 
     def gone(self, chan: Channel) -> None:
@@ -128,8 +128,8 @@ def place_call(pbx: Pbx, *, queue: str, priority: int | None,
                skills: str | Mapping[str, int] | None, attrs: str | Mapping[str, str] | None,
                caller_name: str, caller_number: str, patience: float | None,
                variables: Mapping[str, str] | None, talk_for: float | None) -> SimCall:
-    """A new call from the trunk, starting at ``acd-inbound,s,1``."""
-    chan = Channel(pbx, pbx.pjsip_name(TRUNK), "PJSIP", state=State.RING, context="acd-inbound",
+    """A new call from the trunk, starting at ``acd.inbound,s,1``."""
+    chan = Channel(pbx, pbx.pjsip_name(TRUNK), "PJSIP", state=State.RING, context=contexts.INBOUND,
                    exten="s", caller=Party(caller_number or None, caller_name or None),
                    endpoint=TRUNK)
     call = SimCall(pbx, chan, patience=patience, talk_for=talk_for)

@@ -172,7 +172,7 @@ class Simulator:
                          patience: float | None = 30.0,
                          variables: Mapping[str, str] | None = None,
                          talk_for: float | None = None) -> SimCall:
-        """A caller arrives from the trunk into ``acd-inbound`` for ``queue``."""
+        """A caller arrives from the trunk into ``acd.inbound`` for ``queue``."""
         call = place_call(self.pbx, queue=queue, priority=priority, skills=skills, attrs=attrs,
                           caller_name=caller_name, caller_number=caller_number,
                           patience=patience, variables=variables, talk_for=talk_for)
