@@ -92,10 +92,14 @@ class AmiConnection:
         self._drop()
 
     async def send(
-        self, fields: Mapping[str, ActionValue], timeout: float | None = None
+        self, fields: Mapping[str, ActionValue], timeout: float | None = None,
+        *, single: bool = False,
     ) -> Message | list[Message]:
         """Send an action and wait for its response (a list for list actions).
 
+        ``single``: the first response is the answer, whatever follows it. panoramisk would
+        otherwise wait past an async Originate's "Originate successfully queued" for the
+        OriginateResponse event, which acd's event filters drop.
         Raises :class:`AmiError` if not connected, on timeout, or on ``Response: Error``.
         """
         protocol = self._protocol
@@ -107,7 +111,7 @@ class AmiConnection:
         action = Action(dict(fields))
         # as_list=None lets panoramisk tell list actions (EventList) from single replies;
         # its default, False, would cut CoreShowChannels short at its first message.
-        future = protocol.send(action, as_list=None)
+        future = protocol.send(action, as_list=False if single else None)
         future.add_done_callback(_retrieve_exception)
         try:
             response = await asyncio.wait_for(

@@ -67,7 +67,12 @@ class AsteriskTelephony:
                                       contexts.ESCALATE))
 
     async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
-        """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered."""
+        """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered.
+
+        Done once Asterisk has queued it ("Originate successfully queued"): whether the
+        supervisor answers is theirs to see, and the OriginateResponse that would tell is
+        not among the events acd's manager.conf filters let through.
+        """
         if not _SPY_TARGET.fullmatch(channel):
             raise InvalidInput("agent_channel", "is not a channel name ChanSpy can take")
         await self.ami.send({
@@ -75,7 +80,7 @@ class AsteriskTelephony:
             "Application": "ChanSpy", "Data": f"{channel},{SPY_OPTIONS[mode]}",
             "CallerID": f'"acd {mode}" <{check_name("call", call_id)}>',
             "Timeout": str(SPY_RING_SECONDS * 1000), "Async": "true",
-        })
+        }, single=True)
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel Asterisk has now, by Uniqueid."""
