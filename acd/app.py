@@ -13,6 +13,7 @@ from panoramisk.message import Message
 from redis.asyncio import Redis
 
 from acd.ami.connection import AmiConnection
+from acd.ami.dialplan import check_dialplan
 from acd.ami.telephony import AsteriskTelephony
 from acd.ami.translate import MalformedEvent, translate
 from acd.api.server import build_app
@@ -81,6 +82,8 @@ class AcdApp:
 
     async def _on_ami_connected(self, reconnect: bool) -> None:
         self.router.submit(TelephonyConnected(reconnect))
+        # After every (re)connection: Asterisk may have been restarted with another dialplan.
+        await check_dialplan(self.ami, self.metrics)
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Every Prometheus metric acd exports, defined in one place.
 
-Labels are bounded: queue, team, state, outcome, step, reason, channel, AMI event names and
-webhook subscriber names (from the config).
+Labels are bounded: queue, team, state, outcome, step, reason, channel, AMI event names,
+webhook subscriber names (from the config) and the dialplan contexts acd ships.
 Never a call id or a caller number.
 """
 
@@ -110,6 +110,11 @@ class Metrics:
         self.ami_bad_events = Counter(
             "acd_ami_bad_events", "AMI events that were malformed or unexpected.", ["reason"],
             registry=r,
+        )
+        self.dialplan_problems = Gauge(
+            "acd_dialplan_problems",
+            "1 while a dialplan context acd ships is missing or not acd's (checked at login).",
+            ["context"], registry=r,
         )
         self.event_loop_lag = Gauge(
             "acd_event_loop_lag_seconds", "How late the event loop ran a timer.", registry=r

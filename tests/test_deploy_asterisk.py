@@ -26,11 +26,12 @@ ACTION_CLASSES = {
     "Hangup": {"system", "call"},
     "Status": {"system", "call", "reporting"},
     "CoreShowChannels": {"system", "reporting"},
+    "ShowDialPlan": {"config", "reporting"},
     "Originate": {"originate"},
     "Command": {"command"}, "Reload": {"config", "system"}, "GetConfig": {"system", "config"},
 }
 ACTIONS_ACD_NEEDS = {"Login", "Logoff", "Ping", "Setvar", "Getvar", "Redirect", "Hangup",
-                     "Status", "CoreShowChannels", "Originate"}
+                     "Status", "CoreShowChannels", "Originate", "ShowDialPlan"}
 EVENTS_ACD_NEEDS = {"UserEvent", "DialBegin", "DialEnd", "Hangup", "BridgeEnter", "BridgeLeave",
                     "DeviceStateChange", "Newchannel", "FullyBooted"}
 

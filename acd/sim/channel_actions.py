@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from acd.sim.apps import ChannelScope, assign
 from acd.sim.channels import Channel, Party
+from acd.sim.dialplan_list import show_dialplan
 from acd.sim.outgoing import OriginateRequest, originate, originate_response
 from acd.sim.protocol import ActionMessage, Header, with_action_id
 from acd.sim.variables import call_function
@@ -302,4 +303,5 @@ CHANNEL_ACTIONS: dict[str, Handler] = {
     "originate": originate_action, "redirect": redirect, "setvar": setvar, "getvar": getvar,
     "hangup": hangup, "status": status, "coreshowchannels": core_show_channels,
     "queuestatus": queue_status,
+    "showdialplan": show_dialplan,  # a list too, of the dialplan rather than of channels
 }

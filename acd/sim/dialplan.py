@@ -3,6 +3,8 @@
 Supported: ``[context]``, ``exten => name,priority,App(args)``, ``same => ...``, priorities
 ``1``/``n``/``n(label)``, patterns (``_`` with X, Z, N, ``[...]``, ``.``, ``!``), ``include =>``,
 ``#include``, ``[globals]``, and ``;`` comments (``\\;`` is a literal semicolon).
+Contexts of the same name are merged as pbx_config merges them: a priority already defined
+stays as it was first written.
 """
 
 from __future__ import annotations
@@ -180,8 +182,14 @@ class Dialplan:
         else:
             raise DialplanError(f"{where}: priority {priority_text!r} is not understood")
         app, args = parse_app(app_text)
-        extension.steps[priority] = Step(priority, app, args, label)
         extension.last_priority = priority
+        if priority in extension.steps:
+            # pbx_config keeps the first: "Unable to register extension 's' priority 1 in
+            # 'ctx', already in use". Two contexts of one name are merged this way.
+            return extension
+        if label in extension.labels:
+            label = None  # add_priority discards a label already used at another priority
+        extension.steps[priority] = Step(priority, app, args, label)
         if label:
             extension.labels[label] = priority
         return extension
