@@ -26,14 +26,17 @@ ACTION_CLASSES = {
     "Hangup": {"system", "call"},
     "Status": {"system", "call", "reporting"},
     "CoreShowChannels": {"system", "reporting"},
+    "DeviceStateList": {"call", "reporting"},  # res/res_manager_devicestate.c
+    "DBGet": {"system", "reporting"},  # main/db.c
     "ShowDialPlan": {"config", "reporting"},
     "Originate": {"originate"},
     "Command": {"command"}, "Reload": {"config", "system"}, "GetConfig": {"system", "config"},
 }
 ACTIONS_ACD_NEEDS = {"Login", "Logoff", "Ping", "Setvar", "Getvar", "Redirect", "Hangup",
-                     "Status", "CoreShowChannels", "Originate", "ShowDialPlan"}
+                     "Status", "CoreShowChannels", "Originate", "ShowDialPlan",
+                     "DeviceStateList", "DBGet"}
 EVENTS_ACD_NEEDS = {"UserEvent", "DialBegin", "DialEnd", "Hangup", "BridgeEnter", "BridgeLeave",
-                    "DeviceStateChange", "Newchannel", "FullyBooted"}
+                    "DeviceStateChange", "Newchannel", "FullyBooted", "SoftHangupRequest"}
 
 
 def event(text: str) -> str:
@@ -92,6 +95,11 @@ EVENTS_FOR_ACD = [
         Uptime: 76
         LastReload: 76
         Status: Fully Booted"""),
+    event("""Event: SoftHangupRequest
+        Privilege: call,all
+        Channel: PJSIP/trunk-00000003
+        Uniqueid: 1795365472.9
+        Cause: 4"""),
 ]
 EVENTS_NOT_FOR_ACD = [
     event("""Event: VarSet
@@ -122,6 +130,12 @@ EVENTS_NOT_FOR_ACD = [
     event("""Event: QueueMemberStatus
         Privilege: agent,all
         Queue: support"""),
+    event("""Event: SoftHangupRequest
+        Privilege: call,all
+        Channel: PJSIP/trunk-00000003
+        Uniqueid: 1795365472.9
+        Cause: 16
+        TechCause: 4"""),
     event("""Event: SuccessfulAuth
         Privilege: security,all
         Service: AMI"""),
@@ -353,6 +367,7 @@ def test_actions_in_acd_source_are_allowed(acd_user: list[tuple[str, str, str]])
 
 def test_events_in_acd_source_get_through() -> None:
     names = acd_source(r'name == "(\w+)"') | acd_source(r'"Event"\)\s*==\s*"(\w+)"')
-    names -= {"CoreShowChannel"}  # part of the CoreShowChannels response, never filtered
+    # Items of the CoreShowChannels and DBGet responses, never filtered.
+    names -= {"CoreShowChannel", "DBGetResponse"}
     assert {"UserEvent", "DialBegin", "DialEnd", "Hangup", "FullyBooted"} <= names
     assert names <= EVENTS_ACD_NEEDS

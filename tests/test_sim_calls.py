@@ -81,7 +81,8 @@ async def test_offered_call_rings_the_phone_which_answers_talks_and_hangs_up(
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
     await ami.expect("Newexten", Channel=call.channel, Context="acd.connect",
                      Application="Dial",
-                     AppData="PJSIP/1001,15,m(default)b(acd.agent-leg^s^1)")
+                     AppData="PJSIP/1001,15,m(default)b(acd.agent-leg^s^1)"
+                             "U(acd.agent-answered)")
     begin = await ami.expect("DialBegin", Channel=call.channel, DialString="1001")
     agent = begin["DestChannel"]
     assert agent.startswith("PJSIP/1001-") and begin["DestLinkedid"] == call.linkedid

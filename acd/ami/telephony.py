@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 
 from acd import contexts
 from acd.ami.connection import AmiConnection
 from acd.ami.translate import caller_id, parse_attrs
-from acd.domain.events import CallEntered, LiveChannel
+from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
-from acd.errors import InvalidInput
+from acd.errors import AmiError, InvalidInput
 
 # ChanSpy options per mode: q no beep, E leave when the spied-on channel hangs up; w whisper to
 # the agent, B barge (speak to both sides).
@@ -95,6 +96,7 @@ class AsteriskTelephony:
                     context=message.get("Context", ""),
                     application=message.get("Application", ""),
                     seconds=_duration_seconds(message.get("Duration", "")),
+                    bridge=message.get("BridgeId", ""),
                 )
         return channels
 
@@ -118,6 +120,40 @@ class AsteriskTelephony:
         message = reply[0] if isinstance(reply, list) else reply
         return str(message.get("Value", ""))
 
+    async def device_states(self) -> dict[str, str]:
+        """Every cached device's state (``PJSIP/1001`` -> ``NOT_INUSE``), from DeviceStateList.
+
+        Its items are DeviceStateChange events written into the response, which eventfilters
+        do not touch. Local channels' devices are not cached, so never listed."""
+        reply = await self.ami.send({"Action": "DeviceStateList"}, timeout=30.0)
+        messages = reply if isinstance(reply, list) else [reply]
+        return {str(m["Device"]): str(m.get("State", "")) for m in messages
+                if m.get("Event") == "DeviceStateChange" and "Device" in m}
+
+    async def answered_at(self, agent_channel: str) -> float:
+        """When the agent on ``agent_channel`` answered (extensions_acd.conf's
+        ``acd.agent-answered`` keeps it), on Asterisk's clock; 0 if unknown."""
+        return _seconds(await self.get_variable(check_channel("channel", agent_channel),
+                                                "ACD_ANSWERED_AT"))
+
+    async def last_agent_leg(self, agent_id: str) -> AgentLegRecord | None:
+        """The record of the agent's last call leg in AstDB (``acd/agent-<id>``, written by
+        the leg's hangup handler), or None if Asterisk has none."""
+        key = f"agent-{check_name('agent', agent_id)}"
+        action = {"Action": "DBGet", "Family": "acd", "Key": key}
+        try:
+            reply = await self.ami.send(action)
+        except AmiError:
+            return None  # "Database entry not found", or Asterisk is gone again
+        messages = reply if isinstance(reply, list) else [reply]
+        value = next((str(m.get("Val", "")) for m in messages
+                      if m.get("Event") == "DBGetResponse"), "")
+        call_id, _, times = value.partition(",")
+        answered, _, ended = times.partition(",")
+        if not call_id or not _seconds(ended):
+            return None
+        return AgentLegRecord(call_id, _seconds(answered), _seconds(ended))
+
     async def _in_order(self, actions: list[dict[str, str]]) -> None:
         results = await asyncio.gather(
             *(self.ami.send(action) for action in actions), return_exceptions=True
@@ -125,6 +161,15 @@ class AsteriskTelephony:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+
+
+def _seconds(text: str) -> float:
+    """``1764621000.125`` -> that float; anything else -> 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
 
 
 def _duration_seconds(text: str) -> float:

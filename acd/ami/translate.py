@@ -16,12 +16,15 @@ from acd.domain.events import (
     CallEntered,
     CallFellBack,
     ChannelGone,
+    ChannelShutDown,
     DeviceChanged,
     EscalationRequested,
     TelephonyEvent,
 )
 from acd.errors import AcdError
 
+# SoftHangupRequest's Cause when Asterisk shuts down (include/asterisk/channel.h).
+SOFTHANGUP_SHUTDOWN = "4"
 # Asterisk's placeholder for an absent caller id.
 _UNKNOWN = "<unknown>"
 
@@ -85,6 +88,12 @@ def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
         return ChannelGone(
             _header(event, "Uniqueid"), _header(event, "Channel"), event.get("Cause", "")
         )
+    if name == "SoftHangupRequest":
+        # Cause is the soft hangup's reason here, not a Q.850 cause: 4 (AST_SOFTHANGUP_SHUTDOWN)
+        # is `core stop now` / `core restart now` hanging up every channel.
+        if event.get("Cause") != SOFTHANGUP_SHUTDOWN:
+            return None
+        return ChannelShutDown(_header(event, "Uniqueid"), _header(event, "Channel"))
     if name == "DeviceStateChange":
         return DeviceChanged(_header(event, "Device"), _header(event, "State"))
     return None

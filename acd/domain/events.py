@@ -80,6 +80,14 @@ class DeviceChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelShutDown:
+    """Asterisk is shutting down and hangs up this channel: not the caller's doing."""
+
+    call_id: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
 class TelephonyConnected:
     """acd (re)connected to Asterisk: time to reconcile what happened meanwhile."""
 
@@ -95,6 +103,7 @@ TelephonyEvent = (
     | CallFellBack
     | EscalationRequested
     | DeviceChanged
+    | ChannelShutDown
     | TelephonyConnected
 )
 
@@ -108,3 +117,14 @@ class LiveChannel:
     context: str
     application: str
     seconds: float = 0.0
+    bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegRecord:
+    """What Asterisk kept of an agent's last call leg: the call (the caller's Uniqueid), when
+    the agent answered (0 if never) and when the leg ended, on Asterisk's clock."""
+
+    call_id: str
+    answered_at: float
+    ended_at: float

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from acd.domain.events import CallFellBack, ChannelGone
+from acd.domain.events import CallFellBack, ChannelGone, ChannelShutDown
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("acd.router")
 
+# The failure reason of calls Asterisk hung up while shutting down.
+TELEPHONY_SHUTDOWN = "telephony-shutdown"
 # Fallback reasons become a metric label: keep the set closed.
 FALLBACK_REASONS = frozenset(
     {"timeout", "overflow", "callback", "no-agents", "queue-full", "unknown-queue"}
@@ -31,6 +33,15 @@ async def channel_gone(router: Router, event: ChannelGone, received: float) -> N
     await end_call(router, call, Outcome.ABANDONED, f"cause {event.cause}", received)
 
 
+async def channel_shut_down(router: Router, event: ChannelShutDown, received: float) -> None:
+    """Asterisk is going down and hangs up the caller: a technical failure, not an abandon.
+    Its Hangup follows and finds the call ended; a connected call completes as answered."""
+    call = await router.store.get_call(event.call_id)
+    if call is None or call.status is CallStatus.ENDED or call.channel != event.channel:
+        return
+    await end_call(router, call, Outcome.FAILED, TELEPHONY_SHUTDOWN, received)
+
+
 async def call_fell_back(router: Router, event: CallFellBack, received: float) -> None:
     call = await router.store.get_call(event.call_id)
     if call is None or call.status is CallStatus.ENDED:
@@ -40,9 +51,13 @@ async def call_fell_back(router: Router, event: CallFellBack, received: float) -
 
 
 async def end_call(
-    router: Router, call: Call, outcome: Outcome, detail: str, received: float
+    router: Router, call: Call, outcome: Outcome, detail: str, received: float,
+    talk: float | None = None,
 ) -> None:
-    """End ``call`` with ``outcome`` unless it already ended; count it and free its agent."""
+    """End ``call`` with ``outcome`` unless it already ended; count it and free its agent.
+
+    ``talk`` is the talk time Asterisk reported for a conversation that ended while acd was
+    away; without it, a connected call has talked until now."""
     now = router.clock()
     ended = await router.store.finish(call, outcome, now, detail)
     if ended is None:
@@ -51,7 +66,7 @@ async def end_call(
     queue = router.queues.get(call.queue) or Queue(call.queue)
     wait = now - call.arrived_at
     if previous is CallStatus.CONNECTED:
-        await _call_completed(router, call, queue, agent_id, now, received)
+        await _call_completed(router, call, queue, agent_id, now, received, talk)
         return
     if outcome is Outcome.ABANDONED:
         router.metrics.calls_abandoned.labels(call.queue).inc()
@@ -78,9 +93,10 @@ async def end_call(
 
 
 async def _call_completed(
-    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
+    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float,
+    talked: float | None,
 ) -> None:
-    talk, agent = await handover_agent(router, call, queue, agent_id, now, received)
+    talk, agent = await handover_agent(router, call, queue, agent_id, now, received, talked)
     log.info("call completed", extra={"call": call.id, "agent": agent_id,
                                       "queue": call.queue, "talk": round(talk, 3)})
     await router.publish("call.ended", call=call.id, agent=agent_id, queue=call.queue,
@@ -92,12 +108,16 @@ async def _call_completed(
 
 
 async def handover_agent(
-    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float
+    router: Router, call: Call, queue: Queue, agent_id: str, now: float, received: float,
+    talked: float | None = None,
 ) -> tuple[float, Agent | None]:
-    """The agent's part of ``call`` is over (it ended, or went to a lead): count the talk,
-    start wrap-up or make the agent ready. Returns the talk time, and the agent."""
-    fields = await router.store.get_call_fields(call.id)
-    talk = max(0.0, now - float(fields.get("answered_at") or now))
+    """The agent's part of ``call`` is over (it ended, or went to a lead): count the talk
+    (``talked`` if Asterisk reported it, else since the answer), start wrap-up or make the
+    agent ready. Returns the talk time, and the agent."""
+    if talked is None:
+        fields = await router.store.get_call_fields(call.id)
+        talked = now - float(fields.get("answered_at") or now)
+    talk = max(0.0, talked)
     wrap_up = queue.wrap_up_seconds
     router.metrics.talk_seconds.labels(call.queue).observe(talk)
     router.metrics.handle_seconds.labels(call.queue).observe(talk + wrap_up)

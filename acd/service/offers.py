@@ -29,8 +29,10 @@ async def agent_ringing(router: Router, event: AgentRinging) -> None:
                                          expected_call=call.id, call=call.id)
 
 
-async def agent_answered(router: Router, event: AgentAnswered) -> None:
-    now = router.clock()
+async def agent_answered(router: Router, event: AgentAnswered, answered_at: float = 0.0) -> None:
+    """``answered_at``: when the agent answered, if acd learns of it later (a reconciliation
+    finding caller and agent already bridged); else now."""
+    now = answered_at or router.clock()
     call = await router.store.get_call(event.call_id)
     connected = (
         await router.store.connect(event.call_id, now, event.agent_channel) if call else None

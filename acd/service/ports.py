@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from acd.domain.events import CallEntered, LiveChannel
+from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 
 
@@ -36,6 +36,16 @@ class Telephony(Protocol):
 
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value."""
+
+    async def device_states(self) -> dict[str, str]:
+        """The state of every device the telephony side keeps one for (``PJSIP/1001`` ->
+        ``INUSE``); a device not listed is not in use."""
+
+    async def answered_at(self, agent_channel: str) -> float:
+        """When the agent on ``agent_channel`` answered (0 if unknown), telephony's clock."""
+
+    async def last_agent_leg(self, agent_id: str) -> AgentLegRecord | None:
+        """What the telephony side recorded of the agent's last call leg, if anything."""
 
 
 class EventSink(Protocol):

@@ -23,6 +23,7 @@ from acd.domain.events import (
     CallEntered,
     CallFellBack,
     ChannelGone,
+    ChannelShutDown,
     DeviceChanged,
     EscalationRequested,
     TelephonyConnected,
@@ -38,7 +39,7 @@ from acd.errors import AmiError, InvalidInput, NotFound, StoreUnavailable
 from acd.metrics import Metrics
 from acd.service import call_actions, offers
 from acd.service.daily_stats import local_day
-from acd.service.endings import call_fell_back, channel_gone
+from acd.service.endings import call_fell_back, channel_gone, channel_shut_down
 from acd.service.overflow import check_overflows, overflow_on_arrival
 from acd.service.ports import EventSink, Telephony
 from acd.service.recovery import reconcile
@@ -194,12 +195,14 @@ class Router:
                 await offers.agent_missed(self, work, received)
             case ChannelGone():
                 await channel_gone(self, work, received)
+            case ChannelShutDown():
+                await channel_shut_down(self, work, received)
             case CallFellBack():
                 await call_fell_back(self, work, received)
             case EscalationRequested():
                 await call_actions.escalation_requested(self, work)
             case DeviceChanged():
-                await self._device_changed(work, received)
+                await self.device_changed(work, received)
             case TelephonyConnected():
                 await reconcile(self, work.reconnect)
 
@@ -448,11 +451,16 @@ class Router:
 
     # --- agents' phones -----------------------------------------------------------------------
 
-    async def _device_changed(self, event: DeviceChanged, received: float) -> None:
+    async def device_changed(self, event: DeviceChanged, received: float,
+                             known: bool | None = None) -> None:
+        """An agent's phone became busy or free (``known``: what acd has recorded, if read:
+        nothing to do when it is unchanged)."""
         agent_id = self._device_agents.get(event.device)
         if agent_id is None:
             return
         busy = event.state in BUSY_DEVICE_STATES
+        if busy is known:
+            return
         await self.store.set_device_busy(agent_id, busy)
         if not busy:
             await self.route_agent(agent_id, received)

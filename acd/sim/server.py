@@ -26,6 +26,9 @@ from acd.sim.session import AmiSession
 
 log = logging.getLogger(__name__)
 
+# AST_SOFTHANGUP_SHUTDOWN, and how long Asterisk waits for channels to go when it stops.
+SOFTHANGUP_SHUTDOWN = 4
+SHUTDOWN_TIMEOUT = 15.0
 # Longest line the simulator buffers before declaring it too long (manager.c keeps 1 KiB).
 _READ_LIMIT = 64 * 1024
 
@@ -185,19 +188,45 @@ class Simulator:
         """Reset every AMI connection at once (calls go on)."""
         await self._close_sessions(abort=True)
 
-    async def restart(self) -> None:
-        """Asterisk restarts: sessions drop, every channel disappears, a new boot begins.
+    async def restart(self, graceful: bool = True) -> None:
+        """Asterisk restarts: ``core restart now``, or killed and started again (``graceful``
+        False: no events at all), then a new boot begins.
 
-        Calls in progress end as 'dropped'. The next login sees FullyBooted with a new Uptime.
-        Uniqueids keep counting so that they stay unique; channel names start again at 0.
+        ``core restart now`` (main/asterisk.c, can_safely_quit) soft-hangs-up every channel,
+        each with a SoftHangupRequest whose Cause is 4 (AST_SOFTHANGUP_SHUTDOWN), waits up to
+        15 s for them to hang up (their Hangup events), publishes Shutdown, and exits: the
+        sessions drop. Calls in progress end as 'dropped'. The next login sees FullyBooted
+        with a new Uptime. Uniqueids keep counting so that they stay unique; channel names
+        start again at 0.
         """
         self._accepting = False
         try:
-            await self._close_sessions(abort=True)
+            if graceful:
+                await self._hang_up_everything(restart=True)
+            # A process that exits closes its sockets; a killed one's connections reset.
+            await self._close_sessions(abort=not graceful)
             await self.pbx.halt()
             self.pbx.boot()
         finally:
             self._accepting = True
+
+    async def _hang_up_everything(self, restart: bool) -> None:
+        pbx = self.pbx
+        pbx.halting = True  # the callers' calls end as 'dropped'
+        try:
+            for chan in list(pbx.channels.values()):
+                chan.emit("SoftHangupRequest", extra=[("Cause", str(SOFTHANGUP_SHUTDOWN))])
+                chan.soft_hangup(0)
+            # wait_for_channels_to_die: a look every 100 ms, for at most 15 s.
+            deadline = pbx.clock.now() + SHUTDOWN_TIMEOUT
+            while pbx.channels and pbx.clock.now() < deadline:  # noqa: ASYNC110 (as Asterisk)
+                await asyncio.sleep(pbx.clock.real(0.1))
+        finally:
+            pbx.halting = False
+        pbx.publish("Shutdown", "system", [
+            ("Shutdown", "Uncleanly" if pbx.channels else "Cleanly"),
+            ("Restart", "True" if restart else "False")])
+        await asyncio.sleep(0)  # the event bus delivers on the next turn of the loop
 
     def send_raw(self, data: bytes) -> None:
         """Write raw bytes to every session (malformed frames)."""
