@@ -7,6 +7,7 @@ from typing import Any
 
 from acd.config import Settings, settings_from_dict
 from acd.domain.model import AgentState
+from tests.sim_client import AmiClient, Message
 
 
 class RecordingSink:
@@ -33,6 +34,17 @@ class RecordingSink:
             async with self._changed:
                 await self._changed.wait_for(lambda: bool(self.find(kind, **match)))
         return self.find(kind, **match)[0]
+
+    async def wait_for_any(self, kinds: tuple[str, ...], timeout: float = 10.0,
+                           **match: object) -> dict[str, Any]:
+        """The first event of any of ``kinds`` whose fields include ``match``."""
+        def found() -> list[dict[str, Any]]:
+            return [e for kind in kinds for e in self.find(kind, **match)]
+
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: bool(found()))
+        return found()[0]
 
 
 def contact_centre(
@@ -76,17 +88,19 @@ async def log_in(app: Any, *agent_ids: str) -> None:
 
 
 async def wait_on_hold(ami_port: int, channel: str, timeout: float = 10.0) -> None:
-    """Watch the AMI event stream, as another client would, until ``channel`` is on hold."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", ami_port)
-    writer.write(b"Action: Login\r\nUsername: acd\r\nSecret: s3cret\r\n\r\n")
-    await writer.drain()
-    wanted = f"Event: MusicOnHoldStart\r\nPrivilege: call,all\r\nChannel: {channel}\r\n"
-    seen = ""
+    """Watch AMI, as another client would, until ``channel`` is on hold: its MusicOnHoldStart
+    event, or (when it was on hold before this client logged in) the channel list saying so."""
+    client = await AmiClient.connect(ami_port)
     try:
-        async with asyncio.timeout(timeout):
-            while wanted not in seen:
-                chunk = await reader.read(65536)
-                assert chunk, "simulator closed the connection"
-                seen += chunk.decode("utf-8")
+        await client.login()
+        listed = await client.action("CoreShowChannels")
+
+        def on_hold(m: Message) -> bool:
+            if m.matches("MusicOnHoldStart", Channel=channel):
+                return True
+            return m.matches("CoreShowChannel", Channel=channel, Application="MusicOnHold",
+                             ActionID=listed["ActionID"])
+
+        await client.find(on_hold, timeout)
     finally:
-        writer.close()
+        await client.close()
