@@ -118,3 +118,21 @@ async def test_send_while_disconnected_fails_fast() -> None:
 
 async def _noop(reconnect: bool) -> None:
     return None
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    # An unregistered PJSIP endpoint: Asterisk makes no agent channel, so no DialEnd comes;
+    # the dialplan's ACDDialResult is the only word of it (seen on a real 22.10.1).
+    ("CHANUNAVAIL", AgentMissed("1795365472.9", "CHANUNAVAIL", "1001")),
+    ("CONGESTION", AgentMissed("1795365472.9", "CONGESTION", "1001")),
+    # These come with a DialEnd for the agent's channel already: not twice.
+    ("NOANSWER", None), ("BUSY", None), ("ANSWER", None), ("CANCEL", None),
+])
+def test_dial_result_without_an_agent_channel_is_a_miss_for_that_agent(
+    status: str, expected: AgentMissed | None
+) -> None:
+    event = Message.from_line("Event: UserEvent")
+    event.update({"Event": "UserEvent", "Channel": "PJSIP/trunk-00000001",
+                  "Uniqueid": "1795365472.9", "UserEvent": "ACDDialResult",
+                  "Status": status, "Agent": "1001"})
+    assert translate(event) == expected

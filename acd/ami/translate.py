@@ -25,6 +25,9 @@ from acd.errors import AcdError
 
 # SoftHangupRequest's Cause when Asterisk shuts down (include/asterisk/channel.h).
 SOFTHANGUP_SHUTDOWN = "4"
+# Dial results for which Asterisk creates no agent channel, so no DialBegin/DialEnd comes
+# (an unregistered PJSIP endpoint: CHANUNAVAIL at once): only the dialplan's ACDDialResult says.
+_NO_CHANNEL_STATUSES = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS"})
 # Asterisk's placeholder for an absent caller id.
 _UNKNOWN = "<unknown>"
 
@@ -112,6 +115,11 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
             caller_name=caller_id(event.get("CallerIDName")),
             caller_number=caller_id(event.get("CallerIDNum")),
         )
+    if kind == "ACDDialResult":
+        status = _body(event, "Status")
+        if status not in _NO_CHANNEL_STATUSES:
+            return None  # DialEnd already said it, for that very agent channel
+        return AgentMissed(_header(event, "Uniqueid"), status, _body(event, "Agent"))
     if kind == "ACDFallback":
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
     if kind == "ACDEscalate":

@@ -40,10 +40,12 @@ class AgentAnswered:
 
 @dataclass(frozen=True, slots=True)
 class AgentMissed:
-    """The agent's phone did not connect (no answer, busy, unavailable)."""
+    """The agent's phone did not connect (no answer, busy, unavailable). ``agent`` names the
+    agent the attempt was for, when the event says (then it settles only that agent's offer)."""
 
     call_id: str
     status: str
+    agent: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,8 @@ async def agent_missed(router: Router, event: AgentMissed, received: float) -> N
     fields = await router.store.get_call_fields(event.call_id)
     if not fields or fields.get("status") != CallStatus.OFFERED.value:
         return
+    if event.agent and fields.get("agent") != event.agent:
+        return  # about an earlier offer of this call, to another agent
     call = await router.store.get_call(event.call_id)
     assert call is not None
     agent_id = await router.store.release(call, int(fields.get("fence", "0")))
