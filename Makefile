@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench venv clean asterisk
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +17,18 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/acd demo
 
-test: $(STAMP)
+test: $(STAMP) asterisk
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The real-Asterisk test tier: unpack ../shared/asterisk's bundle into .cache/ when it is there
+# (its tests skip, saying what to install, when there is no Asterisk; ACD_TEST_ASTERISK names
+# another install prefix, e.g. an operator's own build).
+ASTERISK_BUNDLE := $(wildcard ../shared/asterisk/asterisk-*-pjsip-*.tar.gz)
+asterisk:
+ifneq ($(ASTERISK_BUNDLE),)
+	@test -x .cache/asterisk/install/sbin/asterisk || \
+		(mkdir -p .cache/asterisk && tar -xzf $(firstword $(ASTERISK_BUNDLE)) -C .cache/asterisk)
+endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check acd tests loadtest

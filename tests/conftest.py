@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from acd.app import AcdApp
 from acd.redis_server import find_redis_server
 from acd.sim import Simulator
+from tests.pbx.asterisk import AsteriskProcess, fallback_context, find_install
+from tests.pbx.tiers import Pbx, RealPbx, SimulatedPbx
 from tests.support import RecordingSink, contact_centre
 
 _sites = itertools.count()
@@ -66,6 +68,7 @@ def dialplan() -> Path:
 TIME_SCALE = 0.02
 
 MakeAcd = Callable[..., Awaitable[tuple[AcdApp, RecordingSink]]]
+MANAGER_CONF = Path(__file__).resolve().parents[1] / "asterisk" / "manager.conf"
 
 
 @pytest.fixture
@@ -77,13 +80,49 @@ async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
-@pytest.fixture
-async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[MakeAcd]:
-    apps: list[AcdApp] = []
+@pytest.fixture(scope="session")
+def asterisk_rig() -> Iterator[AsteriskProcess]:
+    """One private real Asterisk for the session; without one, its tests skip saying why."""
+    install = find_install()
+    if isinstance(install, str):
+        pytest.skip(f"real-Asterisk tier: {install}")
+    rig = AsteriskProcess(install)
+    try:
+        rig.start()
+    except RuntimeError as exc:
+        rig.remove()
+        first = str(exc).split("\n", 1)[0]
+        hint = " (SIGILL: built for another CPU, e.g. BUILD_NATIVE)" if "exit -4" in first else ""
+        pytest.skip(f"real-Asterisk tier: {install.binary} does not run here{hint}: {first}")
+    yield rig
+    rig.remove()
 
+
+@pytest.fixture(params=["sim", "asterisk"])
+async def pbx(request: pytest.FixtureRequest, dialplan: Path,
+              tmp_path: Path) -> AsyncIterator[Pbx]:
+    """The same end-to-end test on the simulator and on a real Asterisk with SIPp phones,
+    both with the shipped manager.conf (its AMI user's rights and event filters)."""
+    if request.param == "sim":
+        simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
+                              time_scale=TIME_SCALE, seed=7, manager_conf=MANAGER_CONF)
+        await simulator.start(host="127.0.0.1", port=0)
+        yield SimulatedPbx(simulator)
+        await simulator.stop()
+        return
+    rig: AsteriskProcess = request.getfixturevalue("asterisk_rig")
+    if rig.process is None or rig.process.poll() is not None:
+        rig.start()  # a test before this one stopped it
+    real = RealPbx(rig, tmp_path, fallback_context())
+    await real.open()
+    yield real
+    await real.close()
+
+
+def _acd_factory(redis_url: str, site: str, port: int, apps: list[AcdApp]) -> MakeAcd:
     async def make(**overrides: Any) -> tuple[AcdApp, RecordingSink]:
         sink = RecordingSink()
-        app = AcdApp(contact_centre(redis_url, sim.port, site=site, **overrides), sink=sink)
+        app = AcdApp(contact_centre(redis_url, port, site=site, **overrides), sink=sink)
         await app.start()
         apps.append(app)
         await app.ami.wait_connected(10)
@@ -92,6 +131,35 @@ async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[M
         await sink.wait_for("telephony.reconciled")
         return app, sink
 
+    return make
+
+
+@pytest.fixture
+async def make_tier_acd(redis_url: str, site: str, pbx: Pbx) -> AsyncIterator[MakeAcd]:
+    """acd against whichever telephony tier ``pbx`` is."""
+    apps: list[AcdApp] = []
+    yield _acd_factory(redis_url, site, pbx.port, apps)
+    for app in apps:
+        await app.stop()
+
+
+@pytest.fixture
+async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[MakeAcd]:
+    apps: list[AcdApp] = []
+
+    make = _acd_factory(redis_url, site, sim.port, apps)
     yield make
     for app in apps:
         await app.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The real-Asterisk tier's skips in one line each reason, not one line a test."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if "real-Asterisk tier" in reason:
+            reason = reason.removeprefix("Skipped: ")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in reasons.items():
+        terminalreporter.write_line(f"{count} tests skipped, {reason}")

@@ -102,6 +102,7 @@ class Router:
         self._work: asyncio.Queue[tuple[Work, float]] = asyncio.Queue()
         self.queues: dict[str, Queue] = {}
         self._device_agents: dict[str, str] = {}
+        self._phone_busy: dict[str, bool] = {}  # as last published, per agent
         self.agents_seen: list[Agent] = []  # every agent, as of roster version ...
         self.roster_seen = -1  # ... this one (see refresh_agents)
         self.handled = 0  # work items done; tests wait on it through `idle()`
@@ -462,6 +463,10 @@ class Router:
         if busy is known:
             return
         await self.store.set_device_busy(agent_id, busy)
+        if self._phone_busy.get(agent_id) is not busy:
+            # Published on a change only: a phone says RINGING, INUSE, ... many times a call.
+            self._phone_busy[agent_id] = busy
+            await self.publish("agent.phone", agent=agent_id, busy=busy)
         if not busy:
             await self.route_agent(agent_id, received)
 

@@ -51,7 +51,7 @@ log = logging.getLogger("acd.webhooks")
 
 EVENT_KINDS = frozenset({
     "call.offered", "call.answered", "call.abandoned", "call.overflowed", "call.failed",
-    "call.ended", "agent.state", "agent.missed", "telephony.reconciled",
+    "call.ended", "agent.state", "agent.missed", "agent.phone", "telephony.reconciled",
 })
 READ_COUNT = 50  # stream entries read, then delivered one by one, per XREADGROUP
 BLOCK_MS = 2_000  # an XREADGROUP waits this long for new events; below the client's timeout

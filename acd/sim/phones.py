@@ -33,6 +33,9 @@ class SimPhone:
         self.talk_for = talk_for
         self.rng = rng
         self.registered = True
+        # Answers every INVITE with 486 Busy Here (a phone set to do-not-disturb): its
+        # device state stays NOT_INUSE, as a real PJSIP phone's does.
+        self.busy_here = False
         self.calls_rung = 0
         self.calls_answered = 0
         self.calls_busy = 0
@@ -90,7 +93,8 @@ class SimPhone:
     # --- what Asterisk does to the phone -------------------------------------------------
     def invite(self, chan: Channel) -> None:
         """Asterisk calls the phone on ``chan``."""
-        busy = self._in_use or any(other is not chan for other in self._timers)
+        busy = (self.busy_here or self._in_use
+                or any(other is not chan for other in self._timers))
         self._timers[chan] = []
         self._later(chan, PROVISIONAL_DELAY, "busy" if busy else "ringing")
 

@@ -1,0 +1,244 @@
+"""One face for both telephony tiers: the simulator and a real Asterisk with SIPp phones.
+
+End-to-end tests take the ``pbx`` fixture and speak to it in the contact centre's words
+(add an agent's phone, place a call, follow it); the fixture's parameter decides which
+Asterisk they run against. Times are in the PBX's seconds: the simulator runs them faster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from acd.sim import Simulator
+from acd.sim.callers import SimCall
+from tests.pbx.asterisk import AGENT_IDS, OBSERVER, AsteriskProcess, agent_password
+from tests.pbx.observer import ObservedCall, Observer, PhoneCounts
+from tests.pbx.sipp import PhoneScript, Sipp, caller_scenario, phone_scenario, register_scenario
+
+
+class Call(Protocol):
+    """A caller, followed from the PBX's own events."""
+
+    uniqueid: str
+    channel: str
+
+    async def answered(self, timeout: float | None = None) -> str | None: ...
+    async def ended(self, timeout: float | None = None) -> str: ...
+
+
+class Pbx(Protocol):
+    """An Asterisk for acd to work with, and the people on its phones."""
+
+    name: str
+    port: int
+
+    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
+                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
+                        registered: bool = True) -> None: ...
+    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
+                         caller_number: str = "79991234567", patience: float | None = 30.0,
+                         priority: int | None = None, skills: str | None = None,
+                         attrs: Mapping[str, str] | None = None) -> Call: ...
+    async def direct_call(self, agent: str, *, duration: float) -> Call: ...
+    def phone(self, agent: str) -> PhoneCounts: ...
+    async def restart(self, *, graceful: bool) -> None: ...
+    async def close(self) -> None: ...
+
+
+# --- the simulator ---------------------------------------------------------------------------
+
+
+class _DirectCall:
+    """A private call on the simulator: the phone is in use for ``duration``."""
+
+    def __init__(self, done: asyncio.Future[str]) -> None:
+        self.uniqueid = self.channel = ""
+        self._done = done
+
+    async def answered(self, timeout: float | None = None) -> str | None:
+        return None
+
+    async def ended(self, timeout: float | None = None) -> str:
+        return await asyncio.wait_for(asyncio.shield(self._done), timeout)
+
+
+class SimulatedPbx:
+    """The project's simulator, behind the common face."""
+
+    name = "sim"
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.sim = simulator
+        self.port = simulator.port
+
+    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
+                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
+                        registered: bool = True) -> None:
+        phone = self.sim.add_phone(agent, answer_after=answer_after, talk_for=talk_for,
+                                   answers=answers)
+        phone.busy_here = busy
+        if not registered:
+            phone.set_registered(False)
+
+    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
+                         caller_number: str = "79991234567", patience: float | None = 30.0,
+                         priority: int | None = None, skills: str | None = None,
+                         attrs: Mapping[str, str] | None = None) -> SimCall:
+        return await self.sim.place_call(queue=queue, caller_name=caller_name,
+                                         caller_number=caller_number, patience=patience,
+                                         priority=priority, skills=skills, attrs=attrs)
+
+    async def direct_call(self, agent: str, *, duration: float) -> _DirectCall:
+        phone = self.sim.phone(agent)
+        phone.set_in_use(True)
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def hang_up() -> None:
+            phone.set_in_use(False)
+            done.set_result("completed")
+
+        self.sim.pbx.call_later(duration, hang_up)
+        return _DirectCall(done)
+
+    def phone(self, agent: str) -> PhoneCounts:
+        phone = self.sim.phone(agent)
+        return PhoneCounts(phone.calls_rung, phone.calls_answered, phone.calls_busy)
+
+    async def restart(self, *, graceful: bool) -> None:
+        await self.sim.restart(graceful=graceful)
+
+    async def close(self) -> None:
+        return None
+
+
+# --- a real Asterisk ---------------------------------------------------------------------------
+
+_tokens = itertools.count(1)
+
+
+class RealCall:
+    """A SIPp caller, followed through the observer's events."""
+
+    def __init__(self, observed: ObservedCall, process: Sipp) -> None:
+        self._observed = observed
+        self.process = process
+        self.uniqueid = observed.uniqueid
+        self.channel = observed.channel
+
+    async def answered(self, timeout: float | None = None) -> str | None:
+        await asyncio.wait_for(self._observed.answered_event.wait(), timeout)
+        return self._observed.answered_by
+
+    async def ended(self, timeout: float | None = None) -> str:
+        await asyncio.wait_for(self._observed.ended_event.wait(), timeout)
+        assert self._observed.outcome is not None
+        return self._observed.outcome
+
+
+class RealPbx:
+    """A private Asterisk 22 with PJSIP; agents' phones and callers are SIPp processes."""
+
+    name = "asterisk"
+
+    def __init__(self, rig: AsteriskProcess, workdir: Path, fallback_context: str) -> None:
+        self.rig = rig
+        self.port = rig.ami_port
+        self.workdir = workdir
+        self.observer = Observer(rig.ami_port, *OBSERVER, fallback_context=fallback_context)
+        self._phones: dict[str, Sipp] = {}
+        self._registered: set[str] = set()
+        self._callers: list[Sipp] = []
+
+    async def open(self) -> None:
+        await self.observer.connect()
+        await self.hang_up_everything()
+
+    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
+                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
+                        registered: bool = True, escalate_after: float | None = None) -> None:
+        assert agent in AGENT_IDS, f"the test Asterisk has no endpoint {agent}"
+        script = PhoneScript(answer_after, talk_for, answers, busy, escalate_after)
+        phone = Sipp(self.workdir, f"phone-{agent}", phone_scenario(script), self.rig.sip_port,
+                     uas=True, service=agent, calls=None)
+        await phone.start()
+        self._phones[agent] = phone
+        await self._register(agent, phone.local_port, 3600 if registered else 0)
+        if registered:
+            self._registered.add(agent)
+
+    async def _register(self, agent: str, contact_port: int, expires: int) -> None:
+        scenario = register_scenario(agent, agent_password(agent), contact_port, expires)
+        label = f"register-{agent}-{next(_tokens)}"
+        registrar = Sipp(self.workdir, label, scenario, self.rig.sip_port)
+        code = await registrar.run(timeout=15)
+        assert code == 0, f"REGISTER of {agent} failed (SIPp exit {code})"
+
+    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
+                         caller_number: str = "79991234567", patience: float | None = 30.0,
+                         priority: int | None = None, skills: str | None = None,
+                         attrs: Mapping[str, str] | None = None) -> RealCall:
+        headers = {"X-ACD-Queue": queue}
+        if priority is not None:
+            headers["X-ACD-Priority"] = str(priority)
+        if skills:
+            headers["X-ACD-Skills"] = skills
+        if attrs:
+            headers["X-ACD-Attrs"] = ";".join(f"{k}={v}" for k, v in attrs.items())
+        return await self._call("acd", headers, caller_name, caller_number, patience)
+
+    async def direct_call(self, agent: str, *, duration: float) -> RealCall:
+        return await self._call(agent, {}, "Private caller", "4900", duration)
+
+    async def _call(self, target: str, headers: dict[str, str], name: str, number: str,
+                    patience: float | None) -> RealCall:
+        token = f"c{next(_tokens)}"
+        headers = {**headers, "X-Test-Call": token}
+        scenario = caller_scenario(name=name, number=number, headers=headers,
+                                   patience=patience, target=target)
+        caller = Sipp(self.workdir, f"caller-{token}", scenario, self.rig.sip_port,
+                      service=target)
+        await caller.start()
+        self._callers.append(caller)
+        observed = self.observer.call(token)
+        await asyncio.wait_for(observed.known.wait(), 15)
+        return RealCall(observed, caller)
+
+    def phone(self, agent: str) -> PhoneCounts:
+        return self.observer.phones.get(agent, PhoneCounts())
+
+    async def restart(self, *, graceful: bool) -> None:
+        """``core restart now`` (graceful) or SIGKILL, then Asterisk starts again."""
+        self.observer.halting = True
+        if graceful:
+            await asyncio.to_thread(self.rig.cli, "core restart now")
+            assert self.rig.process is not None
+            await asyncio.to_thread(self.rig.process.wait, 30)
+        await asyncio.to_thread(self.rig.kill)
+        await self.observer.close()
+        await asyncio.to_thread(self.rig.start)
+        self.observer.halting = False
+        await self.observer.connect()
+
+    async def hang_up_everything(self) -> None:
+        """No channel of an earlier test may linger into the next one."""
+        for _ in range(20):
+            channels = await self.observer.list_action("CoreShowChannels",
+                                                       "CoreShowChannelsComplete")
+            if not channels:
+                return
+            since = len(self.observer.messages)
+            await self.observer.action("Hangup", Channel="/.*/")
+            await self.observer.wait_for(lambda m: m.event == "Hangup", 5, since)
+        raise AssertionError("channels did not go away")
+
+    async def close(self) -> None:
+        for process in [*self._callers, *self._phones.values()]:
+            await process.stop()
+        await asyncio.gather(*(self._register(agent, 0, 0) for agent in self._registered))
+        if self.rig.process is not None and self.rig.process.poll() is None:
+            await self.hang_up_everything()
+        await self.observer.close()

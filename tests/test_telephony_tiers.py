@@ -1,0 +1,184 @@
+"""What a caller and an agent live through, on both tiers: the simulator and a real Asterisk 22
+with SIPp phones (the ``pbx`` fixture's parameter), with the shipped manager.conf filters.
+
+Times are short so the real tier stays fast: a ring timeout of 2 s, phones that answer after
+half a second and talk for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from acd.domain.model import AgentState
+from tests.conftest import MakeAcd
+from tests.pbx.tiers import Pbx
+from tests.support import log_in, sample
+
+QUEUES: list[dict[str, Any]] = [
+    {"name": "sales", "ring_timeout_seconds": 2, "wrap_up_seconds": 0},
+]
+
+
+async def test_call_is_answered_by_an_agent_and_counted(pbx: Pbx, make_tier_acd: MakeAcd) -> None:
+    await pbx.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=QUEUES)
+    await log_in(app, "1001")
+    call = await pbx.place_call("sales", caller_name="Иван Петров", caller_number="79991234567",
+                                patience=60)
+    assert await call.answered(timeout=15) == "1001"
+    answered = await sink.wait_for("call.answered", call=call.uniqueid)
+    assert answered["agent"] == "1001"
+    assert await call.ended(timeout=15) == "completed"
+    ended = await sink.wait_for("call.ended", call=call.uniqueid)
+    assert ended["agent"] == "1001"
+    fields = await app.store.get_call_fields(call.uniqueid)
+    assert (fields["status"], fields["outcome"]) == ("ended", "answered")
+    assert fields["caller_name"] == "Иван Петров"
+    assert fields["caller_number"] == "79991234567"
+    agent = await app.store.get_agent("1001")
+    assert agent is not None and agent.calls_taken == 1
+    assert sample(app, "acd_calls_offered_total", queue="sales") == 1
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1
+
+
+async def test_arabic_and_persian_caller_names_and_attributes_arrive_intact(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    app, sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
+    names = ["فاطمة الزهراء", "مریم رضایی", "Ольга Сергеевна"]
+    calls = [await pbx.place_call("sales", caller_name=name, patience=30,
+                                  attrs={"note": name}) for name in names]
+    for call, name in zip(calls, names, strict=True):
+        await sink.wait_for("call.offered", call=call.uniqueid)
+        stored = await app.store.get_call(call.uniqueid)
+        assert stored is not None
+        assert (stored.caller_name, stored.attrs) == (name, {"note": name})
+
+
+async def test_caller_who_hangs_up_while_waiting_is_counted_abandoned(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    app, sink = await make_tier_acd(queues=QUEUES)
+    call = await pbx.place_call("sales", caller_name="Fatima", patience=1.0)
+    assert await call.ended(timeout=15) == "abandoned"
+    await sink.wait_for("call.abandoned", call=call.uniqueid)
+    assert sample(app, "acd_calls_abandoned_total", queue="sales") == 1
+    assert await app.store.active_call_ids() == []
+
+
+async def test_caller_who_hangs_up_while_the_agent_rings_is_abandoned_and_agent_freed(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", answers=False)
+    app, sink = await make_tier_acd(queues=[{**QUEUES[0], "ring_timeout_seconds": 30}])
+    await log_in(app, "1001")
+    call = await pbx.place_call("sales", caller_name="Kees", patience=1.5)
+    assert await call.ended(timeout=15) == "abandoned"
+    await sink.wait_for("call.abandoned", call=call.uniqueid)
+    await _agent_becomes(app, sink, "1001", AgentState.READY)
+    assert pbx.phone("1001").calls_rung == 1
+    assert sample(app, "acd_calls_abandoned_total", queue="sales") == 1
+
+
+async def test_agent_who_does_not_answer_is_paused_and_another_takes_the_call(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", answers=False)
+    await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=QUEUES)
+    await log_in(app, "1001", "1002")  # 1001 has been idle longest: offered first
+    call = await pbx.place_call("sales", caller_name="Lotte de Vries", patience=60)
+    missed = await sink.wait_for("agent.missed", call=call.uniqueid, timeout=15)
+    assert (missed["agent"], missed["status"]) == ("1001", "NOANSWER")
+    assert await call.answered(timeout=15) == "1002"
+    await sink.wait_for("call.answered", call=call.uniqueid, agent="1002")
+    paused = await app.store.get_agent("1001")
+    assert paused is not None
+    assert (paused.state, paused.pause_reason) == (AgentState.PAUSED, "no-answer")
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1
+
+
+async def test_busy_phone_is_passed_over_for_the_next_agent(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", busy=True)
+    await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=QUEUES)
+    await log_in(app, "1001", "1002")
+    call = await pbx.place_call("sales", caller_name="Bram", patience=60)
+    missed = await sink.wait_for("agent.missed", call=call.uniqueid, timeout=15)
+    assert (missed["agent"], missed["status"]) == ("1001", "BUSY")
+    assert await call.answered(timeout=15) == "1002"
+    assert pbx.phone("1001").calls_busy == 1
+
+
+async def test_unregistered_phone_is_passed_over_for_the_next_agent(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", registered=False)
+    await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=QUEUES)
+    await log_in(app, "1001", "1002")
+    call = await pbx.place_call("sales", caller_name="Sanne", patience=60)
+    missed = await sink.wait_for("agent.missed", call=call.uniqueid, timeout=15)
+    assert (missed["agent"], missed["status"]) == ("1001", "CHANUNAVAIL")
+    assert await call.answered(timeout=15) == "1002"
+
+
+async def test_agent_on_a_direct_call_is_skipped_until_it_ends(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", answer_after=0.2, talk_for=30.0)
+    await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=QUEUES)
+    await log_in(app, "1001")
+    private = await pbx.direct_call("1001", duration=2.0)
+    await _device_busy(app, sink, "1001", True)
+    await log_in(app, "1002")
+    call = await pbx.place_call("sales", caller_name="Daan", patience=60)
+    assert await call.answered(timeout=15) == "1002"  # 1001 idled longer, but is on a call
+    assert pbx.phone("1001").calls_rung <= 1  # the private call's ring only
+    await private.ended(timeout=15)
+    await _device_busy(app, sink, "1001", False)
+
+
+async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    """Every outcome, counted from Asterisk's own events, matches acd's metrics and API."""
+    agents = [{"id": a, "dial": f"PJSIP/{a}", "queues": {"sales": 1}}
+              for a in ("1001", "1002", "1003")]
+    for agent in agents:
+        await pbx.add_phone(agent["id"], answer_after=0.3, talk_for=0.8)
+    app, sink = await make_tier_acd(queues=QUEUES, agents=agents)
+    await log_in(app, "1001", "1002", "1003")
+    patient = [pbx.place_call("sales", caller_name=f"Гость {i}", patience=60) for i in range(6)]
+    hasty = [pbx.place_call("sales", caller_name=f"ضيف {i}", patience=1.0) for i in range(4)]
+    calls = await asyncio.gather(*patient, *hasty)
+    outcomes = await asyncio.gather(*(c.ended(timeout=60) for c in calls))
+    for call, outcome in zip(calls, outcomes, strict=True):
+        kinds = ("call.ended",) if outcome == "completed" else ("call.abandoned",)
+        await sink.wait_for_any(kinds, call=call.uniqueid, timeout=15)
+    completed = outcomes.count("completed")
+    abandoned = outcomes.count("abandoned")
+    assert completed + abandoned == len(calls), outcomes
+    assert completed >= 6
+    assert sample(app, "acd_calls_offered_total", queue="sales") == len(calls)
+    assert sample(app, "acd_calls_answered_total", queue="sales") == completed
+    assert sample(app, "acd_calls_abandoned_total", queue="sales") == abandoned
+    assert sum(pbx.phone(a).calls_answered for a in ("1001", "1002", "1003")) == completed
+    assert await app.store.active_call_ids() == []
+
+
+async def _agent_becomes(app: Any, sink: Any, agent_id: str, state: AgentState) -> None:
+    agent = await app.store.get_agent(agent_id)
+    if agent is None or agent.state is not state:
+        await sink.wait_for("agent.state", agent=agent_id, state=state.value, timeout=15)
+
+
+async def _device_busy(app: Any, sink: Any, agent_id: str, busy: bool) -> None:
+    """Wait until acd has recorded the phone's device state (from Asterisk's event)."""
+    agent = await app.store.get_agent(agent_id)
+    if agent is None or agent.device_busy is not busy:
+        await sink.wait_for("agent.phone", agent=agent_id, busy=busy, timeout=15)
