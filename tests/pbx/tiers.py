@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from acd.sim import Simulator
 from acd.sim.callers import SimCall
+from acd.sim.events import AmiEvent
 from tests.pbx.asterisk import AGENT_IDS, OBSERVER, AsteriskProcess, agent_password
 from tests.pbx.observer import ObservedCall, Observer, PhoneCounts
 from tests.pbx.sipp import PhoneScript, Sipp, caller_scenario, phone_scenario, register_scenario
@@ -46,7 +47,14 @@ class Pbx(Protocol):
     async def direct_call(self, agent: str, *, duration: float) -> Call: ...
     def phone(self, agent: str) -> PhoneCounts: ...
     async def restart(self, *, graceful: bool) -> None: ...
+    async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
+        """The first event ``name`` (seen so far or to come) whose headers start so."""
+        ...
     async def close(self) -> None: ...
+
+
+def _matches(headers: Mapping[str, str], prefixes: Mapping[str, str]) -> bool:
+    return all(headers.get(key, "").startswith(value) for key, value in prefixes.items())
 
 
 # --- the simulator ---------------------------------------------------------------------------
@@ -74,6 +82,27 @@ class SimulatedPbx:
     def __init__(self, simulator: Simulator) -> None:
         self.sim = simulator
         self.port = simulator.port
+        self._events: list[tuple[str, dict[str, str]]] = []
+        self._changed = asyncio.Condition()
+        simulator.pbx.bus.subscribe(self)
+
+    def deliver(self, events: Sequence[AmiEvent]) -> None:
+        """The simulated Asterisk's own, unfiltered view of its events (as on its CLI)."""
+        self._events += [(e.name, dict(e.headers)) for e in events]
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
+        def found() -> list[dict[str, str]]:
+            return [h for n, h in self._events if n == name and _matches(h, prefixes)]
+
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: bool(found()))
+        return found()[0]
 
     async def add_phone(self, agent: str, *, answer_after: float = 1.0,
                         talk_for: float = 3.0, answers: bool = True, busy: bool = False,
@@ -210,11 +239,18 @@ class RealPbx:
     def phone(self, agent: str) -> PhoneCounts:
         return self.observer.phones.get(agent, PhoneCounts())
 
+    async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
+        found = await self.observer.wait_for(
+            lambda m: m.event == name and _matches(dict(m.headers), prefixes), timeout)
+        return dict(found.headers)
+
     async def restart(self, *, graceful: bool) -> None:
-        """``core restart now`` (graceful) or SIGKILL, then Asterisk starts again."""
+        """``core stop now`` (graceful: channels hung up, Shutdown sent) or SIGKILL, then
+        Asterisk starts again, as its service manager would start it. (``core restart now``
+        re-executes in the same process, which the rig could not tell from a hang.)"""
         self.observer.halting = True
         if graceful:
-            await asyncio.to_thread(self.rig.cli, "core restart now")
+            await asyncio.to_thread(self.rig.cli, "core stop now")
             assert self.rig.process is not None
             await asyncio.to_thread(self.rig.process.wait, 30)
         await asyncio.to_thread(self.rig.kill)
