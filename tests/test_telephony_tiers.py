@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from acd.domain.model import AgentState
+from acd.service import call_actions
+from acd.service.call_actions import MonitorMode
 from tests.conftest import MakeAcd
 from tests.pbx.tiers import Pbx
 from tests.support import log_in, sample
@@ -182,3 +186,49 @@ async def _device_busy(app: Any, sink: Any, agent_id: str, busy: bool) -> None:
     agent = await app.store.get_agent(agent_id)
     if agent is None or agent.device_busy is not busy:
         await sink.wait_for("agent.phone", agent=agent_id, busy=busy, timeout=15)
+
+
+TEAM = [
+    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1},
+     "team": "север"},
+    {"id": "2001", "name": "Lead", "dial": "PJSIP/2001", "team": "север", "role": "lead"},
+    {"id": "9001", "name": "Supervisor", "dial": "PJSIP/9001", "team": "север",
+     "role": "supervisor"},
+]
+
+
+async def test_agent_keys_star_zero_and_a_team_lead_takes_the_caller(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    await pbx.add_phone("1001", answer_after=0.3, talk_for=30.0, escalate_after=1.0)
+    await pbx.add_phone("2001", answer_after=0.3, talk_for=1.0)
+    app, sink = await make_tier_acd(queues=[{**QUEUES[0], "teams": ["север"]}], agents=TEAM)
+    await log_in(app, "1001", "2001")  # the lead serves the queue only when escalated to
+    call = await pbx.place_call("sales", caller_name="Ахмед", patience=60)
+    assert await call.answered(timeout=15) == "1001"
+    escalated = await sink.wait_for("call.answered", call=call.uniqueid, agent="2001",
+                                    timeout=15)
+    assert escalated["escalated"] is True
+    assert await call.ended(timeout=15) == "completed"
+    await sink.wait_for("call.ended", call=call.uniqueid, agent="2001")
+    assert sample(app, "acd_calls_escalated_total", queue="sales") == 1
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1  # one call, once
+
+
+@pytest.mark.parametrize("mode", list(MonitorMode))
+async def test_supervisor_listens_whispers_or_barges_on_a_live_call(
+    pbx: Pbx, make_tier_acd: MakeAcd, mode: MonitorMode
+) -> None:
+    await pbx.add_phone("1001", answer_after=0.3, talk_for=30.0)
+    await pbx.add_phone("9001", answer_after=0.3, talk_for=30.0)
+    app, sink = await make_tier_acd(queues=QUEUES, agents=TEAM)
+    await log_in(app, "1001")
+    call = await pbx.place_call("sales", caller_name="Noor", patience=60)
+    assert await call.answered(timeout=15) == "1001"
+    await sink.wait_for("call.answered", call=call.uniqueid)
+    await app.router.call(lambda: call_actions.monitor(app.router, call.uniqueid, mode,
+                                                       "PJSIP/9001", "supervisor"))
+    spying = await pbx.event("ChanSpyStart", SpyeeChannel="PJSIP/1001-", timeout=15)
+    assert spying["SpyerChannel"].startswith("PJSIP/9001-")
+    await sink.wait_for("call.monitored", call=call.uniqueid, mode=mode.value)
+    assert sample(app, "acd_supervisor_actions_total", mode=mode.value) == 1

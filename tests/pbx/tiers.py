@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from acd.sim import Simulator
 from acd.sim.callers import SimCall
@@ -39,7 +39,10 @@ class Pbx(Protocol):
 
     async def add_phone(self, agent: str, *, answer_after: float = 1.0,
                         talk_for: float = 3.0, answers: bool = True, busy: bool = False,
-                        registered: bool = True) -> None: ...
+                        registered: bool = True,
+                        escalate_after: float | None = None) -> None:
+        """``escalate_after``: the agent keys *0 this long after answering each call."""
+        ...
     async def place_call(self, queue: str, *, caller_name: str = "Ivan",
                          caller_number: str = "79991234567", patience: float | None = 30.0,
                          priority: int | None = None, skills: str | None = None,
@@ -84,12 +87,30 @@ class SimulatedPbx:
         self.port = simulator.port
         self._events: list[tuple[str, dict[str, str]]] = []
         self._changed = asyncio.Condition()
+        self._escalating: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         simulator.pbx.bus.subscribe(self)
 
     def deliver(self, events: Sequence[AmiEvent]) -> None:
         """The simulated Asterisk's own, unfiltered view of its events (as on its CLI)."""
         self._events += [(e.name, dict(e.headers)) for e in events]
-        asyncio.get_running_loop().create_task(self._notify())
+        for name, headers in self._events[-len(events):]:
+            if name == "DialEnd" and headers.get("DialStatus") == "ANSWER":
+                agent = headers.get("DestChannel", "").removeprefix("PJSIP/").split("-")[0]
+                if agent in self._escalating:
+                    self.sim.pbx.call_later(self._escalating[agent],
+                                            lambda a=agent: self._spawn_escalation(a))
+        self._spawn(self._notify())
+
+    def _spawn_escalation(self, agent: str) -> None:
+        async def key() -> None:
+            await self.sim.press_feature(agent, "*0")
+        self._spawn(key())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -106,7 +127,10 @@ class SimulatedPbx:
 
     async def add_phone(self, agent: str, *, answer_after: float = 1.0,
                         talk_for: float = 3.0, answers: bool = True, busy: bool = False,
-                        registered: bool = True) -> None:
+                        registered: bool = True,
+                        escalate_after: float | None = None) -> None:
+        if escalate_after is not None:
+            self._escalating[agent] = escalate_after
         phone = self.sim.add_phone(agent, answer_after=answer_after, talk_for=talk_for,
                                    answers=answers)
         phone.busy_here = busy
