@@ -71,11 +71,27 @@ MakeAcd = Callable[..., Awaitable[tuple[AcdApp, RecordingSink]]]
 MANAGER_CONF = Path(__file__).resolve().parents[1] / "asterisk" / "manager.conf"
 
 
+async def _start_simulator(dialplan: Path, *, filtered: bool,
+                           time_scale: float = TIME_SCALE) -> Simulator:
+    """A simulator on a free port; ``filtered``: with asterisk/manager.conf's event filters."""
+    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
+                          time_scale=time_scale, seed=7,
+                          manager_conf=MANAGER_CONF if filtered else None)
+    await simulator.start(host="127.0.0.1", port=0)
+    return simulator
+
+
 @pytest.fixture
 async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=TIME_SCALE, seed=7)
-    await simulator.start(host="127.0.0.1", port=0)
+    simulator = await _start_simulator(dialplan, filtered=False)
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def filtered_sim(dialplan: Path) -> AsyncIterator[Simulator]:
+    """The simulator with the shipped manager.conf's event filters, as a deployment has."""
+    simulator = await _start_simulator(dialplan, filtered=True)
     yield simulator
     await simulator.stop()
 
@@ -107,9 +123,7 @@ async def pbx(request: pytest.FixtureRequest, dialplan: Path,
         # A test that also runs acd as a process of its own (start-up takes real seconds)
         # runs the simulator in real time too, so that both tiers see the same moments.
         scale = 1.0 if request.node.get_closest_marker("realtime") else TIME_SCALE
-        simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                              time_scale=scale, seed=7, manager_conf=MANAGER_CONF)
-        await simulator.start(host="127.0.0.1", port=0)
+        simulator = await _start_simulator(dialplan, filtered=True, time_scale=scale)
         yield SimulatedPbx(simulator)
         await simulator.stop()
         return

@@ -14,7 +14,7 @@ import pytest
 from acd.api.auth import token_hash
 from acd.sim import Simulator
 from acd.sim.events import AmiEvent
-from tests.conftest import TIME_SCALE, MakeAcd
+from tests.conftest import MakeAcd
 from tests.support import RecordingSink, log_in, sample
 
 MANAGER_CONF = Path(__file__).resolve().parents[1] / "asterisk" / "manager.conf"
@@ -53,13 +53,9 @@ class Client:
 
 
 @pytest.fixture
-async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
+def sim(filtered_sim: Simulator) -> Simulator:
     """The simulator with the event filters of asterisk/manager.conf, as acd is deployed."""
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=TIME_SCALE, seed=7, manager_conf=MANAGER_CONF)
-    await simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    await simulator.stop()
+    return filtered_sim
 
 
 @pytest.fixture

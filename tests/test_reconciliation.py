@@ -5,7 +5,6 @@ callers hung up by Asterisk shutting down are a failure, not an abandon."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from acd.app import AcdApp
 from acd.domain.model import AgentState, CallStatus
 from acd.sim import Simulator
-from tests.conftest import TIME_SCALE
 from tests.sim_client import AmiClient
 from tests.support import RecordingSink, contact_centre, log_in, sample
 
@@ -116,16 +114,6 @@ async def test_call_that_ended_while_acd_was_down_is_charged_what_asterisk_recor
         assert sample(second, "acd_calls_failed_total", queue="sales", reason="vanished") == 0
     finally:
         await second.stop()
-
-
-@pytest.fixture
-async def filtered_sim(dialplan: Path) -> AsyncIterator[Simulator]:
-    """The simulator with the shipped manager.conf's event filters, as a deployment has."""
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=TIME_SCALE, seed=7, manager_conf=MANAGER_CONF)
-    await simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    await simulator.stop()
 
 
 async def test_callers_dropped_by_an_asterisk_shutdown_are_failed_not_abandoned(

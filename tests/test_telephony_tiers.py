@@ -103,31 +103,22 @@ async def test_agent_who_does_not_answer_is_paused_and_another_takes_the_call(
     assert sample(app, "acd_calls_answered_total", queue="sales") == 1
 
 
-async def test_busy_phone_is_passed_over_for_the_next_agent(
-    pbx: Pbx, make_tier_acd: MakeAcd
+@pytest.mark.parametrize(("phone", "status"), [
+    ({"busy": True}, "BUSY"),  # 486 Busy Here: the device stays NOT_INUSE on PJSIP
+    ({"registered": False}, "CHANUNAVAIL"),  # no contact: no agent channel, no DialEnd
+])
+async def test_phone_that_cannot_take_the_call_is_passed_over_for_the_next_agent(
+    pbx: Pbx, make_tier_acd: MakeAcd, phone: dict[str, bool], status: str
 ) -> None:
-    await pbx.add_phone("1001", busy=True)
+    await pbx.add_phone("1001", **phone)
     await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
     app, sink = await make_tier_acd(queues=QUEUES)
     await log_in(app, "1001", "1002")
     call = await pbx.place_call("sales", caller_name="Bram", patience=60)
     missed = await sink.wait_for("agent.missed", call=call.uniqueid, timeout=15)
-    assert (missed["agent"], missed["status"]) == ("1001", "BUSY")
+    assert (missed["agent"], missed["status"]) == ("1001", status)
     assert await call.answered(timeout=15) == "1002"
-    assert pbx.phone("1001").calls_busy == 1
-
-
-async def test_unregistered_phone_is_passed_over_for_the_next_agent(
-    pbx: Pbx, make_tier_acd: MakeAcd
-) -> None:
-    await pbx.add_phone("1001", registered=False)
-    await pbx.add_phone("1002", answer_after=0.5, talk_for=1.0)
-    app, sink = await make_tier_acd(queues=QUEUES)
-    await log_in(app, "1001", "1002")
-    call = await pbx.place_call("sales", caller_name="Sanne", patience=60)
-    missed = await sink.wait_for("agent.missed", call=call.uniqueid, timeout=15)
-    assert (missed["agent"], missed["status"]) == ("1001", "CHANUNAVAIL")
-    assert await call.answered(timeout=15) == "1002"
+    assert pbx.phone("1001").calls_busy == (status == "BUSY")
 
 
 async def test_agent_on_a_direct_call_is_skipped_until_it_ends(
