@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from acd.ami.dialplan import check_dialplan, shipped_contexts
 from acd.domain.model import AgentState
 from acd.service import call_actions
 from acd.service.call_actions import MonitorMode
@@ -223,3 +224,13 @@ async def test_supervisor_listens_whispers_or_barges_on_a_live_call(
     assert spying["SpyerChannel"].startswith("PJSIP/9001-")
     await sink.wait_for("call.monitored", call=call.uniqueid, mode=mode.value)
     assert sample(app, "acd_supervisor_actions_total", mode=mode.value) == 1
+
+
+async def test_the_shipped_dialplan_is_found_whole_and_unmerged(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    app, _ = await make_tier_acd(queues=QUEUES)
+    assert await check_dialplan(app.ami, app.metrics) == {}
+    for context in shipped_contexts():
+        assert app.metrics.registry.get_sample_value(
+            "acd_dialplan_problems", {"context": context}) == 0
