@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 
 from acd.ami.dialplan import check_dialplan, shipped_contexts
@@ -19,6 +20,7 @@ from acd.service.call_actions import MonitorMode
 from tests.conftest import MakeAcd
 from tests.pbx.tiers import Pbx
 from tests.support import log_in, sample
+from tests.test_api import TOKENS, http_settings
 
 QUEUES: list[dict[str, Any]] = [
     {"name": "sales", "ring_timeout_seconds": 2, "wrap_up_seconds": 0},
@@ -147,7 +149,7 @@ async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
               for a in ("1001", "1002", "1003")]
     for agent in agents:
         await pbx.add_phone(agent["id"], answer_after=0.3, talk_for=0.8)
-    app, sink = await make_tier_acd(queues=QUEUES, agents=agents)
+    app, sink = await make_tier_acd(queues=QUEUES, agents=agents, http=http_settings())
     await log_in(app, "1001", "1002", "1003")
     patient = [pbx.place_call("sales", caller_name=f"Гость {i}", patience=60) for i in range(6)]
     hasty = [pbx.place_call("sales", caller_name=f"ضيف {i}", patience=1.0) for i in range(4)]
@@ -165,6 +167,12 @@ async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     assert sample(app, "acd_calls_abandoned_total", queue="sales") == abandoned
     assert sum(pbx.phone(a).calls_answered for a in ("1001", "1002", "1003")) == completed
     assert await app.store.active_call_ids() == []
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/queues/sales/stats"
+    headers = {"Authorization": f"Bearer {TOKENS['viewer']}"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        stats = await response.json()
+    assert (stats["offered"], stats["answered"], stats["abandoned"]) == (
+        len(calls), completed, abandoned)
 
 
 async def _agent_becomes(app: Any, sink: Any, agent_id: str, state: AgentState) -> None:
