@@ -114,7 +114,7 @@ class AsteriskProcess:
         self.directory = Path(tempfile.mkdtemp(prefix="acd-ast-"))
         self.ami_port = free_tcp_port()
         self.sip_port = free_udp_port()
-        self.rtp_start = free_udp_port(span=3)
+        self.rtp_start = free_udp_port(span=400)  # all of rtp.conf's range: no SIPp there
         self.process: subprocess.Popen[bytes] | None = None
         self.log_lines: list[str] = []
         self._write_configuration()
