@@ -37,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench_routing
 	$(BIN)/python -m loadtest.bench_end_to_end
+	$(BIN)/python -m loadtest.bench_asterisk_ring
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -108,8 +108,14 @@ def fallback_context() -> str:
 class AsteriskProcess:
     """One Asterisk in its own folder. start(), kill() and start() again keep the ports."""
 
-    def __init__(self, install: Install) -> None:
+    def __init__(self, install: Install, *, queues: str = "", dialplan: str = "",
+                 timestamp_events: bool = False) -> None:
+        """``queues`` and ``dialplan`` are appended to queues.conf and extensions.conf (e.g. an
+        app_queue queue to compare with); ``timestamp_events`` stamps every AMI event with
+        Asterisk's own clock (a ``Timestamp`` header) for measurements."""
         self.install = install
+        self.extra_queues, self.extra_dialplan = queues, dialplan
+        self.timestamp_events = timestamp_events
         # Short: Asterisk's control socket path must fit in a sockaddr_un.
         self.directory = Path(tempfile.mkdtemp(prefix="acd-ast-"))
         self.ami_port = free_tcp_port()
@@ -159,7 +165,7 @@ verbose = 3
         (etc / "musiconhold.conf").write_text(
             f"[default]\nmode = files\ndirectory = {d / 'moh'}\n")
         _write_tone(d / "moh" / "tone.wav")
-        (etc / "queues.conf").write_text("[general]\n")
+        (etc / "queues.conf").write_text("[general]\n" + self.extra_queues)
         (etc / "cdr.conf").write_text("[general]\nenable = no\n")
         (etc / "cel.conf").write_text("[general]\nenable = no\n")
 
@@ -168,6 +174,10 @@ verbose = 3
         text, ports = re.subn(r"^port = 5038", f"port = {self.ami_port}", text, flags=re.M)
         text, secrets = re.subn(r"^secret = \S+", f"secret = {AMI_SECRET}", text, flags=re.M)
         assert ports == secrets == 1, "asterisk/manager.conf changed shape"
+        if self.timestamp_events:
+            text, stamped = re.subn(r"^enabled = yes", "enabled = yes\ntimestampevents = yes",
+                                    text, count=1, flags=re.M)
+            assert stamped == 1, "asterisk/manager.conf changed shape"
         user, secret = OBSERVER
         # The tests' own eyes: every event, no filters (acd's user keeps its own).
         return text + f"\n[{user}]\nsecret = {secret}\nread = all\nwrite = all\n"
@@ -196,7 +206,7 @@ exten => _[1-9]XXX,1,Set(TEST_CALL=${{PJSIP_HEADER(read,X-Test-Call)}})
 
 [from-agents]
 exten => _X.,1,Hangup(21)
-"""
+""" + self.extra_dialplan
 
     def _pjsip_conf(self) -> str:
         common = """transport = udp
