@@ -2,7 +2,9 @@
 
 The events and their order follow answered.ami: BridgeCreate; BridgeEnter for the called
 channel, then the caller; BRIDGEPEER set on both; on the way out BRIDGEPEER is cleared on the
-leaving channel first, then BridgeLeave; the last one out destroys the bridge.
+leaving channel first, then BridgeLeave; the last one out destroys the bridge. Two PJSIP
+channels make the bridge switch from simple_bridge to native_rtp once both are in (it then
+stays so to the end: answered.ami of captures-pjsip).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Bridge:
         self.pbx = pbx
         self.uniqueid = pbx.new_bridge_id()
         self.members: list[Channel] = []
+        self.technology = "simple_bridge"
         self.destroyed = False
         self._publish("BridgeCreate", [])
 
@@ -31,7 +34,7 @@ class Bridge:
         return [
             ("BridgeUniqueid", self.uniqueid),
             ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeTechnology", self.technology),
             ("BridgeCreator", "<unknown>"),
             ("BridgeName", "<unknown>"),
             ("BridgeNumChannels", str(len(self.members))),
@@ -47,6 +50,9 @@ class Bridge:
         chan.bridge = self
         chan.publish()
         self._publish("BridgeEnter", chan.snapshot())
+        if len(self.members) == 2 and all(c.tech == "PJSIP" for c in self.members):
+            # bridge_native_rtp: both have RTP glue (a Local channel has none).
+            self.technology = "native_rtp"
 
     def update_peers(self, first: Channel | None = None) -> None:
         """BRIDGEPEER on every member (``first`` before the others), '' when alone."""

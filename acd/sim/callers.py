@@ -124,13 +124,14 @@ def _attrs_text(attrs: str | Mapping[str, str] | None) -> str | None:
     return ";".join(f"{name}={value}" for name, value in attrs.items())
 
 
-def place_call(pbx: Pbx, *, queue: str, priority: int | None,
+def place_call(pbx: Pbx, *, queue: str | None, priority: int | None,
                skills: str | Mapping[str, int] | None, attrs: str | Mapping[str, str] | None,
                caller_name: str, caller_number: str, patience: float | None,
-               variables: Mapping[str, str] | None, talk_for: float | None) -> SimCall:
-    """A new call from the trunk, starting at ``acd.inbound,s,1``."""
-    chan = Channel(pbx, pbx.pjsip_name(TRUNK), "PJSIP", state=State.RING, context=contexts.INBOUND,
-                   exten="s", caller=Party(caller_number or None, caller_name or None),
+               variables: Mapping[str, str] | None, talk_for: float | None,
+               context: str = contexts.INBOUND, exten: str = "s") -> SimCall:
+    """A new call from the trunk, starting at ``context,exten,1`` (``acd.inbound,s,1``)."""
+    chan = Channel(pbx, pbx.pjsip_name(TRUNK), "PJSIP", state=State.RING, context=context,
+                   exten=exten, caller=Party(caller_number or None, caller_name or None),
                    endpoint=TRUNK)
     call = SimCall(pbx, chan, patience=patience, talk_for=talk_for)
     pbx.add_channel(chan)
@@ -142,6 +143,5 @@ def place_call(pbx: Pbx, *, queue: str, priority: int | None,
     for name, value in values.items():
         if value is not None:
             chan.setvar(name, value)
-    pbx.refresh_device(TRUNK)
     pbx.start_dialplan(chan)
     return call

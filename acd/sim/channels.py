@@ -49,6 +49,11 @@ CAUSES = {0: "Unknown", 1: "Unallocated (unassigned) number", 3: "No route to de
 NORMAL_CLEARING = 16
 USER_BUSY = 17
 UNKNOWN = "<unknown>"
+# chan_pjsip.c hangup_cause2sip: the SIP response a PJSIP channel hung up with a cause sends
+# (its TechCause); 0 for a BYE or a CANCEL.
+CAUSE_TO_SIP = {1: 404, 2: 404, 3: 404, 17: 486, 18: 408, 19: 480, 20: 480, 21: 403, 22: 410,
+                23: 302, 27: 502, 28: 484, 29: 501, 31: 480, 34: 503, 38: 500, 42: 503,
+                58: 488, 66: 503, 127: 500}
 
 
 class Kind(Enum):
@@ -58,7 +63,6 @@ class Kind(Enum):
     GOTO = "goto"
     ANSWER = "answer"
     RINGING = "ringing"
-    BUSY = "busy"
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Channel:
         self.appl = self.data = ""
         self.created = pbx.clock.now()
         self.hangupcause = 0
+        self.tech_cause = 0  # the SIP status that ended a PJSIP channel (TechCause)
         self.hangup_requested = False
         self.pending_goto: tuple[str, str, int] | None = None
         self.dead = False
@@ -260,7 +265,7 @@ class Channel:
         """ast_queue_hangup_with_cause: HangupRequest now, the hangup when the owner reads it."""
         if self.dead:
             return
-        self.emit("HangupRequest", extra=[("Cause", str(cause))])
+        self.emit("HangupRequest", extra=[("Cause", str(cause)), *self._tech_cause()])
         self.soft_hangup(cause)
 
     def soft_hangup(self, cause: int = 0) -> None:
@@ -286,8 +291,12 @@ class Channel:
         self.pbx.endpoint_hangup(self)
         if self.hangup_handlers and self.pbx.executor is not None:
             self.pbx.executor.run_hangup_handlers(self)
+        if self.tech == "PJSIP" and not self.tech_cause:
+            # chan_pjsip_hangup: the response it sends for the cause, unless one came in.
+            self.tech_cause = CAUSE_TO_SIP.get(self.hangupcause, 0)
         self.emit("Hangup", extra=[("Cause", str(self.hangupcause)),
-                                   ("Cause-txt", CAUSES.get(self.hangupcause, "Unknown"))])
+                                   ("Cause-txt", CAUSES.get(self.hangupcause, "Unknown")),
+                                   *self._tech_cause()])
         self.dead = True
         self.pbx.remove_channel(self)
         self.pbx.device_changed(self)
@@ -295,6 +304,10 @@ class Channel:
             observer.gone(self)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
+
+    def _tech_cause(self) -> list[Header]:
+        """manager_channels.c adds TechCause to HangupRequest and Hangup when it is set."""
+        return [("TechCause", str(self.tech_cause))] if self.tech_cause else []
 
     def _local_hangup(self) -> None:
         """ast_unreal_hangup: tell the other half, with CHANLOCALSTATUS after a Dial."""

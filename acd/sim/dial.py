@@ -30,6 +30,7 @@ ANSWERED_ELSEWHERE = 26
 class _Outgoing:
     chan: Channel
     number: str
+    has_callerid: bool = False  # the channel driver gave it one (not DIAL_CALLERID_ABSENT)
     done: bool = False
     rang: bool = False
 
@@ -77,8 +78,7 @@ async def dial(chan: Channel, data: str) -> str:
         if out is None:
             log.info("Dial: unable to create channel %s/%s", tech, resource)
             continue
-        prepare_callee(out, chan, resource)
-        outs.append(_Outgoing(out, resource))
+        outs.append(_Outgoing(out, resource, prepare_callee(out, chan, resource)))
     if "b" in options and chan.pbx.executor is not None:
         # app_dial runs the predial handler on every new channel before calling any of them.
         for outgoing in outs:
@@ -91,8 +91,12 @@ async def dial(chan: Channel, data: str) -> str:
         return "continue"
     if "m" in options:
         chan.emit("MusicOnHoldStart", extra=[("Class", options["m"] or "default")])
+    if len(outs) == 1 and outs[0].has_callerid and "I" not in options:
+        # wait_for_answer, single destination: the caller is shown who it calls at once.
+        chan.connected = outs[0].chan.caller
+        chan.publish()
     winner, status = await _wait_for_answer(chan, outs, timeout if timeout > 0 else None,
-                                            started)
+                                            started, ringback="m" in options or "r" in options)
     if winner is None:
         if "m" in options and not chan.dead:
             chan.emit("MusicOnHoldStop")
@@ -123,7 +127,9 @@ async def dial(chan: Channel, data: str) -> str:
 
 
 async def _wait_for_answer(chan: Channel, outs: list[_Outgoing], timeout: float | None,
-                           started: float) -> tuple[_Outgoing | None, str]:
+                           started: float, *, ringback: bool
+                           ) -> tuple[_Outgoing | None, str]:
+    """``ringback``: the caller hears music (m) or a tone (r), not the callee's ringing."""
     clock = chan.pbx.clock
     deadline = None if timeout is None else started + timeout
     busy = unavailable = 0
@@ -155,10 +161,10 @@ async def _wait_for_answer(chan: Channel, outs: list[_Outgoing], timeout: float 
                     if not rang:
                         rang = True
                         _set_duration(chan, "RINGTIME", clock.now() - started)
-                elif frame.kind is Kind.BUSY:
-                    publish_dial("DialEnd", chan, callee, ("DialStatus", "BUSY"))
-                    callee.destroy()
-                    outgoing.done, busy = True, busy + 1
+                        if not ringback and chan.endpoint is not None:
+                            # ast_indicate(RINGING) to the caller: chan_pjsip sends 180
+                            # and recomputes its device (the trunk turns INUSE).
+                            chan.pbx.refresh_device(chan.endpoint)
                 elif frame.kind is Kind.HANGUP:
                     status = dial_status_for(callee.hangupcause)
                     publish_dial("DialEnd", chan, callee, ("DialStatus", status))

@@ -17,7 +17,6 @@ from acd.sim.pbx import Pbx
 ORIGINATE_ANSWERED = 4  # OriginateResponse Reason: AST_CONTROL_ANSWER
 ORIGINATE_HUNGUP = 1  # AST_CONTROL_HANGUP
 ORIGINATE_RING_TIMEOUT = 3  # AST_CONTROL_RINGING: rang, nobody answered
-ORIGINATE_BUSY = 5  # AST_CONTROL_BUSY
 
 
 def request_channel(pbx: Pbx, tech: str, resource: str, requestor: Channel | None
@@ -45,13 +44,15 @@ def request_channel(pbx: Pbx, tech: str, resource: str, requestor: Channel | Non
         if phone is None or not phone.registered:
             return None
         chan = Channel(pbx, pbx.pjsip_name(endpoint), "PJSIP", state=State.DOWN,
-                       context=phone.context, exten="s", linkedid=linkedid, endpoint=endpoint)
+                       context=phone.context, exten="s", linkedid=linkedid, endpoint=endpoint,
+                       caller=phone.callerid)
         return pbx.add_channel(chan)
     return None
 
 
-def prepare_callee(out: Channel, caller: Channel, number: str) -> None:
-    """What app_dial does to a called channel before calling it."""
+def prepare_callee(out: Channel, caller: Channel, number: str) -> bool:
+    """What app_dial does to a called channel before calling it; True if the channel had a
+    caller id of its own (DIAL_CALLERID_ABSENT not set)."""
     out.setvar("DIALEDPEERNUMBER", number)
     for name, value in caller.variables():
         if name.startswith("__"):
@@ -60,10 +61,14 @@ def prepare_callee(out: Channel, caller: Channel, number: str) -> None:
             out.setvar(name[1:], value, event=False)
     out.appl, out.data = "AppDial", "(Outgoing Line)"
     out.exten = caller.exten
-    # app_dial presents the caller's extension as the number, with the caller's name.
-    out.caller = Party(caller.exten, caller.caller.name)
+    # Without a caller id from the channel driver (a PJSIP endpoint's callerid), app_dial
+    # presents the caller's extension as the number, with the caller's name.
+    preset = bool(out.caller.number)
+    if not preset:
+        out.caller = Party(caller.exten, caller.caller.name)
     out.connected = caller.caller
     out.publish()
+    return preset
 
 
 def call(out: Channel) -> None:
@@ -194,8 +199,6 @@ async def _await_answer(out: Channel, timeout: float) -> tuple[int, str]:
             return ORIGINATE_ANSWERED, "ANSWER"
         if frame.kind is Kind.RINGING:
             rang = True
-        elif frame.kind is Kind.BUSY:
-            return ORIGINATE_BUSY, "BUSY"
         elif frame.kind is Kind.HANGUP:
             return ORIGINATE_HUNGUP, dial_status_for(out.hangupcause)
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
-from acd.sim.channels import Channel, State
+from acd.sim.channels import Channel, Party, State
 from acd.sim.clock import SimClock
 from acd.sim.dialplan import Dialplan
 from acd.sim.events import AmiEvent, EventBus
@@ -29,6 +29,7 @@ class Endpoint(Protocol):
     endpoint: str
     context: str
     registered: bool
+    callerid: Party
 
     @property
     def in_use(self) -> bool:
@@ -169,11 +170,15 @@ class Pbx:
             self.refresh_device(chan.endpoint)
 
     def device_state(self, endpoint: str) -> str:
-        """A PJSIP endpoint's aggregate state from its channels and its phone."""
+        """A PJSIP endpoint's aggregate state from its channels and its phone
+        (chan_pjsip_devicestate): an endpoint with no phone registered (the trunk, whose
+        endpoint has no contact) is UNAVAILABLE when it has no channel."""
         phone = self.endpoints.get(endpoint)
         if phone is not None and not phone.registered:
             return "UNAVAILABLE"
         states = [c.state for c in self.channels.values() if c.endpoint == endpoint]
+        if phone is None and not states:
+            return "UNAVAILABLE"
         in_use = (phone is not None and phone.in_use) or any(
             s in (State.UP, State.RING, State.OFFHOOK, State.DIALING) for s in states)
         ringing = State.RINGING in states
@@ -181,15 +186,21 @@ class Pbx:
             return "RINGINUSE" if in_use else "RINGING"
         return "INUSE" if in_use else "NOT_INUSE"
 
+    def _idle_state(self, endpoint: str) -> str:
+        """The state cached for a device before it published any."""
+        return "NOT_INUSE" if endpoint in self.endpoints else "UNAVAILABLE"
+
     def cached_devices(self) -> list[str]:
         """The PJSIP endpoints in the device state cache: every configured one (a phone
         registers again after a restart) and any other that published a state since boot."""
         return sorted(set(self.endpoints) | set(self._device_states))
 
     def refresh_device(self, endpoint: str) -> None:
-        """Publish a PJSIP device's state if it changed (those states are cached)."""
+        """Publish a PJSIP device's state if it changed (those states are cached). Asterisk
+        recomputes it when one of its channels changes state or hangs up, and when chan_pjsip
+        indicates ringing or progress to its far end; not when a channel is created."""
         state = self.device_state(endpoint)
-        if self._device_states.get(endpoint, "NOT_INUSE") != state:
+        if self._device_states.get(endpoint, self._idle_state(endpoint)) != state:
             self._device_states[endpoint] = state
             self.publish("DeviceStateChange", "call",
                          [("Device", f"PJSIP/{endpoint}"), ("State", state)])

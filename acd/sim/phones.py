@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 
-from acd.sim.channels import NORMAL_CLEARING, USER_BUSY, Channel, Frame, Kind, State
+from acd.sim.channels import NORMAL_CLEARING, USER_BUSY, Channel, Frame, Kind, Party, State
 from acd.sim.pbx import Pbx, Timer
 
 # The 180 Ringing (or 486 Busy Here) a SIP phone sends back, in simulated seconds.
 PROVISIONAL_DELAY = 0.05
+BUSY_HERE = 486
 
 
 class SimPhone:
@@ -24,10 +25,12 @@ class SimPhone:
 
     def __init__(self, pbx: Pbx, endpoint: str, *, answer_after: float = 1.0,
                  answers: bool = True, talk_for: float = 3.0, rng: random.Random | None = None,
-                 context: str = "default") -> None:
+                 context: str = "default", callerid: tuple[str, str] | None = None) -> None:
         self.pbx = pbx
         self.endpoint = endpoint
         self.context = context
+        # pjsip.conf's callerid: the caller id chan_pjsip gives the endpoint's new channels.
+        self.callerid = Party(*callerid) if callerid is not None else Party()
         self.answer_after = answer_after
         self.answers = answers
         self.talk_for = talk_for
@@ -105,9 +108,11 @@ class SimPhone:
 
     def _act(self, chan: Channel, action: str) -> None:
         if action == "busy":
+            # A final 486: chan_pjsip queues a hangup with the cause it maps to (17), the
+            # channel never rings, so the device state never changes (busy.ami).
             self.calls_busy += 1
-            chan.hangupcause = USER_BUSY
-            chan.queue_frame(Frame(Kind.BUSY))
+            chan.tech_cause = BUSY_HERE
+            chan.queue_hangup(USER_BUSY)
         elif action == "ringing":
             self.calls_rung += 1
             chan.set_state(State.RINGING)

@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from acd import contexts
 from acd.sim.apps import DialplanExecutor
 from acd.sim.callers import SimCall, place_call
 from acd.sim.channels import Channel
@@ -148,10 +149,12 @@ class Simulator:
     # --- simulated people ------------------------------------------------------------------------
     def add_phone(self, endpoint: str, *, answer_after: float = 1.0, answers: bool = True,
                   talk_for: float = 3.0, rng: random.Random | None = None,
-                  context: str = "default") -> SimPhone:
-        """Make ``PJSIP/<endpoint>`` dialable, backed by a simulated phone."""
+                  context: str = "default",
+                  callerid: tuple[str, str] | None = None) -> SimPhone:
+        """Make ``PJSIP/<endpoint>`` dialable, backed by a simulated phone; ``callerid``
+        (number, name) is the endpoint's ``callerid`` option in pjsip.conf."""
         phone = SimPhone(self.pbx, endpoint, answer_after=answer_after, answers=answers,
-                         talk_for=talk_for, rng=rng, context=context)
+                         talk_for=talk_for, rng=rng, context=context, callerid=callerid)
         self.phones[endpoint] = phone
         self.pbx.endpoints[endpoint] = phone
         return phone
@@ -168,17 +171,20 @@ class Simulator:
         """The phone added as ``endpoint``."""
         return self.phones[endpoint]
 
-    async def place_call(self, queue: str, priority: int | None = None,
+    async def place_call(self, queue: str | None, priority: int | None = None,
                          skills: str | Mapping[str, int] | None = None,
                          attrs: str | Mapping[str, str] | None = None,
                          caller_name: str = "Ivan", caller_number: str = "79991234567",
                          patience: float | None = 30.0,
                          variables: Mapping[str, str] | None = None,
-                         talk_for: float | None = None) -> SimCall:
-        """A caller arrives from the trunk into ``acd.inbound`` for ``queue``."""
+                         talk_for: float | None = None, context: str = contexts.INBOUND,
+                         exten: str = "s") -> SimCall:
+        """A caller arrives from the trunk into ``acd.inbound`` for ``queue`` (or into
+        ``context,exten,1`` of another dialplan, without ACD_QUEUE when ``queue`` is None)."""
         call = place_call(self.pbx, queue=queue, priority=priority, skills=skills, attrs=attrs,
                           caller_name=caller_name, caller_number=caller_number,
-                          patience=patience, variables=variables, talk_for=talk_for)
+                          patience=patience, variables=variables, talk_for=talk_for,
+                          context=context, exten=exten)
         self.calls = [c for c in self.calls if c.is_up]
         self.calls.append(call)
         return call
