@@ -136,7 +136,7 @@ async def pbx(request: pytest.FixtureRequest, dialplan: Path,
     await real.close()
 
 
-def _acd_factory(redis_url: str, site: str, port: int, apps: list[AcdApp]) -> MakeAcd:
+def acd_factory(redis_url: str, site: str, port: int, apps: list[AcdApp]) -> MakeAcd:
     async def make(**overrides: Any) -> tuple[AcdApp, RecordingSink]:
         sink = RecordingSink()
         app = AcdApp(contact_centre(redis_url, port, site=site, **overrides), sink=sink)
@@ -155,7 +155,7 @@ def _acd_factory(redis_url: str, site: str, port: int, apps: list[AcdApp]) -> Ma
 async def make_tier_acd(redis_url: str, site: str, pbx: Pbx) -> AsyncIterator[MakeAcd]:
     """acd against whichever telephony tier ``pbx`` is."""
     apps: list[AcdApp] = []
-    yield _acd_factory(redis_url, site, pbx.port, apps)
+    yield acd_factory(redis_url, site, pbx.port, apps)
     for app in apps:
         await app.stop()
 
@@ -164,7 +164,7 @@ async def make_tier_acd(redis_url: str, site: str, pbx: Pbx) -> AsyncIterator[Ma
 async def make_acd(redis_url: str, site: str, sim: Simulator) -> AsyncIterator[MakeAcd]:
     apps: list[AcdApp] = []
 
-    make = _acd_factory(redis_url, site, sim.port, apps)
+    make = acd_factory(redis_url, site, sim.port, apps)
     yield make
     for app in apps:
         await app.stop()

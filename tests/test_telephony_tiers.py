@@ -8,16 +8,21 @@ half a second and talk for one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from acd.ami.dialplan import check_dialplan, shipped_contexts
+from acd.app import AcdApp
 from acd.domain.model import AgentState
 from acd.service import call_actions
 from acd.service.call_actions import MonitorMode
-from tests.conftest import MakeAcd
+from acd.sim import Simulator
+from tests.conftest import MakeAcd, acd_factory
+from tests.pbx.asterisk import AsteriskProcess, find_install
 from tests.pbx.tiers import Pbx
 from tests.support import log_in, sample
 from tests.test_api import TOKENS, http_settings
@@ -242,3 +247,45 @@ async def test_the_shipped_dialplan_is_found_whole_and_unmerged(
     for context in shipped_contexts():
         assert app.metrics.registry.get_sample_value(
             "acd_dialplan_problems", {"context": context}) == 0
+
+
+OPERATOR_CONTEXT = "[acd.connect]\nexten => 100,1,NoOp(the operator's own)\n"
+
+
+@pytest.mark.parametrize("tier", ["sim", "asterisk"])
+async def test_an_operator_context_with_a_shipped_name_is_reported_at_login(
+    tier: str, request: pytest.FixtureRequest, dialplan: Path, tmp_path: Path, redis_url: str,
+    site: str
+) -> None:
+    """Asterisk merges two contexts of one name and only warns; acd names the merged one."""
+    stop: Callable[[], Awaitable[None]]
+    if tier == "sim":
+        operator = tmp_path / "operator.conf"
+        operator.write_text(OPERATOR_CONTEXT, encoding="utf-8")
+        simulator = Simulator(username="acd", secret="s3cret", seed=7,
+                              dialplan_files=[dialplan, operator])
+        await simulator.start(host="127.0.0.1", port=0)
+        port, stop = simulator.port, simulator.stop
+    else:
+        request.getfixturevalue("asterisk_rig")  # skips, saying why, without a real Asterisk
+        install = find_install()
+        assert not isinstance(install, str)
+        rig = AsteriskProcess(install, dialplan=OPERATOR_CONTEXT)
+        await asyncio.to_thread(rig.start)
+        port = rig.ami_port
+
+        async def stop() -> None:
+            await asyncio.to_thread(rig.remove)
+
+    apps: list[AcdApp] = []
+    try:
+        app, _ = await acd_factory(redis_url, site, port, apps)(queues=QUEUES)
+        problems = await check_dialplan(app.ami, app.metrics)
+        assert list(problems) == ["acd.connect"]
+        assert any("100,1" in problem for problem in problems["acd.connect"])
+        assert sample(app, "acd_dialplan_problems", context="acd.connect") == 1
+        assert sample(app, "acd_dialplan_problems", context="acd.inbound") == 0
+    finally:
+        for app in apps:
+            await app.stop()
+        await stop()
