@@ -56,9 +56,11 @@ async def test_caller_who_left_while_acd_was_down_is_counted_failed_not_lost(
     settings = contact_centre(redis_url, sim.port, site=site)
     first = AcdApp(settings, sink=(sink := RecordingSink()))
     await first.start()
-    call = await sim.place_call(queue="sales", caller_name="Kees", patience=1)
+    call = await sim.place_call(queue="sales", caller_name="Kees", patience=None)
     await sink.wait_for("call.offered", call=call.uniqueid)
     await first.stop()
+    # The caller leaves once acd is gone (a patience timer could fire while it still ran).
+    call.hang_up()
     assert await call.ended(timeout=10) == "abandoned"
     second = AcdApp(settings, sink=(sink := RecordingSink()))
     await second.start()
