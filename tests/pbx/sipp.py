@@ -139,6 +139,21 @@ def caller_scenario(*, name: str, number: str, headers: dict[str, str],
     extra = "".join(f"{key}: {value}\n" for key, value in headers.items())
     display = name.replace("\\", "\\\\").replace('"', '\\"')
     wait_ms = FOREVER_MS if patience is None else max(1, int(patience * 1000))
+
+    def in_dialog(method: str, cseq: int, retrans: str) -> str:
+        """A request of the caller's own inside the dialog its INVITE opened."""
+        return f"""<send{retrans}><![CDATA[
+{method} [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{display}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: {cseq} {method}
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>"""
+
     steps = f"""<send retrans="500"><![CDATA[
 INVITE sip:{target}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -157,30 +172,10 @@ Content-Length: [len]
 <recv response="180" optional="true"/>
 <recv response="183" optional="true"/>
 <recv response="200" rrs="true"/>
-<send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "{display}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
+{in_dialog("ACK", 1, "")}
 <recv request="BYE" timeout="{wait_ms}" ontimeout="hang_up" next="bye_received"/>
 <label id="hang_up"/>
-<send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "{display}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
+{in_dialog("BYE", 2, ' retrans="500"')}
 <recv response="200" next="end"/>
 <label id="bye_received"/>
 {_reply("200 OK")}
