@@ -125,6 +125,14 @@ class AmiConnection:
             raise AmiError(f"{fields.get('Action')}: {first.get('Message', 'error')}")
         return response
 
+    async def send_list(
+        self, fields: Mapping[str, ActionValue], timeout: float | None = None
+    ) -> list[Message]:
+        """:meth:`send` for a list action: its messages, as a list even when Asterisk answered
+        with one message (an empty list, or an error-free single reply)."""
+        reply = await self.send(fields, timeout)
+        return reply if isinstance(reply, list) else [reply]
+
     # --- the protocol calls these (panoramisk's factory interface) ------------------------------
 
     def dispatch(self, message: Message) -> None:

@@ -68,10 +68,10 @@ async def listed_context(ami: AmiConnection, context: str
                          ) -> tuple[dict[Priority, Step], list[str]]:
     """What Asterisk runs in ``context``: its priorities, and what else it holds (includes,
     ignore patterns, switches). AmiError "Did not find context" when it has none."""
-    reply = await ami.send({"Action": "ShowDialPlan", "Context": context})
+    reply = await ami.send_list({"Action": "ShowDialPlan", "Context": context})
     steps: dict[Priority, Step] = {}
     other: list[str] = []
-    for item in reply if isinstance(reply, list) else [reply]:
+    for item in reply:
         if item.get("Event") != "ListDialplan":
             continue
         if "Extension" in item:

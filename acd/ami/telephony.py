@@ -85,8 +85,7 @@ class AsteriskTelephony:
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel Asterisk has now, by Uniqueid."""
-        reply = await self.ami.send({"Action": "CoreShowChannels"}, timeout=30.0)
-        messages = reply if isinstance(reply, list) else [reply]
+        messages = await self.ami.send_list({"Action": "CoreShowChannels"}, timeout=30.0)
         channels: dict[str, LiveChannel] = {}
         for message in messages:
             if message.get("Event") == "CoreShowChannel":
@@ -125,8 +124,7 @@ class AsteriskTelephony:
 
         Its items are DeviceStateChange events written into the response, which eventfilters
         do not touch. Local channels' devices are not cached, so never listed."""
-        reply = await self.ami.send({"Action": "DeviceStateList"}, timeout=30.0)
-        messages = reply if isinstance(reply, list) else [reply]
+        messages = await self.ami.send_list({"Action": "DeviceStateList"}, timeout=30.0)
         return {str(m["Device"]): str(m.get("State", "")) for m in messages
                 if m.get("Event") == "DeviceStateChange" and "Device" in m}
 
@@ -142,10 +140,9 @@ class AsteriskTelephony:
         key = f"agent-{check_name('agent', agent_id)}"
         action = {"Action": "DBGet", "Family": "acd", "Key": key}
         try:
-            reply = await self.ami.send(action)
+            messages = await self.ami.send_list(action)
         except AmiError:
             return None  # "Database entry not found", or Asterisk is gone again
-        messages = reply if isinstance(reply, list) else [reply]
         value = next((str(m.get("Val", "")) for m in messages
                       if m.get("Event") == "DBGetResponse"), "")
         call_id, _, times = value.partition(",")
