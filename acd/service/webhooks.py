@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from redis.exceptions import RedisError, ResponseError
 
+from acd.domain.event_kinds import EventKind
 from acd.errors import ConfigError
 from acd.metrics import Metrics
 from acd.tasks import cancel_all
@@ -49,10 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("acd.webhooks")
 
-EVENT_KINDS = frozenset({
-    "call.offered", "call.answered", "call.abandoned", "call.overflowed", "call.failed",
-    "call.ended", "agent.state", "agent.missed", "agent.phone", "telephony.reconciled",
-})
+EVENT_KINDS = frozenset(kind.value for kind in EventKind)
 READ_COUNT = 50  # stream entries read, then delivered one by one, per XREADGROUP
 BLOCK_MS = 2_000  # an XREADGROUP waits this long for new events; below the client's timeout
 CLAIM_IDLE_SECONDS = 60.0  # a consumer's unacknowledged entries this idle are taken over
