@@ -173,9 +173,9 @@ class AcdApp:
             self.router.submit(Tick())
 
     async def _refresh_stats(self) -> None:
-        await refresh_gauges(self.store, self.metrics,
-                             per_agent=self.settings.http.per_agent_metrics,
-                             today=self.router.day_of(time.time()))
+        refresh_gauges(self.router.mirror, self.metrics,
+                       per_agent=self.settings.http.per_agent_metrics,
+                       today=self.router.day_of(time.time()))
 
     async def _watch_loop_lag(self) -> None:
         while not self._stopping:

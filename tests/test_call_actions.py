@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from acd.api.auth import token_hash
+from acd.domain.model import AgentState
 from acd.sim import Simulator
 from acd.sim.events import AmiEvent
 from tests.conftest import MakeAcd
@@ -119,11 +120,16 @@ async def test_an_escalated_call_waits_for_a_lead_ahead_of_ordinary_calls(
     status, _ = await api.request("POST", f"/api/v1/calls/{call_id}/escalate",
                                   token=TOKENS["agent"])
     assert status == 200
+    # Anna on a break, so that both calls wait (the stream reports an arrival only once acd
+    # has decided on it, so a ready Anna would already ring for the ordinary call).
+    await api.app.router.call(
+        lambda: api.app.router.change_agent_state("1001", AgentState.PAUSED, "break"))
     ordinary = await sim.place_call(queue="sales", caller_name="Ivan", patience=None)
     await api.sink.wait_for("call.offered", call=ordinary.uniqueid)
     status, body = await api.request("GET", "/api/v1/calls?queue=sales")
     assert [c["id"] for c in body["calls"]] == [call_id, ordinary.uniqueid]
     # Ordinary agents take the ordinary call, never the escalated one.
+    await log_in(api.app, "1001")
     assert await ordinary.answered(timeout=10) == "1001"
     await log_in(api.app, "1002")
     status, body = await api.request("GET", f"/api/v1/calls/{call_id}")

@@ -231,7 +231,7 @@ async def test_supervisor_listens_whispers_or_barges_on_a_live_call(
     call = await pbx.place_call("sales", caller_name="Noor", patience=60)
     assert await call.answered(timeout=15) == "1001"
     await sink.wait_for("call.answered", call=call.uniqueid)
-    await app.router.call(lambda: call_actions.monitor(app.router, call.uniqueid, mode,
+    await app.router.call(lambda: call_actions.monitor(app.router.services, call.uniqueid, mode,
                                                        "PJSIP/9001", "supervisor"))
     spying = await pbx.event("ChanSpyStart", SpyeeChannel="PJSIP/1001-", timeout=15)
     assert spying["SpyerChannel"].startswith("PJSIP/9001-")

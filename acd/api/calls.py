@@ -74,9 +74,9 @@ async def patch_call(request: web.Request) -> web.Response:
         raise InvalidInput("queue", "must be a queue name")
     router = request.app[ROUTER]
     if isinstance(queue, str):
-        await router.call(lambda: call_actions.move_to_queue(router, call_id, queue))
+        await router.call(lambda: call_actions.move_to_queue(router.services, call_id, queue))
     if isinstance(priority, int):
-        await router.call(lambda: call_actions.set_priority(router, call_id, priority))
+        await router.call(lambda: call_actions.set_priority(router.services, call_id, priority))
     return await _call_now(request, call_id)
 
 
@@ -88,7 +88,7 @@ async def send_call(request: web.Request) -> web.Response:
     if not isinstance(agent, str):
         raise InvalidInput("agent", "must be an agent id")
     router = request.app[ROUTER]
-    await router.call(lambda: call_actions.send_to_agent(router, call_id, agent))
+    await router.call(lambda: call_actions.send_to_agent(router.services, call_id, agent))
     return await _call_now(request, call_id)
 
 
@@ -96,7 +96,7 @@ async def hang_up_call(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     call_id = request.match_info["call"]
     router = request.app[ROUTER]
-    await router.call(lambda: call_actions.hang_up(router, call_id))
+    await router.call(lambda: call_actions.hang_up(router.services, call_id))
     return await _call_now(request, call_id)
 
 
@@ -113,7 +113,7 @@ async def escalate_call(request: web.Request) -> web.Response:
     else:
         require(request, Role.SUPERVISOR)
     router = request.app[ROUTER]
-    await router.call(lambda: call_actions.escalate(router, call_id, by_agent))
+    await router.call(lambda: call_actions.escalate(router.services, call_id, by_agent))
     return await _call_now(request, call_id)
 
 
@@ -141,7 +141,7 @@ async def monitor_call(request: web.Request) -> web.Response:
     check_dial_string("dial", dial)
     router = request.app[ROUTER]
     listen_on = dial
-    await router.call(lambda: call_actions.monitor(router, call_id, mode, listen_on,
+    await router.call(lambda: call_actions.monitor(router.services, call_id, mode, listen_on,
                                                    token.name))
     return web.json_response({"call": call_id, "mode": mode.value, "dial": dial}, status=202)
 

@@ -20,7 +20,7 @@ from acd.service.reports import TeamRoster, queue_stats, team_rosters, team_stat
 
 def _daily_stats(request: web.Request) -> DailyStats:
     # Cheap to build: a reader over the counters the process's own DailyStats sink writes.
-    return DailyStats.from_store(request.app[STORE], request.app[ROUTER].settings)
+    return DailyStats.from_store(request.app[STORE], request.app[ROUTER].services.settings)
 
 
 async def _queue(request: web.Request) -> Queue:

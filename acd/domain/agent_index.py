@@ -47,6 +47,18 @@ class AgentIndex:
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._agents
 
+    def ids(self) -> list[str]:
+        """Every indexed agent's id."""
+        return list(self._agents)
+
+    def has_available(self, queue: str) -> bool:
+        """True if some member of ``queue`` is available (its teams' staff not counted)."""
+        return bool(self._ready.get(queue))
+
+    def available_staff(self, team: str) -> bool:
+        """True if some logged-in lead or supervisor of ``team`` is available."""
+        return any(is_available(self._agents[i]) for i in self._staff.get(team, ()))
+
     def get(self, agent_id: str) -> Agent | None:
         """The indexed snapshot of an agent."""
         return self._agents.get(agent_id)

@@ -12,6 +12,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable
 
 from acd.domain.model import (
+    ESCALATED_PRIORITY,
     MAX_PRIORITY,
     MIN_PRIORITY,
     Agent,
@@ -68,7 +69,7 @@ class WaitingCalls:
         """A call starts waiting (or its snapshot changed: step, skills)."""
         self.remove(call.id)
         self._calls[call.id] = call
-        lines = self._lines.setdefault(call.queue, [[] for _ in range(MAX_PRIORITY + 1)])
+        lines = self._lines.setdefault(call.queue, [[] for _ in range(ESCALATED_PRIORITY + 1)])
         insort(lines[_level(call)], (call.arrived_at, call.id))
 
     def remove(self, call_id: str) -> Call | None:
@@ -78,6 +79,15 @@ class WaitingCalls:
             line = self._lines[call.queue][_level(call)]
             del line[bisect_left(line, (call.arrived_at, call.id))]
         return call
+
+    def summary(self, queue: str) -> tuple[int, float]:
+        """How many calls wait in ``queue``, and the arrival of the oldest (0 if none)."""
+        lines = [line for line in self._lines.get(queue, ()) if line]
+        return sum(map(len, lines)), min((line[0][0] for line in lines), default=0.0)
+
+    def has_waiting(self, queue: str) -> bool:
+        """True if some call waits in ``queue``."""
+        return any(self._lines.get(queue, ()))
 
     def in_line(self, queue: str, now: float | None = None) -> list[Call]:
         """The queue's waiting calls in the order they are served at ``now``."""
@@ -128,4 +138,8 @@ class WaitingCalls:
 
 
 def _level(call: Call) -> int:
+    # Escalated calls have a line of their own: they come before every ordinary call, so a
+    # line stays in serving order.
+    if call.escalated_by:
+        return ESCALATED_PRIORITY
     return min(MAX_PRIORITY, max(MIN_PRIORITY, call.priority))

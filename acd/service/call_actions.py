@@ -9,19 +9,18 @@ events of the same call; the Lua scripts keep it safe against other acd processe
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from acd.domain.event_kinds import EventKind
 from acd.domain.events import EscalationRequested
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, AgentState, Call, CallStatus, Outcome
 from acd.domain.names import check_dial_string, check_name
 from acd.errors import AmiError, Conflict, InvalidInput, NotFound
+from acd.service.context import Services
 from acd.service.endings import end_call, handover_agent
 from acd.service.overflow import leave_for_queue
-
-if TYPE_CHECKING:
-    from acd.service.router import Router
 
 log = logging.getLogger("acd.router")
 
@@ -38,8 +37,8 @@ class MonitorMode(StrEnum):
     BARGE = "barge"  # speaks to both: a three-way call
 
 
-async def _call(router: Router, call_id: str) -> Call:
-    call = await router.store.get_call(call_id)
+async def _call(ctx: Services, call_id: str) -> Call:
+    call = await ctx.store.get_call(call_id)
     if call is None or call.status is CallStatus.ENDED:
         raise NotFound(f"call {call_id} not found")
     return call
@@ -51,107 +50,106 @@ def _waiting(call: Call, action: str) -> None:
                        f"{action}")
 
 
-async def set_priority(router: Router, call_id: str, priority: int) -> Call:
+async def set_priority(ctx: Services, call_id: str, priority: int) -> Call:
     """Give a waiting call another priority; it keeps its arrival time."""
     if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         raise InvalidInput("priority", f"must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}")
-    call = await _call(router, call_id)
+    call = await _call(ctx, call_id)
     _waiting(call, "given another priority")
-    if not await router.store.move_call(call, call.queue, priority):
+    if not await ctx.store.move_call(call, call.queue, priority):
         raise Conflict(f"call {call_id} is no longer waiting")
-    await _record(router, call, "call.reprioritized", priority=priority, previous=call.priority)
+    ctx.recorder.call_action(call, EventKind.CALL_REPRIORITIZED, priority=priority,
+                             previous=call.priority)
     changed = replace(call, priority=priority)
-    queue = router.queue_of(changed)
-    await router.route_call(changed, queue, router.perf())
-    return await _call(router, call_id)
+    queue = ctx.queue_of(changed)
+    await ctx.routing.route_call(changed, queue, time.perf_counter())
+    return await _call(ctx, call_id)
 
 
-async def move_to_queue(router: Router, call_id: str, queue_name: str) -> Call:
+async def move_to_queue(ctx: Services, call_id: str, queue_name: str) -> Call:
     """Move a waiting call to another queue, keeping its arrival time and priority."""
     check_name("queue", queue_name)
-    target = router.queues.get(queue_name) or await router.store.get_queue(queue_name)
+    target = ctx.mirror.queues.get(queue_name) or await ctx.store.get_queue(queue_name)
     if target is None:
         raise NotFound(f"queue {queue_name} not found")
-    call = await _call(router, call_id)
+    call = await _call(ctx, call_id)
     _waiting(call, "moved")
     if call.queue == target.name:
         return call
     # Moved out by a supervisor: for the queue it leaves, that is an overflow.
-    if not await leave_for_queue(router, call, router.queue_of(call), target,
+    if not await leave_for_queue(ctx, call, ctx.queue_of(call), target,
                                  counted_as=MOVED):
         raise Conflict(f"call {call_id} is no longer waiting")
-    await _record(router, call, "call.moved", to=target.name, previous=call.queue)
-    await router.route_call(replace(call, queue=target.name, step=0), target, router.perf())
-    return await _call(router, call_id)
+    ctx.recorder.call_action(call, EventKind.CALL_MOVED, to=target.name, previous=call.queue)
+    await ctx.routing.route_call(replace(call, queue=target.name, step=0), target,
+                                 time.perf_counter())
+    return await _call(ctx, call_id)
 
 
-async def send_to_agent(router: Router, call_id: str, agent_id: str) -> Call:
+async def send_to_agent(ctx: Services, call_id: str, agent_id: str) -> Call:
     """Offer a waiting call to one named agent now, whatever the queue's rules say.
 
     The agent must be ready (409 otherwise): a supervisor's choice does not ring a busy phone.
     If the agent does not answer, the call goes back to its place like any missed offer.
     """
-    call = await _call(router, call_id)
-    agent = await router.store.get_agent(check_name("agent", agent_id))
+    call = await _call(ctx, call_id)
+    agent = await ctx.store.get_agent(check_name("agent", agent_id))
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
     _waiting(call, "sent to an agent")
     if agent.state is not AgentState.READY or agent.device_busy:
         raise Conflict(f"agent {agent.id} is {agent.state.value}, not ready")
-    if not await router.offer(call, agent, router.queue_of(call), router.perf()):
+    if not await ctx.routing.offer(call, agent, ctx.queue_of(call), time.perf_counter()):
         raise Conflict(f"call {call_id} or agent {agent.id} was taken meanwhile")
-    await _record(router, call, "call.sent", agent=agent.id)
-    return await _call(router, call_id)
+    ctx.recorder.call_action(call, EventKind.CALL_SENT, agent=agent.id)
+    return await _call(ctx, call_id)
 
 
-async def hang_up(router: Router, call_id: str) -> Call:
+async def hang_up(ctx: Services, call_id: str) -> Call:
     """Hang up the caller. A call not yet answered ends as failed (reason ``api-hangup``) at
     once; a connected one ends as answered when Asterisk reports the hangup."""
-    call = await _call(router, call_id)
+    call = await _call(ctx, call_id)
     if call.status is not CallStatus.CONNECTED:
-        await end_call(router, call, Outcome.FAILED, API_HANGUP, router.perf())
-    await _record(router, call, "call.hangup_requested")
-    await router.telephony.hang_up(call.channel)
-    return await router.store.get_call(call_id) or call
+        await end_call(ctx, call, Outcome.FAILED, API_HANGUP, time.perf_counter())
+    ctx.recorder.call_action(call, EventKind.CALL_HANGUP_REQUESTED)
+    await ctx.telephony.hang_up(call.channel)
+    return await ctx.store.get_call(call_id) or call
 
 
-async def escalate(router: Router, call_id: str, by_agent: str = "") -> Call:
+async def escalate(ctx: Services, call_id: str, by_agent: str = "") -> Call:
     """Move a live call from its agent to a team lead: the caller hears music again and waits
     ahead of every ordinary call for a lead of the agent's team, then any lead serving the
     queue, then a supervisor. ``by_agent``, when given, must be the call's agent."""
-    call = await _call(router, call_id)
+    call = await _call(ctx, call_id)
     if call.status is not CallStatus.CONNECTED:
         raise Conflict(f"call {call_id} is {call.status.value}; only a connected call can be "
                        "escalated")
     if by_agent and by_agent != call.agent:
         raise Conflict(f"call {call_id} is not connected to agent {by_agent}")
-    agent = await router.store.get_agent(call.agent)
+    agent = await ctx.store.get_agent(call.agent)
     if agent is None:
         raise Conflict(f"agent {call.agent} of call {call_id} no longer exists")
-    now = router.clock()
-    if not await router.store.escalate(call, agent, now):
+    now = ctx.clock()
+    if not await ctx.store.escalate(call, agent, now):
         raise Conflict(f"call {call_id} is no longer connected to agent {agent.id}")
     escalated = replace(call, status=CallStatus.WAITING, agent="", step=0,
                         escalated_by=agent.id, escalation_team=agent.team)
-    queue = router.queue_of(call)
-    router.metrics.calls_escalated.labels(call.queue).inc()
-    log.info("call escalated", extra={"call": call.id, "agent": agent.id, "queue": call.queue,
-                                      "team": agent.team})
-    await _record(router, call, "call.escalated", agent=agent.id, team=agent.team)
+    queue = ctx.queue_of(call)
+    ctx.recorder.escalated(call, agent)
     # Back on hold first (Asterisk hangs up the agent's leg), then free the agent: a lead
     # who is ready is rung right after.
-    await router.telephony.return_to_hold(escalated)
-    received = router.perf()
-    await handover_agent(router, call, queue, agent.id, now, received)
-    await router.route_call(escalated, queue, received)
-    return await _call(router, call_id)
+    await ctx.telephony.return_to_hold(escalated)
+    received = time.perf_counter()
+    await handover_agent(ctx, call, queue, agent.id, now, received)
+    await ctx.routing.route_call(escalated, queue, received)
+    return await _call(ctx, call_id)
 
 
-async def escalation_requested(router: Router, event: EscalationRequested) -> None:
+async def escalation_requested(ctx: Services, event: EscalationRequested) -> None:
     """The feature code: keyed by the caller, or on a call that is not connected, it
     names no call to escalate and is ignored."""
     try:
-        await escalate(router, event.call_id)
+        await escalate(ctx, event.call_id)
     except (NotFound, Conflict) as exc:
         log.info("escalation feature code ignored", extra={"call": event.call_id,
                                                            "error": str(exc)})
@@ -159,24 +157,18 @@ async def escalation_requested(router: Router, event: EscalationRequested) -> No
         log.warning("escalation failed", extra={"call": event.call_id, "error": str(exc)})
 
 
-async def monitor(router: Router, call_id: str, mode: MonitorMode, dial: str, by: str) -> Call:
+async def monitor(ctx: Services, call_id: str, mode: MonitorMode, dial: str, by: str) -> Call:
     """Ring ``dial`` (a supervisor's, lead's or QA specialist's phone) and, once answered,
     join the call's agent channel in ``mode``."""
-    call = await _call(router, call_id)
-    fields = await router.store.get_call_fields(call_id)
+    call = await _call(ctx, call_id)
+    fields = await ctx.store.get_call_fields(call_id)
     agent_channel = fields.get("agent_channel", "")
     if call.status is not CallStatus.CONNECTED or not agent_channel:
         raise Conflict(f"call {call_id} is {call.status.value}; only a connected call can be "
                        "listened to")
     check_dial_string("dial", dial)
-    await router.telephony.spy(dial, agent_channel, mode.value, call.id)
-    router.metrics.supervisor_actions.labels(mode.value).inc()
+    await ctx.telephony.spy(dial, agent_channel, mode.value, call.id)
+    ctx.metrics.supervisor_actions.labels(mode.value).inc()
     log.info("call monitored", extra={"call": call.id, "mode": mode.value, "by": by})
-    await _record(router, call, "call.monitored", mode=mode.value, by=by, dial=dial)
+    ctx.recorder.call_action(call, EventKind.CALL_MONITORED, mode=mode.value, by=by, dial=dial)
     return call
-
-
-async def _record(router: Router, call: Call, kind: str, **data: object) -> None:
-    """History of the call, and the event stream."""
-    await router.store.add_history(call.id, {"at": router.clock(), "event": kind, **data})
-    await router.publish(kind, call=call.id, queue=call.queue, **data)

@@ -11,25 +11,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from acd import contexts
 from acd.domain.events import AgentAnswered, DeviceChanged, LiveChannel
 from acd.domain.model import Call, CallStatus, Outcome
 from acd.errors import AmiError, InvalidInput
+from acd.service.arrivals import call_entered
+from acd.service.context import Services
 from acd.service.endings import end_call
 from acd.service.offers import agent_answered
-
-if TYPE_CHECKING:
-    from acd.service.router import Router
+from acd.service.phones import device_changed
 
 log = logging.getLogger("acd.router")
 
 
-async def reconcile(router: Router, reconnect: bool) -> None:
+async def reconcile(ctx: Services, reconnect: bool) -> None:
     """After (re)connecting: end calls whose channel vanished, adopt calls we missed."""
     try:
-        live = await router.telephony.live_channels()
+        live = await ctx.telephony.live_channels()
     except AmiError as exc:
         log.warning("could not list channels", extra={"error": str(exc)})
         return
@@ -38,51 +37,49 @@ async def reconcile(router: Router, reconnect: bool) -> None:
     for channel in live.values():
         if channel.bridge:
             bridges.setdefault(channel.bridge, []).append(channel)
-    for call_id in await router.store.active_call_ids():
-        call = await router.store.get_call(call_id)
+    for call_id in await ctx.store.active_call_ids():
+        call = await ctx.store.get_call(call_id)
         if call is not None and call_id not in live:
-            await _end_vanished(router, call, received)
+            await _end_vanished(ctx, call, received)
         elif call is not None and call.status is CallStatus.OFFERED:
-            await _connect_if_bridged(router, call, live[call_id], bridges)
+            await _connect_if_bridged(ctx, call, live[call_id], bridges)
     for channel in live.values():
         if channel.context == contexts.INBOUND and channel.application == "MusicOnHold":
-            await _adopt(router, channel.uniqueid, channel.channel, channel.seconds)
-    await _read_devices(router, live, received)
-    log.info("reconciled with Asterisk", extra={"reconnect": reconnect,
-                                                "channels": len(live)})
-    await router.publish("telephony.reconciled", reconnect=reconnect, channels=len(live))
-    await router.route_waiting(received)
+            await _adopt(ctx, channel.uniqueid, channel.channel, channel.seconds)
+    await _read_devices(ctx, live, received)
+    ctx.recorder.reconciled(reconnect, len(live))
+    await ctx.routing.route_waiting(received)
 
 
-async def _adopt(router: Router, uniqueid: str, channel: str, seconds: float) -> None:
+async def _adopt(ctx: Services, uniqueid: str, channel: str, seconds: float) -> None:
     """A caller on hold that acd does not know (its ACDEnqueue came while acd was away)."""
-    if await router.store.get_call(uniqueid) is not None:
+    if await ctx.store.get_call(uniqueid) is not None:
         return
     try:
-        event = await router.telephony.entered_call(uniqueid, channel)
+        event = await ctx.telephony.entered_call(uniqueid, channel)
     except AmiError:
         return
     log.info("adopting a caller acd had not seen", extra={"call": uniqueid})
-    await router.call_entered(event, time.perf_counter(), waited=seconds)
+    await call_entered(ctx, event, time.perf_counter(), waited=seconds)
 
 
-async def _end_vanished(router: Router, call: Call, received: float) -> None:
+async def _end_vanished(ctx: Services, call: Call, received: float) -> None:
     """The caller's channel is gone. If the agent's leg recorded this call as answered, it was
     a conversation: answered (if acd never saw the answer) and charged the talk Asterisk
     recorded; otherwise it failed while acd was away."""
     record = None
     if call.agent and call.status in (CallStatus.OFFERED, CallStatus.CONNECTED):
-        record = await router.telephony.last_agent_leg(call.agent)
+        record = await ctx.telephony.last_agent_leg(call.agent)
     if record is None or record.call_id != call.id or not record.answered_at:
-        await end_call(router, call, Outcome.FAILED, "vanished", received)
+        await end_call(ctx, call, Outcome.FAILED, "vanished", received)
         return
     if call.status is CallStatus.OFFERED:
-        await agent_answered(router, AgentAnswered(call.id, ""), record.answered_at)
+        await agent_answered(ctx, AgentAnswered(call.id, ""), record.answered_at)
     talk = max(0.0, record.ended_at - record.answered_at)
-    await end_call(router, call, Outcome.ANSWERED, "vanished", received, talk=talk)
+    await end_call(ctx, call, Outcome.ANSWERED, "vanished", received, talk=talk)
 
 
-async def _connect_if_bridged(router: Router, call: Call, caller: LiveChannel,
+async def _connect_if_bridged(ctx: Services, call: Call, caller: LiveChannel,
                               bridges: dict[str, list[LiveChannel]]) -> None:
     """An offered call whose caller is in a bridge: the agent answered while acd was away.
     It is that agent's answered call from the moment of the answer."""
@@ -91,29 +88,28 @@ async def _connect_if_bridged(router: Router, call: Call, caller: LiveChannel,
         return
     agent_channel = agents[0].channel
     try:
-        answered_at = await router.telephony.answered_at(agent_channel)
+        answered_at = await ctx.telephony.answered_at(agent_channel)
     except (AmiError, InvalidInput):
         answered_at = 0.0
     log.info("agent answered while acd was away", extra={"call": call.id, "agent": call.agent,
                                                          "channel": agent_channel})
-    await agent_answered(router, AgentAnswered(call.id, agent_channel), answered_at)
+    await agent_answered(ctx, AgentAnswered(call.id, agent_channel), answered_at)
 
 
-async def _read_devices(router: Router, live: dict[str, LiveChannel], received: float) -> None:
+async def _read_devices(ctx: Services, live: dict[str, LiveChannel], received: float) -> None:
     """Set every agent's phone busy or free as Asterisk has it now, routing freed agents.
 
     A device missing from Asterisk's list is not in use. Local channels' devices are never
     listed (Asterisk does not cache them): one is in use while one of its channels exists."""
     try:
-        states = await router.telephony.device_states()
+        states = await ctx.telephony.device_states()
     except AmiError as exc:
         log.warning("could not list device states", extra={"error": str(exc)})
         return
-    await router.refresh_agents(force=True)
-    for agent in router.agents_seen:
+    for agent in list(ctx.mirror.all_agents()):
         state = states.get(agent.dial, "NOT_INUSE")
         if agent.dial.startswith("Local/") and any(
                 c.channel.startswith(agent.dial + "-") for c in live.values()):
             state = "INUSE"
-        await router.device_changed(DeviceChanged(agent.dial, state), received,
+        await device_changed(ctx, DeviceChanged(agent.dial, state), received,
                                     known=agent.device_busy)

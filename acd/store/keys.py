@@ -17,6 +17,8 @@ class Keys:
         self.offers = self.prefix + "calls:offered"
         self.callbacks = self.prefix + "callbacks"
         self.roster = self.prefix + "agents:roster"
+        # Stream of every change to calls and agents, followed by every acd process.
+        self.changes = self.prefix + "changes"
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""

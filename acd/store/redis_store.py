@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -58,9 +58,41 @@ _ALLOWED_FROM = {
 }
 
 
+FEED_LENGTH = 10_000  # entries the change feed keeps (as in lua/_changes.lua)
+# A hash's content as a change-feed entry or a script's snapshot: kind ('a' agent, 'c' call,
+# 'agent' / 'queue' a configuration to read again, 'gone-agent' / 'gone-queue' deleted).
+Change = tuple[str, Fields]
+ChangeHook = Callable[[str, Fields], None]
+
+
 def _load_script(redis: Redis, name: str) -> AsyncScript:
-    text = resources.files("acd.store").joinpath("lua", f"{name}.lua").read_text("utf-8")
-    return redis.register_script(text)
+    lua = resources.files("acd.store").joinpath("lua")
+    prelude = lua.joinpath("_changes.lua").read_text("utf-8")
+    return redis.register_script(prelude + lua.joinpath(f"{name}.lua").read_text("utf-8"))
+
+
+def _pairs(flat: Sequence[str]) -> Fields:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """What ending a call found and did: the status it had, its agent ('' if none), the talk
+    time counted (0 unless it was connected), and whether that agent was freed with it."""
+
+    previous: CallStatus
+    agent: str
+    talk: float
+    agent_freed: bool
+
+
+def _stream_rows(reply: Any) -> list[tuple[str, list[tuple[str, Fields]]]]:
+    """XREAD's reply as (stream, entries), whether the client speaks RESP2 or RESP3."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return [(name, list(entries)) for name, entries in reply.items()]
+    return [(name, list(entries)) for name, entries in reply]
 
 
 class Store:
@@ -80,6 +112,52 @@ class Store:
         self._move = _load_script(redis, "move")
         self._escalate = _load_script(redis, "escalate")
         self._count_handled = _load_script(redis, "count_handled")
+        self._device = _load_script(redis, "device")
+        self._step = _load_script(redis, "step")
+        # Called with every snapshot a script returns: the process's own changes reach its
+        # in-memory view at once, before the change feed brings them back.
+        self.on_change: ChangeHook | None = None
+
+    async def _script(self, script: AsyncScript, keys: Sequence[str],
+                      args: Sequence[Arg]) -> Any:
+        """Run a script of ``lua/`` (prelude ``_changes.lua``): its result, after handing each
+        snapshot it returns to :attr:`on_change`."""
+        reply = await self._run(script(keys=list(keys), args=list(args)))
+        if self.on_change is not None:
+            for kind, flat in reply[1:]:
+                self.on_change(kind, _pairs(flat))
+        return reply[0]
+
+    def _own(self, kind: str, fields: Fields) -> None:
+        if self.on_change is not None:
+            self.on_change(kind, fields)
+
+    def _announce(self, pipe: Any, kind: str, name: str) -> None:
+        """Add a change-feed entry saying a configuration must be read again."""
+        pipe.xadd(self.keys.changes, {"k": kind, "id": name}, maxlen=FEED_LENGTH,
+                  approximate=True)
+
+    async def read_changes(self, after: str, count: int, block_ms: int | None
+                           ) -> list[tuple[str, Change]]:
+        """Change-feed entries after id ``after`` (``$``: only new ones), waiting up to
+        ``block_ms`` for one (None: not at all): (entry id, (kind, fields))."""
+        reply = await self._run(self.redis.xread({self.keys.changes: after}, count=count,
+                                                 block=block_ms))
+        rows: list[tuple[str, Change]] = []
+        for _stream, entries in _stream_rows(reply):
+            for entry_id, fields in entries:
+                kind = fields.pop("k", "")
+                rows.append((entry_id, (kind, fields)))
+        return rows
+
+    async def changes_head(self) -> tuple[str, str]:
+        """The first and last ids the change feed holds ('0-0' for an empty feed): a follower
+        whose position is before the first has missed changes."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrange(self.keys.changes, count=1)
+        pipe.xrevrange(self.keys.changes, count=1)
+        first, last = cast(list[list[tuple[str, Any]]], await self._run(pipe.execute()))
+        return (first[0][0] if first else "0-0", last[0][0] if last else "0-0")
 
     async def _run(self, operation: Awaitable[T]) -> T:
         """Await a Redis operation, timing it and turning failures into StoreUnavailable."""
@@ -103,7 +181,9 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self.keys.queue(queue.name), queue_to_json(queue))
         pipe.sadd(self.keys.queues, queue.name)
+        self._announce(pipe, "queue", queue.name)
         await self._run(pipe.execute())
+        self._own("queue", {"id": queue.name, "config": queue_to_json(queue)})
 
     async def get_queue(self, name: str) -> Queue | None:
         """One queue's configuration, or None."""
@@ -132,6 +212,7 @@ class Store:
             pipe.hset(key, mapping=cast(dict[Any, Any], agent_state_fields(agent)))
         pipe.sadd(self.keys.agents, agent.id)
         pipe.incr(self.keys.roster)  # skills, queues or team may have changed
+        self._announce(pipe, "agent", agent.id)
         if old is not None:
             # Membership or team changed: the ready indexes follow, whatever the state.
             for key in set(self.ready_keys(old)) - set(self.ready_keys(agent)):
@@ -150,7 +231,9 @@ class Store:
         pipe.srem(self.keys.agents, agent.id)
         pipe.delete(self.keys.agent(agent.id))
         pipe.incr(self.keys.roster)
+        self._announce(pipe, "gone-agent", agent.id)
         await self._run(pipe.execute())
+        self._own("gone-agent", {"id": agent.id})
 
     async def delete_queue(self, name: str) -> None:
         """Remove a queue's configuration and indexes (the caller checks it is empty)."""
@@ -158,7 +241,9 @@ class Store:
         pipe.srem(self.keys.queues, name)
         pipe.delete(self.keys.queue(name), self.keys.waiting(name), self.keys.ready(name),
                     self.keys.cursor(name))
+        self._announce(pipe, "gone-queue", name)
         await self._run(pipe.execute())
+        self._own("gone-queue", {"id": name})
 
     async def roster_version(self) -> int:
         """A number that changes whenever an agent logs in or out, or is created, changed or
@@ -180,6 +265,27 @@ class Store:
             pipe.hgetall(self.keys.agent(agent_id))
         rows = cast(list[Fields], await self._run(pipe.execute()))
         return [agent_from_fields(r) for r in rows if r]
+
+    async def agent_hash(self, agent_id: str) -> Fields:
+        """One agent's raw hash (with its version and timers); empty if there is none."""
+        return cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
+
+    async def agent_hashes(self) -> list[Fields]:
+        """Every agent's raw hash."""
+        ids = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.agents))))
+        return await self._hashes([self.keys.agent(i) for i in ids])
+
+    async def call_hashes(self, call_ids: Sequence[str]) -> list[Fields]:
+        """The raw hashes of the calls that still exist among ``call_ids``."""
+        return await self._hashes([self.keys.call(i) for i in call_ids])
+
+    async def _hashes(self, keys: Sequence[str]) -> list[Fields]:
+        if not keys:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return [r for r in cast(list[Fields], await self._run(pipe.execute())) if r]
 
     async def list_agents(self) -> list[Agent]:
         """Every agent, by id."""
@@ -208,7 +314,7 @@ class Store:
 
     async def set_call_step(self, call_id: str, step: int) -> None:
         """Record the routing step a call has reached."""
-        await self._run(self.redis.hset(self.keys.call(call_id), "step", step))
+        await self._script(self._step, [self.keys.call(call_id)], [step])
 
     async def ready_agents(self, queue: str, limit: int = 0) -> list[Agent]:
         """The ready agents of a queue, longest idle first (the first ``limit``; 0 = all)."""
@@ -238,18 +344,18 @@ class Store:
             agent.id, target.value, repr(now), _ALLOWED_FROM[target], expected_call, reason,
             call, repr(wrap_up_until) if wrap_up_until else "0",
         ]
-        previous = await self._run(self._agent_state(keys=keys, args=args))
+        previous = await self._script(self._agent_state, keys, args)
         return AgentState(previous) if previous else None
 
     async def set_device_busy(self, agent_id: str, busy: bool) -> None:
         """Remember that the agent's phone is busy with a call acd did not give it."""
-        await self._run(self.redis.hset(self.keys.agent(agent_id), "device_busy", int(busy)))
+        await self._script(self._device, [self.keys.agent(agent_id)], [int(busy)])
 
     async def count_handled(self, agent_id: str, talk_seconds: float, day: str) -> None:
         """Add one answered call and its talk time to the agent's figures of ``day`` (the
         first call of a new day starts them again from zero)."""
         keys = [self.keys.agent(agent_id)]
-        await self._run(self._count_handled(keys=keys, args=[day, repr(talk_seconds)]))
+        await self._script(self._count_handled, keys, [day, repr(talk_seconds)])
 
     async def due_wrap_ups(self, now: float) -> list[str]:
         """Agents whose after-call work time is over."""
@@ -266,7 +372,7 @@ class Store:
         args: list[Arg] = [
             call.id, call_score(call), call.arrived_at, *flat
         ]
-        return bool(await self._run(self._enqueue(keys=keys, args=args)))
+        return bool(await self._script(self._enqueue, keys, args))
 
     async def get_call(self, call_id: str) -> Call | None:
         """One call (waiting, offered, connected or recently ended), or None."""
@@ -330,23 +436,23 @@ class Store:
             self.keys.fence, self.keys.offers, *self.ready_keys(agent),
         ]
         args = [call.id, agent.id, repr(now), repr(settle_by)]
-        fence, _why = await self._run(self._claim(keys=keys, args=args))
-        return int(fence)
+        return int(await self._script(self._claim, keys, args))
 
     async def release(self, call: Call, fence: int) -> str | None:
         """Put an offered call back at its place; the agent it was offered to, or None."""
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.offers]
         args: list[Arg] = [call.id, fence, call_score(call)]
-        agent_id = await self._run(self._release(keys=keys, args=args))
+        agent_id = await self._script(self._release, keys, args)
         return str(agent_id) if agent_id else None
 
     async def connect(
         self, call_id: str, now: float, agent_channel: str = ""
     ) -> tuple[str, int] | None:
-        """Mark an offered call answered; (agent id, fence), or None if it was not offered."""
-        keys = [self.keys.call(call_id), self.keys.offers]
+        """Mark an offered call answered and its agent busy (if still on it); (agent id,
+        fence), or None if it was not offered."""
+        keys = [self.keys.call(call_id), self.keys.offers, self.keys.agent("")]
         args = [call_id, repr(now), agent_channel]
-        result = await self._run(self._connect(keys=keys, args=args))
+        result = await self._script(self._connect, keys, args)
         if not result:
             return None
         return str(result[0]), int(result[1])
@@ -355,15 +461,34 @@ class Store:
         self, call: Call, outcome: Outcome, now: float, detail: str = ""
     ) -> tuple[CallStatus, str] | None:
         """End a call once; (status it had, agent id or ''), or None if already ended."""
+        ended = await self.end_call(call, outcome, now, detail)
+        return None if ended is None else (ended.previous, ended.agent)
+
+    async def end_call(
+        self, call: Call, outcome: Outcome, now: float, detail: str = "", *,
+        agent: Agent | None = None, after_talk: AgentState = AgentState.READY,
+        wrap_up_until: float = 0.0, talk: float | None = None, day: str = "",
+    ) -> Ended | None:
+        """End a call once and, if ``agent`` is still on it, free the agent in the same
+        script (an offered call's agent ready; a connected call's counted for ``day`` and
+        moved to ``after_talk``, with ``wrap_up_until`` as its timer). ``talk``: the talk
+        time Asterisk reported, if known. None if the call had already ended."""
         keys = [
             self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls,
-            self.keys.offers,
+            self.keys.offers, self.keys.agent(""), self.keys.wrap_ups,
+            *(self.ready_keys(agent) if agent is not None else []),
         ]
-        args: list[Arg] = [call.id, repr(now), outcome.value, self.finished_call_ttl, detail]
-        result = await self._run(self._finish(keys=keys, args=args))
+        args: list[Arg] = [
+            call.id, repr(now), outcome.value, self.finished_call_ttl, detail,
+            agent.id if agent is not None else "", after_talk.value,
+            repr(wrap_up_until) if wrap_up_until else "0",
+            "" if talk is None else repr(talk), day,
+        ]
+        result = await self._script(self._finish, keys, args)
         if not result:
             return None
-        return CallStatus(result[0]), str(result[1])
+        previous, agent_id, talked, freed = result
+        return Ended(CallStatus(previous), str(agent_id), float(talked), bool(int(freed)))
 
     async def move_call(self, call: Call, queue: str, priority: int | None = None) -> bool:
         """Move a waiting call to ``queue`` (and/or ``priority``), keeping its arrival time;
@@ -372,23 +497,28 @@ class Store:
         moved = replace(call, queue=queue, priority=priority)
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.waiting(queue)]
         args: list[Arg] = [call.id, queue, call_score(moved), priority]
-        return bool(await self._run(self._move(keys=keys, args=args)))
+        return bool(await self._script(self._move, keys, args))
 
     async def escalate(self, call: Call, agent: Agent, now: float) -> bool:
         """Take a connected call from ``agent`` and put it in line for the leads, first."""
         escalated = replace(call, escalated_by=agent.id, escalation_team=agent.team)
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue)]
         args: list[Arg] = [call.id, agent.id, call_score(escalated), agent.team, repr(now)]
-        return bool(await self._run(self._escalate(keys=keys, args=args)))
+        return bool(await self._script(self._escalate, keys, args))
 
     async def add_history(self, call_id: str, entry: dict[str, object]) -> None:
         """Append to a call's history (offers, answers, misses, escalations, moves); it
         expires with the call."""
-        key = self.keys.history(call_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(key, json.dumps(entry, ensure_ascii=False, default=str))
-        pipe.ltrim(key, -200, -1)
-        pipe.expire(key, self.finished_call_ttl + HISTORY_GRACE_SECONDS)
+        await self.add_history_many([(call_id, entry)])
+
+    async def add_history_many(self, entries: Sequence[tuple[str, dict[str, object]]]) -> None:
+        """Append entries to calls' histories, in order, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for call_id, entry in entries:
+            key = self.keys.history(call_id)
+            pipe.rpush(key, json.dumps(entry, ensure_ascii=False, default=str))
+            pipe.ltrim(key, -200, -1)
+            pipe.expire(key, self.finished_call_ttl + HISTORY_GRACE_SECONDS)
         await self._run(pipe.execute())
 
     async def history(self, call_id: str) -> list[dict[str, Any]]:

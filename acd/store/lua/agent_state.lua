@@ -1,27 +1,27 @@
 -- Move an agent to a new state if the transition table allows it from its current state
--- (Python passes the allowed from-states) and, when given, it is still on the expected call.
--- Keeps the ready index (one zset per queue, scored by idle-since) and the wrap-up timers, and
--- counts log-ins and log-outs in the roster version, which tells every acd process that its
--- view of who is at work is out of date.
+-- (Python passes the allowed from-states) and, when given, it is still on the expected call:
+-- a compare-and-set of the state Python computed. Keeps the ready index (one zset per queue,
+-- scored by idle-since) and the wrap-up timers, and counts log-ins and log-outs in the roster
+-- version.
 -- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3] roster version,
 -- KEYS[4..] ready zsets of the agent's queues
 -- ARGV[1] agent id, ARGV[2] target state, ARGV[3] now, ARGV[4] allowed from-states
 -- (space separated), ARGV[5] expected call ('' = any), ARGV[6] pause reason,
 -- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer)
--- Returns the previous state, or false if the transition was refused.
+-- Returns the previous state, or '' if the transition was refused.
 local agent = redis.call('HMGET', KEYS[1], 'state', 'call')
 local state = agent[1]
 if not state then
-  return false
+  return done('')
 end
 if not string.find(' ' .. ARGV[4] .. ' ', ' ' .. state .. ' ', 1, true) then
-  return false
+  return done('')
 end
 if ARGV[5] ~= '' and agent[2] ~= ARGV[5] then
-  return false
+  return done('')
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_since', ARGV[3], 'pause_reason', ARGV[6],
-  'call', ARGV[7])
+  'call', ARGV[7], 'wrap_up_until', ARGV[8])
 if ARGV[2] == 'ready' then
   redis.call('HSET', KEYS[1], 'idle_since', ARGV[3])
 end
@@ -40,4 +40,5 @@ if ARGV[8] ~= '0' then
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
-return state
+changed('a', KEYS[1])
+return done(state)

@@ -5,11 +5,11 @@
 -- ARGV[1] call id, ARGV[2] agent id, ARGV[3] now, ARGV[4] time by which the offer must settle
 -- Returns {fence, 'ok'} on success, {0, why} when the call or the agent is no longer free.
 if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then
-  return {0, 'call'}
+  return done(0)
 end
 local agent = redis.call('HMGET', KEYS[2], 'state', 'device_busy')
 if agent[1] ~= 'ready' or agent[2] == '1' then
-  return {0, 'agent'}
+  return done(0)
 end
 local fence = redis.call('INCR', KEYS[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -19,7 +19,9 @@ end
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'offered', 'agent', ARGV[2], 'fence', fence,
-  'offered_at', ARGV[3])
+  'offered_at', ARGV[3], 'settle_by', ARGV[4])
 redis.call('HSET', KEYS[2], 'state', 'reserved', 'state_since', ARGV[3], 'call', ARGV[1],
   'fence', fence)
-return {fence, 'ok'}
+changed('c', KEYS[1])
+changed('a', KEYS[2])
+return done(fence)

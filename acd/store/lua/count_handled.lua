@@ -7,4 +7,5 @@ if redis.call('HGET', KEYS[1], 'counts_day') ~= ARGV[1] then
 end
 redis.call('HINCRBY', KEYS[1], 'calls_taken', 1)
 redis.call('HINCRBYFLOAT', KEYS[1], 'talk_seconds', ARGV[2])
-return 1
+changed('a', KEYS[1])
+return done(1)

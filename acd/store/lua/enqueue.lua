@@ -5,9 +5,10 @@
 -- ARGV[4..] field, value pairs of the call hash
 -- Returns 1 if the call was added, 0 if it was already known.
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
+  return done(0)
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return 1
+changed('c', KEYS[1])
+return done(1)

@@ -6,9 +6,10 @@
 -- Returns 1 if escalated, 0 if the call was not connected to that agent.
 local call = redis.call('HMGET', KEYS[1], 'status', 'agent')
 if call[1] ~= 'connected' or call[2] ~= ARGV[2] then
-  return 0
+  return done(0)
 end
 redis.call('HSET', KEYS[1], 'status', 'waiting', 'agent', '', 'step', 0,
   'escalated_by', ARGV[2], 'escalation_team', ARGV[4], 'escalated_at', ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-return 1
+changed('c', KEYS[1])
+return done(1)

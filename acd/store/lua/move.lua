@@ -4,7 +4,7 @@
 -- ARGV[1] call id, ARGV[2] new queue name, ARGV[3] score in the new queue, ARGV[4] priority
 -- Returns 1 if moved, 0 if the call was not waiting.
 if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then
-  return 0
+  return done(0)
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
@@ -13,4 +13,5 @@ if KEYS[2] ~= KEYS[3] then
   redis.call('HSET', KEYS[1], 'step', 0)
 end
 redis.call('HSET', KEYS[1], 'queue', ARGV[2], 'priority', ARGV[4])
-return 1
+changed('c', KEYS[1])
+return done(1)

@@ -5,9 +5,10 @@
 -- Returns the agent id the call was offered to, or false if that offer was already settled.
 local call = redis.call('HMGET', KEYS[1], 'status', 'fence', 'agent')
 if call[1] ~= 'offered' or call[2] ~= ARGV[2] then
-  return false
+  return done('')
 end
 redis.call('HSET', KEYS[1], 'status', 'waiting', 'agent', '')
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-return call[3]
+changed('c', KEYS[1])
+return done(call[3])

@@ -1,0 +1,82 @@
+"""A caller arrives: the call is queued (once, whichever acd process sees it first), offered
+to a ready agent at once if one may take it, else checked for overflow."""
+
+from __future__ import annotations
+
+import logging
+
+from acd.domain.events import CallEntered
+from acd.domain.model import Call, Outcome, Queue
+from acd.domain.names import check_channel
+from acd.domain.skills import parse_skills
+from acd.errors import AmiError, InvalidInput
+from acd.service.context import Services
+from acd.service.overflow import overflow_on_arrival
+from acd.service.recorder import UNKNOWN_QUEUE_LABEL
+
+log = logging.getLogger("acd.router")
+
+
+async def call_entered(ctx: Services, event: CallEntered, received: float,
+                       waited: float = 0.0) -> None:
+    now = ctx.clock()
+    queue = ctx.mirror.queues.get(event.queue)
+    if queue is None:
+        await ctx.mirror.reload_queue(event.queue)  # created by another process just now?
+        queue = ctx.mirror.queues.get(event.queue)
+    if queue is None:
+        await _reject_unknown_queue(ctx, event)
+        return
+    call = Call(
+        id=event.call_id,
+        channel=check_channel("Channel", event.channel),
+        queue=queue.name,
+        priority=_priority(ctx, event, queue),
+        arrived_at=now - waited,
+        skills={**queue.skills, **_skills(ctx, event)},
+        attrs=event.attrs,
+        caller_name=event.caller_name,
+        caller_number=event.caller_number,
+    )
+    if not await ctx.store.enqueue(call):
+        return  # already known: a duplicate event, or another acd process was first
+    ctx.recorder.call_entered(call)
+    # A ready agent who may take it settles it at once, whatever the overflow check would say.
+    if await ctx.routing.route_call(call, queue, received):
+        return
+    await overflow_on_arrival(ctx, call, queue, received)
+
+
+async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
+    now = ctx.clock()
+    placeholder = Call(event.call_id, event.channel, UNKNOWN_QUEUE_LABEL, 0, now)
+    # Kept in Redis as failed, so that the same caller seen again (a duplicate event, or
+    # adopted by a reconciliation that raced the first event) is not counted twice.
+    if not await ctx.store.enqueue(placeholder):
+        return
+    await ctx.store.finish(placeholder, Outcome.FAILED, now, "unknown_queue")
+    ctx.recorder.unknown_queue(event.call_id, event.queue)
+    try:
+        await ctx.telephony.send_to_fallback(placeholder, "unknown-queue")
+    except (AmiError, InvalidInput) as exc:
+        log.warning("fallback failed", extra={"call": event.call_id, "error": str(exc)})
+
+
+def _priority(ctx: Services, event: CallEntered, queue: Queue) -> int:
+    if event.priority.isdigit() and 0 <= int(event.priority) <= 9:
+        return int(event.priority)
+    if event.priority:
+        ctx.metrics.ami_bad_events.labels("bad_priority").inc()
+        log.warning("bad ACD_PRIORITY, using the queue's",
+                    extra={"call": event.call_id, "value": event.priority[:20]})
+    return queue.priority
+
+
+def _skills(ctx: Services, event: CallEntered) -> dict[str, int]:
+    try:
+        return parse_skills("ACD_SKILLS", event.skills)
+    except InvalidInput as exc:
+        ctx.metrics.ami_bad_events.labels("bad_skills").inc()
+        log.warning("bad ACD_SKILLS, using the queue's",
+                    extra={"call": event.call_id, "error": exc.reason})
+        return {}

@@ -1,0 +1,56 @@
+"""Housekeeping, driven by deadlines: wrap-ups that ended, offers that were lost, waiting
+calls whose next routing step or maximum wait came, queues where someone left. A tick with
+nothing due costs a look at the top of a heap, whatever the number of queues and agents.
+"""
+
+from __future__ import annotations
+
+import time
+
+from acd.domain.model import AgentState, CallStatus
+from acd.service.context import Services
+from acd.service.offers import settle_lost_offer
+from acd.service.overflow import check_calls
+
+
+async def tick(ctx: Services) -> None:
+    now = ctx.clock()
+    received = time.perf_counter()
+    mirror = ctx.mirror
+    mirror.new_day()
+    steps = []
+    for deadline in mirror.due(now):
+        if deadline.kind == "wrap":
+            await _wrap_up_over(ctx, deadline.id, now, received)
+        elif deadline.kind == "offer":
+            call = mirror.call(deadline.id)
+            if call is not None and call.status is CallStatus.OFFERED:
+                await settle_lost_offer(ctx, deadline.id, received)
+        elif deadline.kind == "step":
+            call = mirror.call(deadline.id)
+            if call is not None and call.status is CallStatus.WAITING:
+                steps.append(call)
+                mirror.reschedule(call)
+    dirty, mirror.dirty_queues = mirror.dirty_queues, set()
+    steps += [c for name in dirty for c in mirror.waiting_in(name)]
+    if steps:
+        await check_calls(ctx, list({c.id: c for c in steps}.values()), received)
+    freed, mirror.freed_elsewhere = mirror.freed_elsewhere, set()
+    for agent_id in sorted(freed):
+        await ctx.routing.route_agent(agent_id, received)
+    await ctx.routing.route_waiting(received, _routable_queues(ctx))
+
+
+def _routable_queues(ctx: Services) -> set[str]:
+    """Queues with calls waiting (few when agents are free: they take calls at once)."""
+    return {name for name in ctx.mirror.queues if ctx.mirror.waiting.has_waiting(name)}
+
+
+async def _wrap_up_over(ctx: Services, agent_id: str, now: float, received: float) -> None:
+    agent = ctx.mirror.agent(agent_id)
+    if agent is None or agent.state not in (AgentState.WRAP_UP, AgentState.PAUSED):
+        return
+    previous = await ctx.store.set_agent_state(agent, AgentState.READY, now)
+    if previous is not None:
+        ctx.recorder.agent_state(agent_id, AgentState.READY, previous, "timer", logged=False)
+        await ctx.routing.route_agent(agent_id, received)

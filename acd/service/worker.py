@@ -1,0 +1,147 @@
+"""The worker: one queue of telephony events, commands and ticks, handled one at a time, so
+one process never races itself (Lua scripts make several processes safe against each other).
+
+It knows its handlers by the type of item they take; the handlers do not know it. While
+Redis is down it holds telephony events, in order, and retries them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from acd.errors import StoreUnavailable
+from acd.metrics import Metrics
+
+log = logging.getLogger("acd.router")
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Housekeeping: whatever deadline has come."""
+
+
+@dataclass(slots=True)
+class Command:
+    """Work submitted by the API, run in the worker; its result comes back on ``done``."""
+
+    run: Callable[[], Awaitable[Any]]
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The worker's last item."""
+
+
+Handler = Callable[[Any, float], Awaitable[None]]
+
+
+class Worker:
+    """See the module docstring. ``handlers`` maps an item type to what handles it (with the
+    monotonic time it was received); ``flush`` runs whenever the queue runs dry (side writes),
+    and ``flush_due`` says when it must run anyway."""
+
+    def __init__(self, handlers: dict[type, Handler], metrics: Metrics,
+                 flush: Callable[[], Awaitable[None]], flush_due: Callable[[], bool]) -> None:
+        self._handlers = handlers
+        self._metrics = metrics
+        self._flush = flush
+        self._flush_due = flush_due
+        self._work: asyncio.Queue[tuple[object, float]] = asyncio.Queue()
+        self.handled = 0  # items done; tests wait on them through `idle()`
+        self._idle = asyncio.Event()
+
+    def submit(self, work: object) -> None:
+        """Queue an event or command; called from the AMI callback, never blocks."""
+        self._idle.clear()
+        self._work.put_nowait((work, time.perf_counter()))
+
+    async def call(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``run`` inside the worker, in order with events, and return its result."""
+        command = Command(run)
+        self.submit(command)
+        return await command.done
+
+    def stop(self) -> None:
+        """Ask the worker to finish after the items already queued."""
+        self._work.put_nowait((Stop(), time.perf_counter()))
+
+    def pending(self) -> int:
+        """Items waiting for the worker."""
+        return self._work.qsize()
+
+    async def idle(self) -> None:
+        """Wait until every submitted item has been handled (and its side writes written)."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """One item at a time; an item's failure is logged, never fatal."""
+        while True:
+            if self._work.empty():
+                await self._flush_quietly()
+                if self._work.empty():
+                    self._idle.set()
+            elif self._flush_due():
+                await self._flush_quietly()
+            work, received = await self._work.get()
+            if isinstance(work, Stop):
+                await self._flush_quietly()
+                return
+            try:
+                await self._handle_until_stored(work, received)
+            except StoreUnavailable as exc:
+                if isinstance(work, Command) and not work.done.done():
+                    work.done.set_exception(exc)
+            except Exception as exc:
+                self._metrics.ami_bad_events.labels("handler_error").inc()
+                log.exception("failed to handle %s", type(work).__name__)
+                if isinstance(work, Command) and not work.done.done():
+                    work.done.set_exception(exc)
+            finally:
+                self.handled += 1
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except StoreUnavailable as exc:
+            log.warning("side writes lost: redis unavailable", extra={"error": str(exc)})
+        except Exception:
+            log.exception("side writes failed")
+
+    async def _handle_until_stored(self, work: object, received: float) -> None:
+        """Handle ``work``; while Redis is down, retry telephony events with backoff.
+
+        Events are facts from Asterisk: dropping one would lose a call, so the worker holds
+        them, in order, until Redis is back. Commands fail at once (the API answers 503) and
+        ticks are simply skipped.
+        """
+        delay = 0.05
+        while True:
+            try:
+                await self._handle(work, received)
+                return
+            except StoreUnavailable as exc:
+                if isinstance(work, Command | Tick):
+                    raise
+                log.error("redis unavailable, holding the event",
+                          extra={"event": type(work).__name__, "error": str(exc),
+                                 "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _handle(self, work: object, received: float) -> None:
+        if isinstance(work, Command):
+            result = await work.run()
+            if not work.done.done():
+                work.done.set_result(result)
+            return
+        handler = self._handlers.get(type(work))
+        if handler is not None:
+            await handler(work, received)
