@@ -17,6 +17,7 @@ class Keys:
         self.offers = self.prefix + "calls:offered"
         self.callbacks = self.prefix + "callbacks"
         self.roster = self.prefix + "agents:roster"
+        self.events = self.prefix + "events"  # the stream of business events for integrators
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""
@@ -49,3 +50,7 @@ class Keys:
     def ready(self, queue: str) -> str:
         """Zset of the ready agents of a queue, scored by idle-since (longest idle first)."""
         return f"{self.prefix}queue:{queue}:ready"
+
+    def daily_figures(self, day: str, scope: str, name: str) -> str:
+        """Hash of one local calendar day's counters (2026-11-29) of a queue or team."""
+        return f"{self.prefix}stats:{day}:{scope}:{name}"
