@@ -22,6 +22,7 @@ from acd.store import Store
 from acd.store.daily_figures import DailyFigures, DayCounters, DayScope, Increments, Scope
 from acd.store.side_writes import SideWrites
 
+# The counters' types come with the sink, for the reports that read them through it.
 __all__ = ["DailyStats", "DayCounters", "Scope", "local_day"]
 
 
