@@ -22,12 +22,13 @@ from acd.domain.events import TelephonyConnected
 from acd.errors import ConfigError, StoreUnavailable
 from acd.metrics import Metrics
 from acd.service.daily_stats import DailyStats
-from acd.service.event_log import Fanout, RedisEventLog
+from acd.service.event_log import EventLog, Fanout
 from acd.service.ports import EventSink
 from acd.service.router import Router, Tick
 from acd.service.stats import refresh_gauges
 from acd.service.webhooks import Webhooks
 from acd.store import Store
+from acd.store.event_stream import EventStream
 from acd.tasks import cancel_all
 
 log = logging.getLogger("acd")
@@ -53,10 +54,11 @@ class AcdApp:
         self.ami = AmiConnection(settings.ami, self.metrics, self._on_ami_event,
                                  self._on_ami_connected)
         self.telephony = AsteriskTelephony(self.ami)
-        self.event_log = RedisEventLog(self.redis, settings.redis.site, self.metrics)
+        self.event_stream = EventStream(self.redis, self.store.keys, self.metrics)
+        self.event_log = EventLog(self.event_stream)
         # Webhooks read the event stream through Redis consumer groups: routing never hands
         # them an event, so a slow or dead subscriber cannot hold up a call.
-        self.webhooks = (Webhooks(settings.webhooks, self.event_log, self.metrics)
+        self.webhooks = (Webhooks(settings.webhooks, self.event_stream, self.metrics)
                          if settings.webhooks else None)
         extra = [sink] if sink is not None else []
         # Counted before the other sinks see an event, so a report read after it includes it.
@@ -119,7 +121,7 @@ class AcdApp:
 
     async def _start_http(self) -> None:
         app = build_app(self.store, self.router, self.metrics, self.health_checks,
-                        self.settings.http.auth, self.event_log)
+                        self.settings.http.auth, self.event_stream)
         # Cancel a handler whose client went away (an idle SSE stream would otherwise hold
         # a Redis connection until its next keep-alive), and do not wait long for them at stop.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,

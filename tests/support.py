@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from acd.config import Settings, settings_from_dict
@@ -20,6 +21,11 @@ class RecordingSink:
     async def publish(self, kind: str, data: dict[str, object]) -> None:
         async with self._changed:
             self.events.append((kind, dict(data)))
+            self._changed.notify_all()
+
+    async def publish_batch(self, events: Sequence[tuple[str, Mapping[str, object]]]) -> None:
+        async with self._changed:
+            self.events.extend((kind, dict(data)) for kind, data in events)
             self._changed.notify_all()
 
     def find(self, kind: str, **match: object) -> list[dict[str, Any]]:

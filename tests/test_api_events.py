@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from acd.api.auth import token_hash
+from acd.app import AcdApp
+from acd.redis_server import RedisServer
 from acd.sim import Simulator
 from tests.conftest import MakeAcd
-from tests.support import log_in
+from tests.support import RecordingSink, contact_centre, log_in
 
 HTTP = {"tokens": [
     {"name": "wallboard", "role": "viewer", "sha256": token_hash("wall")},
@@ -74,3 +77,32 @@ async def test_agent_token_sees_only_its_own_agent(sim: Simulator, make_acd: Mak
             assert r.status == 400 and (await r.json())["field"] == "Last-Event-ID"
         async with http.get(base) as r:
             assert r.status == 401
+
+
+async def test_wallboard_hears_503_while_redis_is_down_and_an_open_stream_ends_cleanly(
+    sim: Simulator, site: str, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path / "redis")
+    await redis.start()
+    app = AcdApp(contact_centre(redis.url, sim.port, site=site, http=HTTP), sink=RecordingSink())
+    await app.start()
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/events"
+    auth = {"Authorization": "Bearer wall"}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            async with http.get(url, headers=auth) as open_stream:
+                assert open_stream.status == 200
+                await redis.kill()
+                # To its proper end: a stream cut short raises ClientPayloadError here.
+                rest = await open_stream.content.read()
+            assert b": state store unavailable\nretry: " in rest
+            for headers in (auth, {**auth, "Last-Event-ID": "1-0"}):
+                async with http.get(url, headers=headers) as refused:
+                    assert refused.status == 503
+                    assert await refused.json() == {"error": "state store unavailable"}
+            await redis.start()
+            async with http.get(url, headers={**auth, "Last-Event-ID": "0-0"}) as resumed:
+                assert resumed.status == 200
+    finally:
+        await app.stop()
+        await redis.stop()

@@ -15,6 +15,7 @@ from acd.metrics import Metrics
 from acd.service.daily_stats import DailyStats, DayCounters, Scope
 from acd.service.reports import abandon_rate, service_level
 from acd.sim import Simulator
+from acd.store.daily_figures import DailyFigures
 from acd.store.keys import Keys
 from tests.conftest import MakeAcd
 from tests.support import contact_centre, log_in
@@ -144,8 +145,8 @@ async def test_reports_need_a_token_with_the_viewer_role(
 
 def moscow_stats(redis: Redis, site: str, clock: list[float],
                  metrics: Metrics | None = None) -> DailyStats:
-    return DailyStats(redis, Keys(site), metrics or Metrics(), timezone="Europe/Moscow",
-                      short_abandon_seconds=5, clock=lambda: clock[0])
+    return DailyStats(DailyFigures(redis, Keys(site), metrics or Metrics()),
+                      timezone="Europe/Moscow", short_abandon_seconds=5, clock=lambda: clock[0])
 
 
 async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(

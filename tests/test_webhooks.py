@@ -22,9 +22,11 @@ from acd.app import AcdApp
 from acd.config import Secret, load_settings, settings_from_dict
 from acd.errors import ConfigError
 from acd.metrics import Metrics
-from acd.service.event_log import Fanout, RedisEventLog
+from acd.service.event_log import EventLog, Fanout
 from acd.service.webhooks import Webhooks, WebhookSettings
 from acd.sim import Simulator
+from acd.store.event_stream import EventStream
+from acd.store.keys import Keys
 from tests.support import contact_centre, log_in
 
 SECRET = "whsec-Ñ-test"
@@ -105,16 +107,16 @@ async def metrics() -> Metrics:
 
 
 @pytest.fixture
-def event_log(redis: Redis, site: str, metrics: Metrics) -> RedisEventLog:
+def event_log(redis: Redis, site: str, metrics: Metrics) -> EventLog:
     """The stream routing writes to; tests publish into it as the router does."""
-    return RedisEventLog(redis, site, metrics)
+    return EventLog(EventStream(redis, Keys(site), metrics))
 
 
 StartWebhooks = Callable[..., Awaitable[Webhooks]]
 
 
 @pytest.fixture
-async def start_webhooks(event_log: RedisEventLog,
+async def start_webhooks(event_log: EventLog,
                          metrics: Metrics) -> AsyncIterator[StartWebhooks]:
     """Starts Webhooks as one acd process would; each call is another process (consumer)."""
     started: list[Webhooks] = []
@@ -122,7 +124,7 @@ async def start_webhooks(event_log: RedisEventLog,
     async def start(*subscribers: WebhookSettings, **options: Any) -> Webhooks:
         options = {"consumer": f"host-{len(started)}", "block_ms": 50,
                    "claim_idle_seconds": 0} | options
-        webhooks = Webhooks(subscribers, event_log, metrics, **options)
+        webhooks = Webhooks(subscribers, event_log.stream, metrics, **options)
         await webhooks.start()
         started.append(webhooks)
         return webhooks
@@ -139,8 +141,8 @@ async def idle(*processes: Webhooks) -> None:
             await webhooks.wait_idle()
 
 
-async def stream_ids(redis: Redis, event_log: RedisEventLog) -> list[str]:
-    return [entry_id for entry_id, _ in await redis.xrange(event_log.key)]
+async def stream_ids(redis: Redis, event_log: EventLog) -> list[str]:
+    return [entry_id for entry_id, _ in await redis.xrange(event_log.stream.key)]
 
 
 def count(metrics: Metrics, name: str, outcome: str) -> float:
@@ -150,7 +152,7 @@ def count(metrics: Metrics, name: str, outcome: str) -> float:
 
 
 async def test_crm_receives_signed_events_in_order_with_names_in_any_script(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog, redis: Redis,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog, redis: Redis,
     start_webhooks: StartWebhooks,
 ) -> None:
     webhooks = await start_webhooks(
@@ -185,12 +187,12 @@ async def test_crm_receives_signed_events_in_order_with_names_in_any_script(
     assert count(metrics, "crm", "delivered") == 4
     assert count(metrics, "sales-calls", "delivered") == 2
     # Everything was acknowledged: nothing left for another process to take over.
-    assert (await redis.xpending(event_log.key, GROUP))["pending"] == 0
-    assert (await redis.xpending(event_log.key, "webhook:sales-calls"))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, "webhook:sales-calls"))["pending"] == 0
 
 
 async def test_receiver_that_fails_twice_gets_the_event_once_after_retries(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog,
     start_webhooks: StartWebhooks,
 ) -> None:
     receiver.statuses = [500, 503]
@@ -209,7 +211,7 @@ async def test_receiver_that_fails_twice_gets_the_event_once_after_retries(
 
 
 async def test_bad_request_is_not_retried_and_the_next_event_still_goes(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog,
     start_webhooks: StartWebhooks, caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.statuses = [400]
@@ -230,7 +232,7 @@ async def test_bad_request_is_not_retried_and_the_next_event_still_goes(
 
 @pytest.mark.parametrize("status", [408, 429])
 async def test_timeout_and_too_many_requests_statuses_are_retried(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog,
     start_webhooks: StartWebhooks, status: int,
 ) -> None:
     receiver.statuses = [status]
@@ -242,7 +244,7 @@ async def test_timeout_and_too_many_requests_statuses_are_retried(
 
 
 async def test_receiver_that_does_not_answer_in_time_is_retried(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog,
     start_webhooks: StartWebhooks,
 ) -> None:
     receiver.hang_first = 1
@@ -253,7 +255,7 @@ async def test_receiver_that_does_not_answer_in_time_is_retried(
 
 
 async def test_unreachable_receiver_is_given_up_after_max_attempts(
-    metrics: Metrics, event_log: RedisEventLog, redis: Redis, start_webhooks: StartWebhooks,
+    metrics: Metrics, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -264,13 +266,13 @@ async def test_unreachable_receiver_is_given_up_after_max_attempts(
     assert count(metrics, "crm", "retried") == 2
     assert count(metrics, "crm", "failed") == 1
     # Given up is acknowledged too: no other process retries it forever.
-    assert (await redis.xpending(event_log.key, GROUP))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
 
 
 # --- durability: the stream and its consumer groups -----------------------------------------
 
 async def test_calls_offered_while_acd_was_down_reach_the_crm_after_start_in_order_once(
-    receiver: Receiver, event_log: RedisEventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
 ) -> None:
     await event_log.publish("call.offered", {"call": "before-the-crm-subscribed", "queue": "s"})
     first = await start_webhooks(subscriber(receiver.url))  # the group starts at new events
@@ -290,18 +292,18 @@ async def test_calls_offered_while_acd_was_down_reach_the_crm_after_start_in_ord
     assert receiver.calls() == ["c1", "c2", "c3", "c4", "c5", "c1"]
     assert len(receiver.requests) == 6
     # A process that stopped with nothing pending left its group.
-    consumers = await redis.xinfo_consumers(event_log.key, GROUP)
+    consumers = await redis.xinfo_consumers(event_log.stream.key, GROUP)
     assert [c["name"] for c in consumers] == [third.consumer]
 
 
 async def test_call_event_left_unacknowledged_by_a_dead_process_is_taken_over(
-    receiver: Receiver, event_log: RedisEventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
 ) -> None:
-    await redis.xgroup_create(event_log.key, GROUP, id="$", mkstream=True)
+    await redis.xgroup_create(event_log.stream.key, GROUP, id="$", mkstream=True)
     await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
     await event_log.publish("call.offered", {"call": "c2", "queue": "sales"})
     # Another process read c1 and died before delivering and acknowledging it.
-    await redis.xreadgroup(GROUP, "dead-host-1", {event_log.key: ">"}, count=1)
+    await redis.xreadgroup(GROUP, "dead-host-1", {event_log.stream.key: ">"}, count=1)
     alive = await start_webhooks(subscriber(receiver.url), claim_idle_seconds=60)
     await idle(alive)
     assert receiver.calls() == ["c2"]  # c1 is not idle long enough: its owner may be alive
@@ -310,11 +312,11 @@ async def test_call_event_left_unacknowledged_by_a_dead_process_is_taken_over(
     await idle(later)
     assert receiver.calls() == ["c2", "c1"]
     assert all(r["signed"] for r in receiver.requests)
-    assert (await redis.xpending(event_log.key, GROUP))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
 
 
 async def test_call_event_being_posted_when_acd_stops_is_delivered_after_the_restart(
-    receiver: Receiver, event_log: RedisEventLog, start_webhooks: StartWebhooks,
+    receiver: Receiver, event_log: EventLog, start_webhooks: StartWebhooks,
 ) -> None:
     receiver.hang_first = 1  # the CRM is slow to answer the first POST
     before = await start_webhooks(subscriber(receiver.url, timeout_seconds=60))
@@ -332,20 +334,20 @@ async def test_call_event_being_posted_when_acd_stops_is_delivered_after_the_res
 
 
 async def test_entry_that_is_no_event_is_counted_and_the_next_call_event_still_goes(
-    receiver: Receiver, metrics: Metrics, event_log: RedisEventLog, redis: Redis,
+    receiver: Receiver, metrics: Metrics, event_log: EventLog, redis: Redis,
     start_webhooks: StartWebhooks,
 ) -> None:
     webhooks = await start_webhooks(subscriber(receiver.url))
-    await redis.xadd(event_log.key, {"kind": "call.offered", "ts": "1", "data": "not json"})
+    await redis.xadd(event_log.stream.key, {"kind": "call.offered", "ts": "1", "data": "not json"})
     await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
     await idle(webhooks)
     assert receiver.calls() == ["c1"]
     assert count(metrics, "crm", "failed") == 1
-    assert (await redis.xpending(event_log.key, GROUP))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
 
 
 async def test_two_acd_processes_deliver_each_call_event_once_between_them(
-    receiver: Receiver, event_log: RedisEventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
 ) -> None:
     one = await start_webhooks(subscriber(receiver.url), consumer="acd-a-1",
                                claim_idle_seconds=60)
@@ -358,11 +360,11 @@ async def test_two_acd_processes_deliver_each_call_event_once_between_them(
     assert len(ids) == 40
     assert sorted(ids, key=lambda i: tuple(map(int, i.split("-")))) == await stream_ids(
         redis, event_log)
-    assert (await redis.xpending(event_log.key, GROUP))["pending"] == 0
+    assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
 
 
 async def test_crm_that_was_down_gets_the_calls_when_it_comes_back(
-    metrics: Metrics, event_log: RedisEventLog, start_webhooks: StartWebhooks,
+    metrics: Metrics, event_log: EventLog, start_webhooks: StartWebhooks,
 ) -> None:
     knocked = asyncio.Event()
 

@@ -8,6 +8,7 @@ Every failure leaves as JSON with the right status (400 naming the field, 401, 4
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -32,9 +33,9 @@ from acd.domain.model import Agent, AgentState
 from acd.domain.state_machine import ON_CALL, IllegalTransition
 from acd.errors import AmiError, ConfigError, Conflict, InvalidInput, NotFound, StoreUnavailable
 from acd.metrics import Metrics
-from acd.service.event_log import RedisEventLog
 from acd.service.router import Router
 from acd.store import Store
+from acd.store.event_stream import EventStream, StreamEvent
 
 log = logging.getLogger("acd.api")
 
@@ -45,7 +46,7 @@ ROUTER: web.AppKey[Router] = web.AppKey("router")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthChecks] = web.AppKey("health")
 AUTH: web.AppKey[AuthConfig] = web.AppKey("auth")
-EVENTS: web.AppKey[RedisEventLog] = web.AppKey("events")
+EVENTS: web.AppKey[EventStream] = web.AppKey("events")
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
 MAX_BODY = 64 * 1024
@@ -251,28 +252,46 @@ async def events(request: web.Request) -> web.StreamResponse:
     last = request.headers.get("Last-Event-ID", "").strip()
     if last and not STREAM_ID.fullmatch(last):
         raise InvalidInput("Last-Event-ID", "must be an event id this stream sent")
-    # Pin "from now" to an id before answering, so no event falls between the two.
-    last = last or await request.app[EVENTS].last_id()
+    stream = request.app[EVENTS]
+    # Pin "from now" to an id, and read once, before answering: no event falls between the
+    # two, and Redis being down is a 503 (by errors_as_json), not a stream that stops at once.
+    batches = stream.follow(last or await stream.last_id())
+    batch = await anext(batches)
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
     })
     await response.prepare(request)
     try:
-        async for event in request.app[EVENTS].follow(last):
-            if event is None:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if (queue and event.data.get("queue") != queue) or (
-                agent and event.data.get("agent") != agent
-            ):
-                continue
-            payload = json.dumps({"kind": event.kind, **event.data}, ensure_ascii=False)
-            await response.write(
-                f"id: {event.id}\nevent: {event.kind}\ndata: {payload}\n\n".encode()
-            )
+        while True:
+            frames = _sse_frames(batch, queue, agent)
+            if frames:  # all filtered out: nothing to say
+                await response.write(frames)
+            batch = await anext(batches)
+    except StoreUnavailable as exc:
+        # Ended cleanly; the client reconnects with Last-Event-ID, after the retry given here.
+        log.warning("event stream ended: redis unavailable", extra={"error": str(exc)})
+        with contextlib.suppress(ConnectionResetError):
+            await response.write(b": state store unavailable\nretry: 5000\n\n")
     except ConnectionResetError:
         pass  # the client went away
+    finally:
+        await batches.aclose()
     return response
+
+
+def _sse_frames(events: list[StreamEvent], queue: str, agent: str) -> bytes:
+    """The SSE frames of the events matching the filters; a keep-alive when none came."""
+    if not events:
+        return b": keep-alive\n\n"
+    frames = []
+    for event in events:
+        if (queue and event.data.get("queue") != queue) or (
+            agent and event.data.get("agent") != agent
+        ):
+            continue
+        payload = json.dumps({"kind": event.kind, **event.data}, ensure_ascii=False)
+        frames.append(f"id: {event.id}\nevent: {event.kind}\ndata: {payload}\n\n")
+    return "".join(frames).encode()
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -282,7 +301,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 def build_app(
     store: Store, router: Router, metrics_: Metrics, health_checks: HealthChecks,
-    auth: AuthConfig, event_log: RedisEventLog,
+    auth: AuthConfig, event_stream: EventStream,
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)
@@ -291,7 +310,7 @@ def build_app(
     app[METRICS] = metrics_
     app[HEALTH] = health_checks
     app[AUTH] = auth
-    app[EVENTS] = event_log
+    app[EVENTS] = event_stream
     app.add_routes([
         web.get("/health", health),
         web.get("/metrics", metrics),

@@ -1,97 +1,81 @@
-"""The event stream for integrators: every call and agent event, in a bounded Redis stream.
-
-Kept in Redis (not in memory) so that every acd process sharing a site writes one stream, and
-a client that reconnects with ``Last-Event-ID`` resumes where it left off.
-"""
+"""The event log sink (every call and agent event onto the event stream for integrators), and
+the fan-out of events to every sink, a batch's Redis writes sent in one round trip."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
-from acd.metrics import Metrics
+from acd.errors import StoreUnavailable
 from acd.service.ports import EventSink
-from acd.store.keys import Keys
+from acd.store.event_stream import EventStream
+from acd.store.side_writes import SideWrites
 
 log = logging.getLogger("acd.events")
 
-MAX_EVENTS = 100_000  # about a busy day of a mid-size contact centre; XADD trims beyond it
+Events = Sequence[tuple[str, Mapping[str, object]]]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One event as stored: its stream id (the SSE event id), kind and fields."""
+@runtime_checkable
+class PipelinedSink(Protocol):
+    """A sink whose writes for an event join a batch of side writes (one round trip)."""
 
-    id: str
-    kind: str
-    data: dict[str, Any]
-
-
-class RedisEventLog:
-    """An :class:`EventSink` that appends to ``acd:{site}:events``; failures never reach routing."""
-
-    def __init__(self, redis: Redis, site: str, metrics: Metrics) -> None:
-        self.redis = redis
-        self.key = Keys(site).prefix + "events"
-        self.metrics = metrics
-
-    async def publish(self, kind: str, data: dict[str, object]) -> None:
-        fields = {"kind": kind, "ts": repr(time.time()),
-                  "data": json.dumps(data, ensure_ascii=False, default=str)}
-        try:
-            await self.redis.xadd(self.key, fields, maxlen=MAX_EVENTS,  # type: ignore[arg-type]
-                                  approximate=True)
-        except (RedisError, OSError) as exc:
-            # The stream is for integrators; a call must not wait on it.
-            self.metrics.redis_errors.inc()
-            log.warning("event not recorded", extra={"kind": kind, "error": str(exc)})
-
-    async def last_id(self) -> str:
-        """The id of the newest event ('0-0' when there is none)."""
-        newest: Any = await self.redis.xrevrange(self.key, count=1)
-        return str(newest[0][0]) if newest else "0-0"
-
-    async def follow(self, after: str, block_ms: int = 15_000) -> AsyncIterator[StreamEvent | None]:
-        """Events after stream id ``after``, as they come.
-
-        Yields None when ``block_ms`` pass without an event, so the caller can send a
-        keep-alive and notice a client that went away.
-        """
-        last = after
-        while True:
-            reply: Any = await self.redis.xread({self.key: last}, count=100, block=block_ms)
-            entries = _entries(reply)
-            if not entries:
-                yield None
-                continue
-            for entry_id, fields in entries:
-                last = entry_id
-                yield StreamEvent(entry_id, fields.get("kind", ""),
-                                  json.loads(fields.get("data") or "{}"))
+    def add_to(self, writes: SideWrites, kind: str, data: Mapping[str, object]) -> None:
+        """Add the writes ``kind`` with ``data`` asks for; nothing is sent yet."""
 
 
-def _entries(reply: Any) -> Sequence[Any]:
-    """XREAD's entries for our one stream, in RESP2 (list) or RESP3 (map) shape."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return cast(Sequence[Any], next(iter(reply.values()))[0])
-    return cast(Sequence[Any], reply[0][1])
+async def record_in_one_round_trip(sinks: Sequence[PipelinedSink], events: Events) -> None:
+    """Every sink's writes for every event, in order, as one pipeline; a Redis failure is
+    counted (by the store) and logged, never raised: a call must not wait on its records."""
+    writes = SideWrites()
+    for kind, data in events:
+        for sink in sinks:
+            sink.add_to(writes, kind, data)
+    try:
+        await writes.send()
+    except StoreUnavailable as exc:
+        log.warning("events not recorded", extra={
+            "kinds": [kind for kind, _ in events], "error": str(exc)})
+
+
+class EventLog:
+    """An :class:`EventSink` that appends to the site's :class:`EventStream`; failures never
+    reach routing."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+
+    async def publish(self, kind: str, data: Mapping[str, object]) -> None:
+        await self.publish_batch([(kind, data)])
+
+    async def publish_batch(self, events: Events) -> None:
+        await record_in_one_round_trip([self], events)
+
+    def add_to(self, writes: SideWrites, kind: str, data: Mapping[str, object]) -> None:
+        """Add the event's entry to a batch of side writes."""
+        self.stream.append_into(writes, kind, data)
 
 
 class Fanout:
-    """Several sinks behind one: the event log, and whatever else wants the events."""
+    """Several sinks behind one: the event log, the daily figures, whatever else wants events.
+
+    The Redis sinks' writes of an event or a batch go in one round trip, before any other
+    sink hears of it: what a listener reads back (a report, the stream) already has it.
+    """
 
     def __init__(self, *sinks: EventSink) -> None:
         self.sinks = sinks
+        self._pipelined = [s for s in sinks if isinstance(s, PipelinedSink)]
+        self._others = [s for s in sinks if not isinstance(s, PipelinedSink)]
 
-    async def publish(self, kind: str, data: dict[str, object]) -> None:
-        for sink in self.sinks:
-            await sink.publish(kind, data)
+    async def publish(self, kind: str, data: Mapping[str, object]) -> None:
+        await self.publish_batch([(kind, data)])
+
+    async def publish_batch(self, events: Events) -> None:
+        """Record ``events`` in order: one round trip for every Redis sink's writes, then
+        each other sink's own ``publish_batch``."""
+        if self._pipelined:
+            await record_in_one_round_trip(self._pipelined, events)
+        for sink in self._others:
+            await sink.publish_batch(events)

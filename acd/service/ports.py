@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
@@ -53,3 +54,7 @@ class EventSink(Protocol):
 
     async def publish(self, kind: str, data: dict[str, object]) -> None:
         """Record one event."""
+
+    async def publish_batch(self, events: Sequence[tuple[str, Mapping[str, object]]]) -> None:
+        """Record several events (kind, data), in order, as if published one by one; a sink
+        backed by Redis writes them in one round trip."""

@@ -57,20 +57,12 @@ class Recorder:
         return len(self._events) + len(self._history)
 
     async def flush(self) -> None:
-        """Write what is buffered: history in one round trip, events in one batch."""
-        # What could not be written (Redis down) stays buffered for the next flush.
+        """Write what is buffered: events in one round trip, history in another."""
         events, self._events = self._events, []
         if events and self.sink is not None:
-            try:
-                batch = getattr(self.sink, "publish_batch", None)
-                if batch is not None:
-                    await batch(events)
-                else:
-                    for kind, data in events:
-                        await self.sink.publish(kind, data)
-            except StoreUnavailable:
-                self._events[:0] = events
-                raise
+            # One round trip for the whole batch; a Redis outage is counted and logged there.
+            await self.sink.publish_batch(events)
+        # History that could not be written (Redis down) stays buffered for the next flush.
         history, self._history = self._history, []
         if history:
             try:

@@ -1,15 +1,15 @@
 """Webhooks: every event POSTed, signed, to each subscriber, from the Redis event stream.
 
 Routing never hands webhooks an event, so it never waits on them: each subscriber is a Redis
-consumer group ``webhook:<name>`` on ``acd:{site}:events``, the stream that
-:class:`~acd.service.event_log.RedisEventLog` writes. One delivery task per subscriber reads the
-group (XREADGROUP), POSTs each event in stream order, retrying with exponential backoff and
-jitter, and acknowledges it (XACK) once delivered or given up. What was read and not
-acknowledged stays pending in Redis, so delivery is at least once: a restart resumes where the
-group left off (a new group starts with the events published after it), and the entries of a
-consumer that died are claimed by another (XAUTOCLAIM) once idle for ``claim_idle_seconds``.
-Several acd processes sharing a site split each subscriber's events between them; the order
-then holds within each process.
+consumer group ``webhook:<name>`` (:class:`~acd.store.webhook_groups.WebhookGroup`) on the
+event stream that :class:`~acd.service.event_log.EventLog` writes. One delivery task per
+subscriber reads the group (XREADGROUP), POSTs each event in stream order, retrying with
+exponential backoff and jitter, and acknowledges it (XACK) once delivered or given up. What
+was read and not acknowledged stays pending in Redis, so delivery is at least once: a restart
+resumes where the group left off (a new group starts with the events published after it), and
+the entries of a consumer that died are claimed by another (XAUTOCLAIM) once idle for
+``claim_idle_seconds``. Several acd processes sharing a site split each subscriber's events
+between them; the order then holds within each process.
 
 Each POST carries the JSON body ``{"id", "kind", "ts", "data"}`` (UTF-8) and the headers
 ``X-ACD-Event`` (the kind), ``X-ACD-Delivery`` (the stream id, as the body's ``id``: the same on
@@ -33,20 +33,21 @@ import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from redis.exceptions import RedisError, ResponseError
 
 from acd.domain.event_kinds import EventKind
-from acd.errors import ConfigError
+from acd.errors import ConfigError, StoreUnavailable
 from acd.metrics import Metrics
+from acd.store.event_stream import Entry, EventStream, StreamEvent, event_of
+from acd.store.round_trips import GroupMissing
+from acd.store.webhook_groups import WebhookGroup
 from acd.tasks import cancel_all
 
 if TYPE_CHECKING:
     from acd.config import Secret
-    from acd.service.event_log import RedisEventLog
 
 log = logging.getLogger("acd.webhooks")
 
@@ -109,27 +110,10 @@ class WebhookSettings:
         return random.uniform(delay / 2, delay)  # jitter: many acd processes do not retry at once
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookEvent:
-    """One event as subscribers receive it."""
-
-    id: str
-    kind: str
-    ts: float
-    data: dict[str, object]
-
-    @classmethod
-    def from_entry(cls, entry_id: str, fields: dict[str, str]) -> WebhookEvent:
-        """The event of one stream entry, as RedisEventLog wrote it; ValueError if malformed."""
-        data = json.loads(fields.get("data") or "{}")
-        if not isinstance(data, dict):
-            raise ValueError("data is not a JSON object")
-        return cls(entry_id, fields.get("kind", ""), float(fields.get("ts") or 0), data)
-
-    def body(self) -> bytes:
-        """The JSON body, UTF-8, names in any script kept as they are."""
-        payload = {"id": self.id, "kind": self.kind, "ts": self.ts, "data": self.data}
-        return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+def webhook_body(event: StreamEvent) -> bytes:
+    """The JSON body of one event's POST, UTF-8, names in any script kept as they are."""
+    payload = {"id": event.id, "kind": event.kind, "ts": event.ts, "data": event.data}
+    return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -148,9 +132,6 @@ class Attempt(Enum):
 
 
 
-Entry = tuple[str, dict[str, str] | None]  # a stream id and its fields (None: trimmed away)
-
-
 def default_consumer() -> str:
     """This process's consumer name in every group: host and pid, unique while it runs."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -159,7 +140,7 @@ def default_consumer() -> str:
 @dataclass(slots=True)
 class _Subscriber:
     settings: WebhookSettings
-    group: str
+    group: WebhookGroup
     group_ready: bool = False
     in_flight: list[str] = field(default_factory=list)  # read, not yet acknowledged
     handled: list[str] = field(default_factory=list)  # done with; XACK still to send
@@ -177,18 +158,16 @@ class _Subscriber:
 class Webhooks:
     """Delivers the event stream to each subscriber through its own Redis consumer group."""
 
-    def __init__(self, subscribers: Sequence[WebhookSettings], event_log: RedisEventLog,
+    def __init__(self, subscribers: Sequence[WebhookSettings], stream: EventStream,
                  metrics: Metrics, *, consumer: str | None = None, block_ms: int = BLOCK_MS,
                  claim_idle_seconds: float = CLAIM_IDLE_SECONDS) -> None:
         if block_ms <= 0:  # XREADGROUP BLOCK 0 would wait forever
             raise ValueError("block_ms must be positive")
-        self.redis = event_log.redis
-        self.key = event_log.key
         self.metrics = metrics
         self.consumer = consumer or default_consumer()
         self.block_ms = block_ms
         self.claim_idle_seconds = claim_idle_seconds
-        self.subscribers = [_Subscriber(s, "webhook:" + s.name) for s in subscribers]
+        self.subscribers = [_Subscriber(s, WebhookGroup(stream, s.name)) for s in subscribers]
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -205,7 +184,7 @@ class Webhooks:
             subscriber.reset()
             try:
                 await self._create_group(subscriber)
-            except (RedisError, OSError) as exc:
+            except StoreUnavailable as exc:
                 self._redis_failed("webhook group not created", subscriber, exc)
             self._spawn(self._deliver_forever(subscriber), f"webhook-{subscriber.settings.name}")
         if self.claim_idle_seconds > 0:
@@ -263,14 +242,14 @@ class Webhooks:
                             sub.empty_reads += 1
                             self._progress.notify_all()
                 failures = 0
+            except GroupMissing:
+                # The stream was deleted (or the group destroyed): start as a new group.
+                log.warning("webhook group missing, created again",
+                            extra={"subscriber": sub.settings.name})
+                sub.reset()
+                continue
             except Exception as exc:  # never ends the task: counted, logged, retried later
-                if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
-                    # The stream was deleted (or the group destroyed): start as a new group.
-                    log.warning("webhook group missing, created again",
-                                extra={"subscriber": sub.settings.name})
-                    sub.reset()
-                    continue
-                if isinstance(exc, RedisError | OSError):
+                if isinstance(exc, StoreUnavailable):
                     self._redis_failed("webhook stream not read", sub, exc)
                 else:
                     log.exception("webhook reading failed", extra={"subscriber": sub.settings.name})
@@ -284,31 +263,22 @@ class Webhooks:
 
     async def _create_group(self, sub: _Subscriber) -> None:
         """The subscriber's group, from new events on; an existing one keeps its position."""
-        try:
-            await self.redis.xgroup_create(self.key, sub.group, id="$", mkstream=True)
-        except ResponseError as exc:
-            if not str(exc).startswith("BUSYGROUP"):
-                raise
+        await sub.group.create()
         sub.group_ready = True
 
     async def _read(self, sub: _Subscriber, after: str) -> list[Entry]:
         """XREADGROUP: ``">"`` for new entries (blocking), ``"0"`` for this consumer's own."""
         block = self.block_ms if after == ">" else None
-        reply: Any = await self.redis.xreadgroup(sub.group, self.consumer, {self.key: after},
-                                                 count=READ_COUNT, block=block)
-        entries = _stream_entries(reply)
+        entries = await sub.group.read(self.consumer, after, READ_COUNT, block)
         sub.in_flight.extend(entry_id for entry_id, _ in entries)
         return entries
 
     async def _claim(self, sub: _Subscriber) -> list[Entry]:
         """Take over entries another consumer left unacknowledged for ``claim_idle_seconds``."""
-        reply: Any = await self.redis.xautoclaim(
-            self.key, sub.group, self.consumer, int(self.claim_idle_seconds * 1000),
-            start_id=sub.claim_from, count=READ_COUNT)
-        sub.claim_from = str(reply[0])
-        entries = cast(list[Entry], list(reply[1]))
-        for entry_id in reply[2] if len(reply) > 2 else ():  # trimmed away while pending
-            self._event_of(sub, str(entry_id), None)
+        sub.claim_from, entries, trimmed = await sub.group.claim_idle(
+            self.consumer, int(self.claim_idle_seconds * 1000), sub.claim_from, READ_COUNT)
+        for entry_id in trimmed:
+            self._event_of(sub, entry_id, None)
         if entries:
             log.warning("webhook events taken over from a stopped consumer",
                         extra={"subscriber": sub.settings.name, "count": len(entries)})
@@ -327,9 +297,8 @@ class Webhooks:
                 if not sub.in_flight:
                     continue
                 try:
-                    await self.redis.xclaim(self.key, sub.group, self.consumer, 0,
-                                            list(sub.in_flight), justid=True)
-                except (RedisError, OSError) as exc:
+                    await sub.group.keep_claimed(self.consumer, sub.in_flight)
+                except StoreUnavailable as exc:
                     self._redis_failed("webhook entries not kept claimed", sub, exc)
 
     async def _leave_groups(self) -> None:
@@ -337,11 +306,8 @@ class Webhooks:
         for sub in self.subscribers:
             try:
                 await self._flush_acks(sub)
-                pending: Any = await self.redis.xpending_range(
-                    self.key, sub.group, "-", "+", 1, consumername=self.consumer)
-                if not pending:
-                    await self.redis.xgroup_delconsumer(self.key, sub.group, self.consumer)
-            except (RedisError, OSError) as exc:
+                await sub.group.leave(self.consumer)
+            except StoreUnavailable as exc:
                 self._redis_failed("webhook consumer not removed", sub, exc)
 
     # --- one entry ----------------------------------------------------------------------------
@@ -362,16 +328,16 @@ class Webhooks:
         sub.handled.append(entry_id)
         try:
             await self._flush_acks(sub)
-        except (RedisError, OSError) as exc:  # sent again before the next read
+        except StoreUnavailable as exc:  # sent again before the next read
             self._redis_failed("webhook event not acknowledged", sub, exc)
 
     def _event_of(self, sub: _Subscriber, entry_id: str,
-                  fields: dict[str, str] | None) -> WebhookEvent | None:
+                  fields: dict[str, str] | None) -> StreamEvent | None:
         """The entry's event, or None (counted and logged) if trimmed away or malformed."""
         outcome, why = "dropped", "trimmed from the stream before delivery"
         if fields:
             try:
-                return WebhookEvent.from_entry(entry_id, fields)
+                return event_of(entry_id, fields)
             except ValueError as exc:
                 outcome, why = "failed", f"malformed: {exc}"
         self.metrics.webhook_deliveries.labels(sub.settings.name, outcome).inc()
@@ -383,20 +349,20 @@ class Webhooks:
         if not sub.handled:
             return
         done = list(sub.handled)
-        await self.redis.xack(self.key, sub.group, *done)
+        await sub.group.acknowledge(done)
         del sub.handled[:len(done)]
         acked = set(done)
         sub.in_flight[:] = [i for i in sub.in_flight if i not in acked]
 
     def _redis_failed(self, message: str, sub: _Subscriber, exc: BaseException) -> None:
-        self.metrics.redis_errors.inc()
+        # Counted in acd_redis_errors_total by the store already.
         log.warning(message, extra={"subscriber": sub.settings.name, "error": str(exc)})
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    async def _deliver(self, settings: WebhookSettings, event: WebhookEvent) -> None:
+    async def _deliver(self, settings: WebhookSettings, event: StreamEvent) -> None:
         """POST one event until it is delivered, refused, or out of attempts."""
-        body = event.body()
+        body = webhook_body(event)
         counter = self.metrics.webhook_deliveries
         for attempt in range(1, settings.max_attempts + 1):
             result, detail = await self._post(settings, event.kind, body, event.id)
@@ -440,11 +406,3 @@ class Webhooks:
             return Attempt.RETRY, f"HTTP {status}"
         return Attempt.REJECTED, f"HTTP {status}"
 
-
-def _stream_entries(reply: Any) -> list[Entry]:
-    """XREADGROUP's entries for our one stream, in RESP2 (list) or RESP3 (map) shape."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return cast(list[Entry], list(next(iter(reply.values()))[0]))
-    return cast(list[Entry], list(reply[0][1]))

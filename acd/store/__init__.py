@@ -1,4 +1,5 @@
-"""The Redis repository: waiting calls, agents and queues, changed atomically by Lua scripts."""
+"""Everything acd keeps in Redis: waiting calls, agents and queues, changed atomically by Lua
+scripts (``Store``); the event stream, the daily figures and webhooks' consumer groups."""
 
 from acd.store.redis_store import Store
 

@@ -19,6 +19,7 @@ class Keys:
         self.roster = self.prefix + "agents:roster"
         # Stream of every change to calls and agents, followed by every acd process.
         self.changes = self.prefix + "changes"
+        self.events = self.prefix + "events"  # the stream of business events for integrators
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""
@@ -51,3 +52,7 @@ class Keys:
     def ready(self, queue: str) -> str:
         """Zset of the ready agents of a queue, scored by idle-since (longest idle first)."""
         return f"{self.prefix}queue:{queue}:ready"
+
+    def daily_figures(self, day: str, scope: str, name: str) -> str:
+        """Hash of one local calendar day's counters (2026-11-29) of a queue or team."""
+        return f"{self.prefix}stats:{day}:{scope}:{name}"

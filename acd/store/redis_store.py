@@ -7,7 +7,6 @@ SHA; reads are pipelined. Failures raise :class:`StoreUnavailable` and are count
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -15,7 +14,6 @@ from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from acd.domain.model import (
     ESCALATED_PRIORITY,
@@ -29,7 +27,6 @@ from acd.domain.model import (
     Role,
 )
 from acd.domain.state_machine import TRANSITIONS
-from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
 from acd.store.codec import (
     agent_from_fields,
@@ -42,7 +39,9 @@ from acd.store.codec import (
     queue_from_json,
     queue_to_json,
 )
+from acd.store.event_stream import stream_entries
 from acd.store.keys import Keys
+from acd.store.round_trips import round_trip
 
 T = TypeVar("T")
 # A call's history outlives the call's hash a little, for the day's reports.
@@ -84,15 +83,6 @@ class Ended:
     agent: str
     talk: float
     agent_freed: bool
-
-
-def _stream_rows(reply: Any) -> list[tuple[str, list[tuple[str, Fields]]]]:
-    """XREAD's reply as (stream, entries), whether the client speaks RESP2 or RESP3."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return [(name, list(entries)) for name, entries in reply.items()]
-    return [(name, list(entries)) for name, entries in reply]
 
 
 class Store:
@@ -142,12 +132,12 @@ class Store:
         """Change-feed entries after id ``after`` (``$``: only new ones), waiting up to
         ``block_ms`` for one (None: not at all): (entry id, (kind, fields))."""
         reply = await self._run(self.redis.xread({self.keys.changes: after}, count=count,
-                                                 block=block_ms))
+                                                 block=block_ms), blocking=block_ms is not None)
         rows: list[tuple[str, Change]] = []
-        for _stream, entries in _stream_rows(reply):
-            for entry_id, fields in entries:
-                kind = fields.pop("k", "")
-                rows.append((entry_id, (kind, fields)))
+        for entry_id, fields in stream_entries(reply):
+            entry = dict(fields or {})
+            kind = entry.pop("k", "")
+            rows.append((entry_id, (kind, entry)))
         return rows
 
     async def changes_head(self) -> tuple[str, str]:
@@ -159,16 +149,9 @@ class Store:
         first, last = cast(list[list[tuple[str, Any]]], await self._run(pipe.execute()))
         return (first[0][0] if first else "0-0", last[0][0] if last else "0-0")
 
-    async def _run(self, operation: Awaitable[T]) -> T:
+    async def _run(self, operation: Awaitable[T], *, blocking: bool = False) -> T:
         """Await a Redis operation, timing it and turning failures into StoreUnavailable."""
-        started = time.perf_counter()
-        try:
-            return await operation
-        except (RedisError, OSError) as exc:
-            self.metrics.redis_errors.inc()
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-        finally:
-            self.metrics.redis_latency.observe(time.perf_counter() - started)
+        return await round_trip(self.metrics, operation, blocking=blocking)
 
     async def ping(self) -> bool:
         """True if Redis answers."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
 import signal
 import sys
@@ -14,6 +14,8 @@ import aiohttp
 from redis.asyncio import Redis
 
 from acd.api.auth import token_hash
+from acd.metrics import Metrics
+from acd.store.event_stream import EventStream
 from acd.store.keys import Keys
 from tests.pbx.asterisk import AMI_SECRET, free_tcp_port
 
@@ -95,13 +97,10 @@ async def stream_event(redis: Redis, site: str, kind: str, timeout: float = 15.0
                        **match: object) -> dict[str, Any]:
     """The first event ``kind`` on acd's Redis event stream (what integrators read) whose
     fields include ``match``: blocking reads, whichever acd process wrote it."""
-    key, last = Keys(site).prefix + "events", "0-0"
-    async with asyncio.timeout(timeout):
-        while True:
-            reply = await redis.xread({key: last}, block=1000)
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    data = json.loads(fields["data"])
-                    if fields["kind"] == kind and all(data.get(k) == v for k, v in match.items()):
-                        return dict(data)
+    stream = EventStream(redis, Keys(site), Metrics())
+    async with asyncio.timeout(timeout), contextlib.aclosing(stream.follow("0-0")) as batches:
+        async for events in batches:
+            for event in events:
+                if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
+                    return dict(event.data)
+    raise AssertionError("the event stream ended")  # follow() never does
