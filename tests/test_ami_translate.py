@@ -14,6 +14,7 @@ from acd.domain.events import (
     AgentMissed,
     CallEntered,
     ChannelGone,
+    DeviceChanged,
     EscalationRequested,
 )
 from acd.errors import AmiError
@@ -58,8 +59,9 @@ def test_name_split_across_tcp_chunks_arrives_intact() -> None:
     translated = translate(event)
     assert isinstance(translated, CallEntered)
     assert translated.caller_name == "Иван Петров"
-    assert translated.skills == "lang:ru=3,billing=1"
-    assert translated.priority == "5"  # the body's, not the channel's dialplan priority 3
+    assert translated.skills == {"lang:ru": 3, "billing": 1}
+    assert translated.priority == 5  # the body's, not the channel's dialplan priority 3
+    assert translated.problems == ()
     assert translated.attrs == {"crm": "42", "note": "مهم"}
 
 
@@ -136,3 +138,21 @@ def test_dial_result_without_an_agent_channel_is_a_miss_for_that_agent(
                   "Uniqueid": "1795365472.9", "UserEvent": "ACDDialResult",
                   "Status": status, "Agent": "1001"})
     assert translate(event) == expected
+
+
+def test_variables_it_cannot_read_are_named_and_left_to_the_queue() -> None:
+    event = translate({"Event": "UserEvent", "UserEvent": "ACDEnqueue", "Uniqueid": "1.1",
+                       "Channel": "PJSIP/trunk-1", "Queue": "sales", "Priority": "urgent",
+                       "Skills": "lang:ru=eleven"})
+    assert isinstance(event, CallEntered)
+    assert event.priority is None and event.skills == {}
+    assert [label for label, _ in event.problems] == ["bad_priority", "bad_skills"]
+    assert "urgent" in event.problems[0][1]
+
+
+def test_a_device_state_is_read_as_busy_or_free() -> None:
+    busy = translate({"Event": "DeviceStateChange", "Device": "PJSIP/1001", "State": "INUSE"})
+    free = translate({"Event": "DeviceStateChange", "Device": "PJSIP/1001",
+                      "State": "NOT_INUSE"})
+    assert busy == DeviceChanged("PJSIP/1001", True)
+    assert free == DeviceChanged("PJSIP/1001", False)

@@ -80,7 +80,7 @@ async def test_call_for_unknown_queue_goes_to_fallback_and_is_counted_failed(
     assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
     # The same caller seen again (a duplicate event, or adopted by a reconciliation that raced
     # the first event) is not counted twice.
-    again = CallEntered(call.uniqueid, call.channel, "nowhere", "", "")
+    again = CallEntered(call.uniqueid, call.channel, "nowhere")
     await app.router.call(lambda: app.router.call_entered(again, 0.0))
     assert sample(app, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue") == 1
     assert sample(app, "acd_calls_offered_total", queue="_unknown") == 1

@@ -8,7 +8,7 @@ import re
 
 from acd import contexts
 from acd.ami.connection import AmiConnection
-from acd.ami.translate import caller_id, parse_attrs
+from acd.ami.translate import call_entered, device_busy
 from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
@@ -110,8 +110,7 @@ class AsteriskTelephony:
                  "CALLERID(num)")
         queue, priority, skills, attrs, name, number = await asyncio.gather(
             *(self.get_variable(channel, n) for n in names))
-        return CallEntered(uniqueid, channel, queue, priority, skills, parse_attrs(attrs),
-                           caller_id(name), caller_id(number))
+        return call_entered(uniqueid, channel, queue, priority, skills, attrs, name, number)
 
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value ('' when unset)."""
@@ -119,14 +118,15 @@ class AsteriskTelephony:
         message = reply[0] if isinstance(reply, list) else reply
         return str(message.get("Value", ""))
 
-    async def device_states(self) -> dict[str, str]:
-        """Every cached device's state (``PJSIP/1001`` -> ``NOT_INUSE``), from DeviceStateList.
+    async def busy_devices(self) -> set[str]:
+        """Every cached device that is busy now (``PJSIP/1001``), from DeviceStateList.
 
         Its items are DeviceStateChange events written into the response, which eventfilters
         do not touch. Local channels' devices are not cached, so never listed."""
         messages = await self.ami.send_list({"Action": "DeviceStateList"}, timeout=30.0)
-        return {str(m["Device"]): str(m.get("State", "")) for m in messages
-                if m.get("Event") == "DeviceStateChange" and "Device" in m}
+        return {str(m["Device"]) for m in messages
+                if m.get("Event") == "DeviceStateChange" and "Device" in m
+                and device_busy(str(m.get("State", "")))}
 
     async def answered_at(self, agent_channel: str) -> float:
         """When the agent on ``agent_channel`` answered (extensions_acd.conf's

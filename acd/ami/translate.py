@@ -19,9 +19,12 @@ from acd.domain.events import (
     ChannelShutDown,
     DeviceChanged,
     EscalationRequested,
+    MissReason,
     TelephonyEvent,
 )
-from acd.errors import AcdError
+from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY
+from acd.domain.skills import parse_skills
+from acd.errors import AcdError, InvalidInput
 
 # SoftHangupRequest's Cause when Asterisk shuts down (include/asterisk/channel.h).
 SOFTHANGUP_SHUTDOWN = "4"
@@ -71,6 +74,45 @@ def parse_attrs(text: str) -> dict[str, str]:
     return attrs
 
 
+# Device states in which an agent's phone cannot take a call from acd.
+BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
+
+
+def device_busy(state: str) -> bool:
+    """True if a phone in device state ``state`` is busy."""
+    return state in BUSY_DEVICE_STATES
+
+
+def miss_reason(status: str) -> MissReason:
+    """A DialStatus as a miss reason (one acd does not know is ``OTHER``)."""
+    try:
+        return MissReason(status)
+    except ValueError:
+        return MissReason.OTHER
+
+
+def call_entered(uniqueid: str, channel: str, queue: str, priority: str, skills: str,
+                 attrs: str, caller_name: str | None, caller_number: str | None) -> CallEntered:
+    """A caller's ACDEnqueue (or its channel's variables) in acd's words: priority and skills
+    parsed; what cannot be parsed is named in ``problems`` and left to the queue's default."""
+    problems: list[tuple[str, str]] = []
+    level: int | None = None
+    if priority.isdigit() and MIN_PRIORITY <= int(priority) <= MAX_PRIORITY:
+        level = int(priority)
+    elif priority:
+        problems.append(("bad_priority", f"ACD_PRIORITY {priority[:20]!r}"))
+    try:
+        required = parse_skills("ACD_SKILLS", skills)
+    except InvalidInput as exc:
+        problems.append(("bad_skills", exc.reason))
+        required = {}
+    return CallEntered(
+        call_id=uniqueid, channel=channel, queue=queue.strip(), priority=level,
+        skills=required, attrs=parse_attrs(attrs), caller_name=caller_id(caller_name),
+        caller_number=caller_id(caller_number), problems=tuple(problems),
+    )
+
+
 def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
     """The telephony event an AMI event stands for, or None if acd does not act on it."""
     name = event.get("Event")
@@ -86,7 +128,7 @@ def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
         status = _header(event, "DialStatus")
         if status == "ANSWER":
             return AgentAnswered(_header(event, "Uniqueid"), _header(event, "DestChannel"))
-        return AgentMissed(_header(event, "Uniqueid"), status)
+        return AgentMissed(_header(event, "Uniqueid"), miss_reason(status))
     if name == "Hangup":
         return ChannelGone(
             _header(event, "Uniqueid"), _header(event, "Channel"), event.get("Cause", "")
@@ -98,28 +140,23 @@ def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
             return None
         return ChannelShutDown(_header(event, "Uniqueid"), _header(event, "Channel"))
     if name == "DeviceStateChange":
-        return DeviceChanged(_header(event, "Device"), _header(event, "State"))
+        return DeviceChanged(_header(event, "Device"), device_busy(_header(event, "State")))
     return None
 
 
 def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
     kind = event.get("UserEvent")
     if kind == "ACDEnqueue":
-        return CallEntered(
-            call_id=_header(event, "Uniqueid"),
-            channel=_header(event, "Channel"),
-            queue=_header(event, "Queue").strip(),
-            priority=_body(event, "Priority"),
-            skills=_body(event, "Skills"),
-            attrs=parse_attrs(unquote(_body(event, "Attrs"))),
-            caller_name=caller_id(event.get("CallerIDName")),
-            caller_number=caller_id(event.get("CallerIDNum")),
+        return call_entered(
+            _header(event, "Uniqueid"), _header(event, "Channel"), _header(event, "Queue"),
+            _body(event, "Priority"), _body(event, "Skills"), unquote(_body(event, "Attrs")),
+            event.get("CallerIDName"), event.get("CallerIDNum"),
         )
     if kind == "ACDDialResult":
         status = _body(event, "Status")
         if status not in _NO_CHANNEL_STATUSES:
             return None  # DialEnd already said it, for that very agent channel
-        return AgentMissed(_header(event, "Uniqueid"), status, _body(event, "Agent"))
+        return AgentMissed(_header(event, "Uniqueid"), miss_reason(status), _body(event, "Agent"))
     if kind == "ACDFallback":
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
     if kind == "ACDEscalate":

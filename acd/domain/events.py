@@ -6,6 +6,7 @@ The AMI adapter turns Asterisk events into these; the service reacts to them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,11 +16,14 @@ class CallEntered:
     call_id: str
     channel: str
     queue: str
-    priority: str  # raw text from the dialplan; empty means "the queue's default"
-    skills: str
+    priority: int | None = None  # None: the queue's default
+    skills: dict[str, int] = field(default_factory=dict)  # on top of the queue's
     attrs: dict[str, str] = field(default_factory=dict)
     caller_name: str = ""
     caller_number: str = ""
+    # What the adapter could not read (metric labels, e.g. "bad_priority"), and how it read
+    # it: the service counts and logs them; the call is queued with the queue's defaults.
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +42,27 @@ class AgentAnswered:
     agent_channel: str
 
 
+class MissReason(StrEnum):
+    """Why an offer did not connect: Asterisk's DialStatus, or acd's own ``LOST`` (nothing
+    came back in time)."""
+
+    NOANSWER = "NOANSWER"
+    BUSY = "BUSY"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    CONGESTION = "CONGESTION"
+    INVALIDARGS = "INVALIDARGS"
+    CANCEL = "CANCEL"  # the caller hung up while the agent's phone rang
+    LOST = "LOST"
+    OTHER = "OTHER"
+
+
 @dataclass(frozen=True, slots=True)
 class AgentMissed:
     """The agent's phone did not connect (no answer, busy, unavailable). ``agent`` names the
     agent the attempt was for, when the event says (then it settles only that agent's offer)."""
 
     call_id: str
-    status: str
+    status: MissReason
     agent: str = ""
 
 
@@ -75,10 +93,10 @@ class EscalationRequested:
 
 @dataclass(frozen=True, slots=True)
 class DeviceChanged:
-    """An agent phone's device state changed (Asterisk DeviceStateChange)."""
+    """An agent phone became busy (in use, ringing while in use, on hold) or free."""
 
     device: str
-    state: str
+    busy: bool
 
 
 @dataclass(frozen=True, slots=True)

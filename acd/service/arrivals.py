@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 
 from acd.domain.events import CallEntered
-from acd.domain.model import Call, Outcome, Queue
+from acd.domain.model import Call, Outcome
 from acd.domain.names import check_channel
-from acd.domain.skills import parse_skills
 from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
 from acd.service.overflow import overflow_on_arrival
@@ -20,6 +19,10 @@ log = logging.getLogger("acd.router")
 async def call_entered(ctx: Services, event: CallEntered, received: float,
                        waited: float = 0.0) -> None:
     now = ctx.clock()
+    for label, problem in event.problems:
+        ctx.metrics.ami_bad_events.labels(label).inc()
+        log.warning("bad call variable, using the queue's",
+                    extra={"call": event.call_id, "error": problem})
     queue = ctx.mirror.queues.get(event.queue)
     if queue is None:
         await ctx.mirror.reload_queue(event.queue)  # created by another process just now?
@@ -31,9 +34,9 @@ async def call_entered(ctx: Services, event: CallEntered, received: float,
         id=event.call_id,
         channel=check_channel("Channel", event.channel),
         queue=queue.name,
-        priority=_priority(ctx, event, queue),
+        priority=queue.priority if event.priority is None else event.priority,
         arrived_at=now - waited,
-        skills={**queue.skills, **_skills(ctx, event)},
+        skills={**queue.skills, **event.skills},
         attrs=event.attrs,
         caller_name=event.caller_name,
         caller_number=event.caller_number,
@@ -60,23 +63,3 @@ async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
         await ctx.telephony.send_to_fallback(placeholder, "unknown-queue")
     except (AmiError, InvalidInput) as exc:
         log.warning("fallback failed", extra={"call": event.call_id, "error": str(exc)})
-
-
-def _priority(ctx: Services, event: CallEntered, queue: Queue) -> int:
-    if event.priority.isdigit() and 0 <= int(event.priority) <= 9:
-        return int(event.priority)
-    if event.priority:
-        ctx.metrics.ami_bad_events.labels("bad_priority").inc()
-        log.warning("bad ACD_PRIORITY, using the queue's",
-                    extra={"call": event.call_id, "value": event.priority[:20]})
-    return queue.priority
-
-
-def _skills(ctx: Services, event: CallEntered) -> dict[str, int]:
-    try:
-        return parse_skills("ACD_SKILLS", event.skills)
-    except InvalidInput as exc:
-        ctx.metrics.ami_bad_events.labels("bad_skills").inc()
-        log.warning("bad ACD_SKILLS, using the queue's",
-                    extra={"call": event.call_id, "error": exc.reason})
-        return {}

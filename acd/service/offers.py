@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from acd.domain.events import AgentAnswered, AgentMissed, AgentRinging
+from acd.domain.events import AgentAnswered, AgentMissed, AgentRinging, MissReason
 from acd.domain.model import AgentState, CallStatus
 from acd.domain.state_machine import PauseReason
 from acd.service.context import Services
@@ -45,7 +45,7 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
 
 
 async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> None:
-    if event.status == "CANCEL":
+    if event.status is MissReason.CANCEL:
         return  # the caller hung up while ringing; their Hangup settles call and agent
     call = ctx.mirror.call(event.call_id)
     fields = ctx.mirror.call_fields.get(event.call_id, {})
@@ -80,4 +80,4 @@ async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> No
 async def settle_lost_offer(ctx: Services, call_id: str, received: float) -> None:
     """No answer and no no-answer came back in time: the offer is lost, retry."""
     log.warning("offer lost, calling it a no-answer", extra={"call": call_id})
-    await agent_missed(ctx, AgentMissed(call_id, "LOST"), received)
+    await agent_missed(ctx, AgentMissed(call_id, MissReason.LOST), received)

@@ -6,8 +6,6 @@ from __future__ import annotations
 from acd.domain.events import DeviceChanged
 from acd.service.context import Services
 
-BUSY_DEVICE_STATES = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
-
 
 async def device_changed(ctx: Services, event: DeviceChanged, received: float,
                          known: bool | None = None) -> None:
@@ -17,7 +15,7 @@ async def device_changed(ctx: Services, event: DeviceChanged, received: float,
     if agent_id is None:
         return
     agent = ctx.mirror.agent(agent_id)
-    busy = event.state in BUSY_DEVICE_STATES
+    busy = event.busy
     if agent is None or busy is known:
         return
     if agent.device_busy is not busy:

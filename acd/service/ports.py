@@ -38,9 +38,9 @@ class Telephony(Protocol):
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value."""
 
-    async def device_states(self) -> dict[str, str]:
-        """The state of every device the telephony side keeps one for (``PJSIP/1001`` ->
-        ``INUSE``); a device not listed is not in use."""
+    async def busy_devices(self) -> set[str]:
+        """Every device the telephony side keeps a state for that is busy now
+        (``PJSIP/1001``); a device not listed is free."""
 
     async def answered_at(self, agent_channel: str) -> float:
         """When the agent on ``agent_channel`` answered (0 if unknown), telephony's clock."""

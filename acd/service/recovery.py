@@ -102,14 +102,12 @@ async def _read_devices(ctx: Services, live: dict[str, LiveChannel], received: f
     A device missing from Asterisk's list is not in use. Local channels' devices are never
     listed (Asterisk does not cache them): one is in use while one of its channels exists."""
     try:
-        states = await ctx.telephony.device_states()
+        busy_devices = await ctx.telephony.busy_devices()
     except AmiError as exc:
         log.warning("could not list device states", extra={"error": str(exc)})
         return
     for agent in list(ctx.mirror.all_agents()):
-        state = states.get(agent.dial, "NOT_INUSE")
-        if agent.dial.startswith("Local/") and any(
-                c.channel.startswith(agent.dial + "-") for c in live.values()):
-            state = "INUSE"
-        await device_changed(ctx, DeviceChanged(agent.dial, state), received,
-                                    known=agent.device_busy)
+        busy = agent.dial in busy_devices or (agent.dial.startswith("Local/") and any(
+            c.channel.startswith(agent.dial + "-") for c in live.values()))
+        await device_changed(ctx, DeviceChanged(agent.dial, busy), received,
+                             known=agent.device_busy)
