@@ -29,10 +29,11 @@ from acd.domain.model import (
     StepKind,
     Strategy,
 )
+from acd.domain.outcomes import after_conversation, after_no_answer, after_timer, arrival_plan
 from acd.domain.priority import call_order_key, effective_priority
 from acd.domain.routing import can_take, choose_agent_for_call, choose_call_for_agent
 from acd.domain.state_machine import PauseReason, transition
-from acd.domain.steps import eligibility, escalation_tier, overflow_decision
+from acd.domain.steps import Overflow, eligibility, escalation_tier, overflow_decision
 from acd.domain.strategies import is_available
 
 T0 = 1_700_000_000.0
@@ -227,13 +228,35 @@ class Centre:
             self.end(call.id, Outcome.ANSWERED)
             self.set_agent(transition(agent, S.BUSY, now))
         else:  # no answer: the caller goes back in line, the agent is paused for a while
-            self.back_at[agent.id] = now + 2 * TICK
-            self.set_agent(transition(agent, S.PAUSED, now, reason=PauseReason.NO_ANSWER))
+            change = after_no_answer(agent, now, pause=True, pause_seconds=2 * TICK)
+            assert change.agent.pause_reason == PauseReason.NO_ANSWER and not change.free
+            self.back_at[agent.id] = change.resume_at
+            self.set_agent(change.agent)
             # Back in line at its place; the settling that follows every event offers it
             # again (offering it at once, mid-settle, could pass over a more urgent call).
             self.waiting.add(replace(call, attempts=call.attempts + 1))
 
     def route_arrival(self, call: Call, now: float) -> None:
+        """As the router does, with the router's own plan: a ready agent who may take it
+        first, else the arrival's own overflow check (other calls' overflows wait for the
+        tick); a call moved to another queue arrives there."""
+        self.decisions += 1
+        queue, cursor = self.queues[call.queue], self.cursors.get(call.queue, "")
+        expected = choose_agent_for_call(call, queue, self.agents.values(), now=now,
+                                         rng=random.Random(self.decisions), cursor=cursor)
+        plan = arrival_plan(call, self.index, self.waiting, now, cursor=cursor,
+                            rng=random.Random(self.decisions))
+        if isinstance(plan, Assignment):
+            assert plan == expected
+            self.offer(plan, now)
+            return
+        assert expected is None
+        self.overflow_call(call, now, plan)
+        moved = self.waiting.get(call.id)
+        if moved is not None:  # at a later step, or in another queue: offered again there
+            self.route(moved, now)
+
+    def route(self, call: Call, now: float) -> None:
         self.decisions += 1
         queue, cursor = self.queues[call.queue], self.cursors.get(call.queue, "")
         expected = choose_agent_for_call(call, queue, self.agents.values(), now=now,
@@ -264,12 +287,15 @@ class Centre:
         for call in self.all_waiting():
             self.overflow_call(call, now)
 
-    def overflow_call(self, call: Call, now: float) -> None:
+    def overflow_call(self, call: Call, now: float,
+                      planned: Overflow | str | None = "unplanned") -> None:
         queue = self.queues[call.queue]
         ahead = self.waiting.waiting_ahead(call, now)
         decision = overflow_decision(call, queue, self.agents.values(), now,
                                      waiting_ahead=ahead)
         assert self.index.overflow_decision(call, now, waiting_ahead=ahead) == decision
+        if planned != "unplanned":
+            assert planned == decision
         if decision is None:
             return
         assert decision.step > call.step or decision.leaves
@@ -298,9 +324,13 @@ class Centre:
                 del self.back_at[agent_id]
                 agent = self.agents[agent_id]
                 if self.holding.pop(agent_id, None):
-                    agent = replace(transition(agent, S.WRAP_UP, now),
-                                    calls_taken=agent.calls_taken + 1)
-                self.set_agent(transition(agent, S.READY, now))
+                    done = after_conversation(agent, now, talk=0.0, wrap_up_seconds=TICK,
+                                              today=agent.counts_day)
+                    assert done.agent.state is S.WRAP_UP and not done.free
+                    agent = done.agent
+                back = after_timer(agent, now)
+                assert back.free
+                self.set_agent(back.agent)
         for call in self.all_waiting():
             if self.patience[call.id] <= now:
                 self.end(call.id, Outcome.ABANDONED)
@@ -312,12 +342,6 @@ class Centre:
             # who are free take what they may.
             self.waiting.add(call)
             self.route_arrival(call, now)
-            waiting = self.waiting.get(call.id)
-            if waiting is not None:
-                self.overflow_call(waiting, now)
-                moved = self.waiting.get(call.id)
-                if moved is not None:
-                    self.route_arrival(moved, now)
             self.settle(now)
 
 

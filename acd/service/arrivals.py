@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 
 from acd.domain.events import CallEntered
-from acd.domain.model import Call, Outcome
+from acd.domain.model import Assignment, Call, Outcome
 from acd.domain.names import check_channel
+from acd.domain.outcomes import arrival_plan
 from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
-from acd.service.overflow import overflow_on_arrival
+from acd.service.overflow import apply_overflow, overflow_on_arrival
 from acd.service.recorder import UNKNOWN_QUEUE_LABEL
 
 log = logging.getLogger("acd.router")
@@ -44,10 +45,15 @@ async def call_entered(ctx: Services, event: CallEntered, received: float,
     if not await ctx.store.enqueue(call):
         return  # already known: a duplicate event, or another acd process was first
     ctx.recorder.call_entered(call)
-    # A ready agent who may take it settles it at once, whatever the overflow check would say.
-    if await ctx.routing.route_call(call, queue, received):
-        return
-    await overflow_on_arrival(ctx, call, queue, received)
+    cursor = await ctx.routing.cursor(queue)
+    plan = arrival_plan(call, ctx.mirror.agents, ctx.mirror.waiting, ctx.clock(),
+                        cursor=cursor)
+    if isinstance(plan, Assignment):
+        if await ctx.routing.route_call(call, queue, received, first=plan):
+            return
+        await overflow_on_arrival(ctx, call, queue, received)  # every claim lost meanwhile
+    elif plan is not None:
+        await apply_overflow(ctx, call, queue, plan, received)
 
 
 async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:

@@ -11,6 +11,7 @@ import logging
 
 from acd.domain.events import CallFellBack, ChannelGone, ChannelShutDown
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
+from acd.domain.outcomes import after_conversation
 from acd.service.context import Services
 
 log = logging.getLogger("acd.router")
@@ -59,10 +60,15 @@ async def end_call(
     queue = ctx.queue_of(call)
     agent = ctx.mirror.agent(call.agent) if call.agent else None
     wrap_up = queue.wrap_up_seconds
+    # What the agent becomes if the call was a conversation (the script counts the talk it
+    # finds; the state is computed here, the script sets it only if the agent is still on it).
+    after = (after_conversation(agent, now, talk=talk or 0.0, wrap_up_seconds=wrap_up,
+                                today=ctx.day_of(now))
+             if agent is not None and agent.state is AgentState.BUSY else None)
     ended = await ctx.store.end_call(
         call, outcome, now, detail, agent=agent,
-        after_talk=AgentState.WRAP_UP if wrap_up > 0 else AgentState.READY,
-        wrap_up_until=now + wrap_up if wrap_up > 0 else 0.0, talk=talk, day=ctx.day_of(now))
+        after_talk=after.agent.state if after else AgentState.READY,
+        wrap_up_until=after.resume_at if after else 0.0, talk=talk, day=ctx.day_of(now))
     if ended is None:
         return  # already ended, by this process or another
     if ended.previous is CallStatus.CONNECTED:
@@ -105,10 +111,11 @@ async def handover_agent(
     if agent is None:
         return talk, None
     await ctx.store.count_handled(agent.id, talk, ctx.day_of(now))
-    if wrap_up > 0:
-        await ctx.store.set_agent_state(agent, AgentState.WRAP_UP, now,
-                                        expected_call=call.id, wrap_up_until=now + wrap_up)
-        return talk, agent
-    await ctx.store.set_agent_state(agent, AgentState.READY, now, expected_call=call.id)
-    await ctx.routing.route_agent(agent.id, received)
+    change = after_conversation(agent, now, talk=talk, wrap_up_seconds=wrap_up,
+                                today=ctx.day_of(now)) if agent.state is AgentState.BUSY else None
+    target = change.agent.state if change else AgentState.READY
+    await ctx.store.set_agent_state(agent, target, now, expected_call=call.id,
+                                    wrap_up_until=change.resume_at if change else 0.0)
+    if target is AgentState.READY:
+        await ctx.routing.route_agent(agent.id, received)
     return talk, agent

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from acd.domain.model import AgentState, CallStatus
+from acd.domain.outcomes import after_timer
 from acd.service.context import Services
 from acd.service.offers import settle_lost_offer
 from acd.service.overflow import check_calls
@@ -50,7 +51,8 @@ async def _wrap_up_over(ctx: Services, agent_id: str, now: float, received: floa
     agent = ctx.mirror.agent(agent_id)
     if agent is None or agent.state not in (AgentState.WRAP_UP, AgentState.PAUSED):
         return
-    previous = await ctx.store.set_agent_state(agent, AgentState.READY, now)
+    change = after_timer(agent, now)
+    previous = await ctx.store.set_agent_state(agent, change.agent.state, now)
     if previous is not None:
         ctx.recorder.agent_state(agent_id, AgentState.READY, previous, "timer", logged=False)
         await ctx.routing.route_agent(agent_id, received)

@@ -9,7 +9,7 @@ import logging
 
 from acd.domain.events import AgentAnswered, AgentMissed, AgentRinging, MissReason
 from acd.domain.model import AgentState, CallStatus
-from acd.domain.state_machine import PauseReason
+from acd.domain.outcomes import after_no_answer
 from acd.service.context import Services
 from acd.service.mirror import with_status
 
@@ -60,20 +60,17 @@ async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> No
     agent = ctx.mirror.agent(agent_id)
     queue = ctx.queue_of(call)
     pause = ctx.settings.no_answer_pause and queue.no_answer_pause
-    if agent is not None:
-        if pause:
-            # The wrap-up timer doubles as the no-answer pause's automatic end.
-            resume = ctx.settings.no_answer_pause_seconds
-            await ctx.store.set_agent_state(agent, AgentState.PAUSED, now,
-                                            expected_call=call.id,
-                                            reason=PauseReason.NO_ANSWER.value,
-                                            wrap_up_until=now + resume if resume else 0.0)
-        else:
-            await ctx.store.set_agent_state(agent, AgentState.READY, now,
-                                            expected_call=call.id)
+    change = None
+    if agent is not None and agent.state in (AgentState.RESERVED, AgentState.RINGING):
+        change = after_no_answer(agent, now, pause=pause,
+                                 pause_seconds=ctx.settings.no_answer_pause_seconds)
+        # The wrap-up timer doubles as the no-answer pause's automatic end.
+        await ctx.store.set_agent_state(agent, change.agent.state, now, expected_call=call.id,
+                                        reason=change.agent.pause_reason,
+                                        wrap_up_until=change.resume_at)
     ctx.recorder.agent_missed(call, agent_id, event.status)
     await ctx.routing.route_call(with_status(call, CallStatus.WAITING), queue, received)
-    if not pause:
+    if change is not None and change.free:
         await ctx.routing.route_agent(agent_id, received)
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from acd.config import RoutingSettings
-from acd.domain.model import Agent, AgentState, Call, Queue, Role, Strategy
+from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
 from acd.domain.routing import choose_agent_for_call
 from acd.domain.strategies import is_available
 from acd.errors import AmiError, InvalidInput
@@ -44,20 +44,22 @@ class Routing:
         return [a for a in mirror.all_agents() if is_available(a) and (
             queue.name in a.queues or (a.team in teams and a.role is not Role.AGENT))]
 
-    async def route_call(self, call: Call, queue: Queue, received: float) -> bool:
-        """Offer ``call`` to the best agent its step allows; False if nobody can take it now."""
+    async def cursor(self, queue: Queue) -> str:
+        """The round-robin cursor of ``queue`` ('' for the other strategies)."""
+        if queue.strategy is not Strategy.ROUND_ROBIN:
+            return ""
+        return await self.store.round_robin_cursor(queue.name)
+
+    async def route_call(self, call: Call, queue: Queue, received: float,
+                         first: Assignment | None = None) -> bool:
+        """Offer ``call`` to the best agent its step allows (``first``, if already decided);
+        False if nobody can take it now."""
         mirror = self.mirror
         for _ in range(CLAIM_ATTEMPTS):
-            cursor = ""
-            if queue.strategy is Strategy.ROUND_ROBIN:
-                cursor = await self.store.round_robin_cursor(queue.name)
-            now = self.clock()
-            if call.escalated_by:
-                decision = choose_agent_for_call(
-                    call, queue, self._escalation_candidates(call, queue), now=now,
-                    cursor=cursor)
-            else:
-                decision = mirror.agents.choose_agent_for_call(call, now=now, cursor=cursor)
+            decision = first
+            first = None
+            if decision is None:
+                decision = await self._decide(call, queue)
             if decision is None:
                 return False
             agent = mirror.agent(decision.agent_id)
@@ -71,6 +73,15 @@ class Routing:
             if fresh is None or fresh.status is not call.status:
                 return False  # the call itself was taken or ended meanwhile
         return False
+
+    async def _decide(self, call: Call, queue: Queue) -> Assignment | None:
+        mirror = self.mirror
+        cursor = await self.cursor(queue)
+        now = self.clock()
+        if call.escalated_by:
+            return choose_agent_for_call(
+                call, queue, self._escalation_candidates(call, queue), now=now, cursor=cursor)
+        return mirror.agents.choose_agent_for_call(call, now=now, cursor=cursor)
 
     async def route_agent(self, agent_id: str, received: float | None = None) -> bool:
         """Give a freed agent the best call across its queues; False if none fits."""
