@@ -149,7 +149,7 @@ def test_routing_steps_teams_and_aging_come_from_the_file(tmp_path: Path) -> Non
         ([{"after": 0}, {"after": 10, "kind": "nope"}], "queues[0].steps[1].kind"),
         ([{"after": 0}, {"after": 10, "kind": "fallback", "to": "queue", "target": "zz"}],
          "queues.q.steps[1].target"),
-        ([{"after": 0, "colour": "red"}], "queues[0].steps[0]: unknown key"),
+        ([{"after": 0, "colour": "red"}], "queues[0].steps[0].colour: unknown setting"),
     ],
 )
 def test_bad_step_is_named(steps: list[dict[str, object]], named: str) -> None:
