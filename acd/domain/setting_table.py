@@ -32,9 +32,12 @@ class Secret(str):
 
 def nearest_known(key: str, known: Collection[str]) -> str:
     """``did you mean port?``, or the known names when none is close to ``key``."""
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    # Compared without separators: "wrapup" is near "wrap_up_seconds" as a reader sees it.
+    plain = {name.replace("_", "").lower(): name for name in known}
+    close = difflib.get_close_matches(key.replace("_", "").lower(), sorted(plain), n=1,
+                                      cutoff=0.6)
     if close:
-        return f"did you mean {close[0]}?"
+        return f"did you mean {plain[close[0]]}?"
     return f"known: {', '.join(sorted(known))}"
 
 
