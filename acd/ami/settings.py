@@ -26,7 +26,7 @@ class AmiSettings:
         """Read the ``[ami]`` table; the secret may still be missing (the caller says where
         it should come from)."""
         table.expect(f.name for f in fields(cls))
-        settings = cls(
+        return cls(
             host=table.text("host", "127.0.0.1"),
             port=table.port("port", 5038),
             user=table.text("user", "acd"),
@@ -35,4 +35,3 @@ class AmiSettings:
             action_timeout=table.number("action_timeout", 5.0, low=MIN_INTERVAL),
             reconnect_max_delay=table.number("reconnect_max_delay", 30.0, low=MIN_INTERVAL),
         )
-        return settings

@@ -24,10 +24,9 @@ class HttpSettings:
         # The auth settings share the table: their names are settings of [http] too.
         table.expect([*(f.name for f in fields(cls) if f.name != "auth"),
                       *(f.name for f in fields(AuthConfig))])
-        settings = cls(
+        return cls(
             host=table.text("host", "127.0.0.1"),
             port=table.port("port", 8080),
             auth=AuthConfig.from_table(table),
             per_agent_metrics=table.flag("per_agent_metrics", False),
         )
-        return settings

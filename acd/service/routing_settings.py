@@ -23,7 +23,7 @@ class RoutingSettings:
     def from_table(cls, table: SettingTable) -> RoutingSettings:
         """Read the ``[routing]`` table."""
         table.expect(f.name for f in fields(cls))
-        settings = cls(
+        return cls(
             short_abandon_seconds=table.number("short_abandon_seconds", 5.0, low=0),
             tick_seconds=table.number("tick_seconds", 1.0, low=0.01),
             no_answer_pause=table.flag("no_answer_pause", True),
@@ -31,7 +31,6 @@ class RoutingSettings:
             no_answer_pause_seconds=table.number("no_answer_pause_seconds", 0.0, low=0),
             stats_timezone=_timezone(table, "stats_timezone"),
         )
-        return settings
 
 
 def _timezone(table: SettingTable, key: str) -> str:

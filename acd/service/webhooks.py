@@ -111,7 +111,7 @@ class WebhookSettings:
             missing = f"environment variable {secret_env} is not set" if secret_env else "missing"
             raise table.error("secret", missing)
         base = table.number("backoff_base_seconds", 0.5, low=0.001)
-        settings = cls(
+        return cls(
             name=name, url=url, secret=Secret(secret),
             kinds=frozenset(check_event_kind(table.field("kinds"), kind)
                             for kind in table.strings("kinds")),
@@ -121,7 +121,6 @@ class WebhookSettings:
             backoff_base_seconds=base,
             backoff_cap_seconds=table.number("backoff_cap_seconds", max(60.0, base), low=base),
         )
-        return settings
 
     def wants(self, kind: str, data: dict[str, object]) -> bool:
         """Whether this subscriber takes an event of ``kind`` with ``data``."""

@@ -26,9 +26,8 @@ class RedisSettings:
         url = table.text("url", DEFAULT_URL)
         if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
             raise table.error("url", "must start with redis://, rediss:// or unix://")
-        settings = cls(
+        return cls(
             url=Secret(url),
             site=table.checked("site", check_name, "main"),
             finished_call_ttl=table.whole("finished_call_ttl", 86_400, low=1),
         )
-        return settings
