@@ -9,6 +9,17 @@ class ConfigError(AcdError):
     """A setting is missing or invalid; the message names the setting."""
 
 
+class SettingError(ConfigError):
+    """One setting is invalid: ``field`` is its path inside the table ``where`` came from
+    (``queues[0]``, or '' for an HTTP body), so the file and the API name it alike."""
+
+    def __init__(self, where: str, field: str, reason: str) -> None:
+        super().__init__(f"{where}.{field}: {reason}" if where else f"{field}: {reason}")
+        self.where = where
+        self.field = field
+        self.reason = reason
+
+
 class InvalidInput(AcdError):
     """A value from outside (AMI, HTTP, config) failed validation."""
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from acd.api.auth import token_hash
 from acd.config import Secret, load_settings, settings_from_dict
 from acd.errors import ConfigError
 
@@ -149,10 +154,81 @@ def test_routing_steps_teams_and_aging_come_from_the_file(tmp_path: Path) -> Non
         ([{"after": 0}, {"after": 10, "kind": "nope"}], "queues[0].steps[1].kind"),
         ([{"after": 0}, {"after": 10, "kind": "fallback", "to": "queue", "target": "zz"}],
          "queues.q.steps[1].target"),
-        ([{"after": 0, "colour": "red"}], "queues[0].steps[0]: unknown key"),
+        ([{"after": 0, "colour": "red"}], "queues[0].steps[0].colour: unknown setting"),
     ],
 )
 def test_bad_step_is_named(steps: list[dict[str, object]], named: str) -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"ami": {"secret": "s"}, "queues": [{"name": "q", "steps": steps}]})
     assert str(info.value).startswith(named)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"ami": {"secret": "s", "prot": 1}}, "ami.prot: unknown setting (did you mean port?)"),
+        ({"queues": [{"name": "q", "wrapup_seconds": 10}]},
+         "queues[0].wrapup_seconds: unknown setting (did you mean wrap_up_seconds?)"),
+        ({"queues": [{"name": "q", "steps": [{"after": 0, "skils": {"x": 1}}]}]},
+         "queues[0].steps[0].skils: unknown setting (did you mean skills?)"),
+        ({"agents": [{"id": "1", "dial": "PJSIP/1", "skils": {"x": 1}}]},
+         "agents[0].skils: unknown setting (did you mean skills?)"),
+        ({"redis": {"sites": "x"}}, "redis.sites: unknown setting (did you mean site?)"),
+        ({"http": {"metrics_publik": False}},
+         "http.metrics_publik: unknown setting (did you mean metrics_public?)"),
+        ({"http": {"tokens": [{"role": "admin", "sha265": "0" * 64}]}},
+         "http.tokens[0].sha265: unknown setting (did you mean sha256?)"),
+        ({"routing": {"tick": 1}}, "routing.tick: unknown setting (known: "),
+        ({"queue": [{"name": "q"}]}, "config: unknown section 'queue' (did you mean queues?)"),
+    ],
+)
+def test_a_typo_in_any_setting_is_refused_with_its_path_and_the_nearest_name(
+    raw: dict[str, Any], message: str
+) -> None:
+    # Refused before anything else is checked: a typo of a required key is named as a typo,
+    # not as the missing setting (here: the AMI secret, absent on purpose in most cases).
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(raw, env={})
+    assert str(info.value).startswith(message)
+
+
+def test_the_settings_shown_in_the_readmes_load() -> None:
+    root = Path(__file__).resolve().parents[1]
+    blocks = [
+        block
+        for readme in (root / "README.md", root / "deploy" / "README.md")
+        if readme.exists()
+        for block in re.findall(r"```toml\n(.*?)```", readme.read_text(encoding="utf-8"),
+                                re.DOTALL)
+    ]
+    assert len(blocks) >= 3
+    for block in blocks:
+        raw = tomllib.loads(block.replace('"…"', f'"{token_hash("t")}"'))
+        raw.setdefault("ami", {}).setdefault("secret", "s")
+        fallbacks = [s.get("target") for q in raw.get("queues", []) for s in q.get("steps", [])
+                     if s.get("to") == "queue"]
+        raw.setdefault("queues", []).extend({"name": name} for name in fallbacks)
+        for hook in raw.get("webhooks", []):
+            hook["secret_env"] = "SECRET"
+        settings_from_dict(raw, env={"SECRET": "k"})
+
+
+LAYERS_BELOW_CONFIG = ("acd/domain", "acd/store", "acd/ami", "acd/api", "acd/service",
+                       "acd/sim", "acd/metrics.py", "acd/errors.py")
+
+
+def test_no_part_below_the_settings_composer_imports_it() -> None:
+    # acd.config composes each part's settings: a part importing it back makes a loop.
+    root = Path(__file__).resolve().parents[1]
+    importers = []
+    for layer in LAYERS_BELOW_CONFIG:
+        path = root / layer
+        for module in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+                names = ([f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+                         if isinstance(node, ast.ImportFrom)
+                         else [a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [])
+                if "acd.config" in names:
+                    importers.append(str(module.relative_to(root)))
+    assert importers == []

@@ -415,7 +415,7 @@ HOOK: dict[str, Any] = {"name": "crm", "url": "https://crm.example/acd", "secret
         ({**HOOK, "max_attempts": 0}, "webhooks[0].max_attempts"),
         ({**HOOK, "timeout_seconds": "soon"}, "webhooks[0].timeout_seconds"),
         ({**HOOK, "name": ""}, "webhooks[0].name"),
-        ({**HOOK, "sekret": "k"}, "webhooks[0]: unknown key 'sekret'"),
+        ({**HOOK, "sekret": "k"}, "webhooks[0].sekret: unknown setting (did you mean secret?)"),
     ],
 )
 def test_bad_webhook_setting_is_named(hook: dict[str, Any], named: str) -> None:

@@ -15,7 +15,7 @@ from panoramisk.actions import Action
 from panoramisk.message import Message
 
 from acd.ami.protocol import AcdAmiProtocol
-from acd.config import AmiSettings
+from acd.ami.settings import AmiSettings
 from acd.errors import AmiAuthError, AmiError
 from acd.metrics import Metrics
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Any
 
 from acd.domain.names import check_name
-from acd.errors import ConfigError, InvalidInput
+from acd.domain.setting_table import SettingTable
+from acd.errors import InvalidInput
 
 
 class Role(IntEnum):
@@ -41,42 +40,10 @@ class AuthConfig:
     health_public: bool = True
 
     @classmethod
-    def from_mapping(cls, http: Mapping[str, Any]) -> AuthConfig:
-        """Read the ``[http]`` table: ``metrics_public``, ``health_public``, ``[[http.tokens]]``."""
-        tokens: list[Token] = []
-        raw_tokens = http.get("tokens", [])
-        if not isinstance(raw_tokens, Sequence) or isinstance(raw_tokens, str):
-            raise ConfigError("http.tokens: must be an array of tables")
-        for index, raw in enumerate(raw_tokens):
-            where = f"http.tokens[{index}]"
-            if not isinstance(raw, Mapping):
-                raise ConfigError(f"{where}: must be a table")
-            digest = str(raw.get("sha256", ""))
-            try:
-                sha = bytes.fromhex(digest)
-            except ValueError:
-                sha = b""
-            if len(sha) != 32:
-                raise ConfigError(f"{where}.sha256: must be the 64-hex-digit SHA-256 of the token")
-            try:
-                role = Role[str(raw.get("role", "")).upper()]
-            except KeyError:
-                raise ConfigError(
-                    f"{where}.role: must be admin, supervisor, agent or viewer"
-                ) from None
-            agent = str(raw.get("agent", ""))
-            if role is Role.AGENT:
-                try:
-                    check_name(f"{where}.agent", agent)
-                except InvalidInput as exc:
-                    raise ConfigError(f"{where}.agent: an agent token names its agent "
-                                      f"({exc.reason})") from None
-            tokens.append(Token(str(raw.get("name", f"token-{index}")), sha, role, agent))
-        for key in ("metrics_public", "health_public"):
-            if not isinstance(http.get(key, True), bool):
-                raise ConfigError(f"http.{key}: must be true or false")
-        return cls(tuple(tokens), bool(http.get("metrics_public", True)),
-                   bool(http.get("health_public", True)))
+    def from_table(cls, http: SettingTable) -> AuthConfig:
+        """Read ``metrics_public``, ``health_public`` and ``[[http.tokens]]`` of ``[http]``."""
+        tokens = tuple(_token(table, index) for index, table in enumerate(http.tables("tokens")))
+        return cls(tokens, http.flag("metrics_public", True), http.flag("health_public", True))
 
     def identify(self, presented: str) -> Token | None:
         """The token matching ``presented``, comparing against every hash in constant time."""
@@ -86,6 +53,28 @@ class AuthConfig:
             if hmac.compare_digest(digest, token.sha256):
                 found = token
         return found
+
+
+def _token(table: SettingTable, index: int) -> Token:
+    """One ``[[http.tokens]]`` table."""
+    table.expect(f.name for f in fields(Token))
+    try:
+        sha = bytes.fromhex(str(table.value("sha256", "")))
+    except ValueError:
+        sha = b""
+    if len(sha) != 32:
+        raise table.error("sha256", "must be the 64-hex-digit SHA-256 of the token")
+    try:
+        role = Role[str(table.value("role", "")).upper()]
+    except KeyError:
+        raise table.error("role", "must be admin, supervisor, agent or viewer") from None
+    agent = str(table.value("agent", ""))
+    if role is Role.AGENT:
+        try:
+            check_name(table.field("agent"), agent)
+        except InvalidInput as exc:
+            raise table.error("agent", f"an agent token names its agent ({exc.reason})") from None
+    return Token(str(table.value("name", f"token-{index}")), sha, role, agent)
 
 
 def token_hash(token: str) -> str:

@@ -1,7 +1,6 @@
 """HTTP routes for calls: waiting calls in line order, one call with its history, and the
 actions of supervisors, integrators and agents on a call (priority, queue, send to an agent,
-hang up, escalate, listen/whisper/barge). ``acd.api.server.build_app`` adds :func:`routes`.
-"""
+hang up, escalate, listen/whisper/barge)."""
 
 from __future__ import annotations
 
@@ -12,11 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from acd.api.auth import Role, Token
-from acd.api.server import ROUTER, STORE, TOKEN, read_json, require
-from acd.domain.model import Call
+from acd.api.context import ROUTER, STORE, TOKEN, read_json, require
+from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, Call
 from acd.domain.names import check_dial_string
 from acd.errors import InvalidInput, NotFound
 from acd.service import call_actions
+
+routes = web.RouteTableDef()
 
 
 def call_json(call: Call, now: float, position: int | None = None) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def call_json(call: Call, now: float, position: int | None = None) -> dict[str, 
     return data
 
 
+@routes.get("/api/v1/calls")
 async def list_calls(request: web.Request) -> web.Response:
     """Calls not yet ended; ``?queue=`` lists one queue's waiting calls in line order."""
     require(request, Role.VIEWER)
@@ -45,6 +47,7 @@ async def list_calls(request: web.Request) -> web.Response:
     return web.json_response({"calls": calls})
 
 
+@routes.get("/api/v1/calls/{call}")
 async def get_call(request: web.Request) -> web.Response:
     """One call with the history of its attempts (offers, answers, misses, actions)."""
     require(request, Role.VIEWER)
@@ -57,6 +60,7 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@routes.patch("/api/v1/calls/{call}")
 async def patch_call(request: web.Request) -> web.Response:
     """Change a waiting call's priority and/or move it to another queue."""
     require(request, Role.SUPERVISOR)
@@ -69,7 +73,8 @@ async def patch_call(request: web.Request) -> web.Response:
         raise InvalidInput("body", "give priority and/or queue")
     priority, queue = body.get("priority"), body.get("queue")
     if "priority" in body and (not isinstance(priority, int) or isinstance(priority, bool)):
-        raise InvalidInput("priority", "must be an integer from 0 to 9")
+        raise InvalidInput("priority",
+                           f"must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}")
     if "queue" in body and not isinstance(queue, str):
         raise InvalidInput("queue", "must be a queue name")
     router = request.app[ROUTER]
@@ -80,6 +85,7 @@ async def patch_call(request: web.Request) -> web.Response:
     return await _call_now(request, call_id)
 
 
+@routes.post("/api/v1/calls/{call}/send")
 async def send_call(request: web.Request) -> web.Response:
     """Offer a waiting call to a named ready agent now."""
     require(request, Role.SUPERVISOR)
@@ -92,6 +98,7 @@ async def send_call(request: web.Request) -> web.Response:
     return await _call_now(request, call_id)
 
 
+@routes.post("/api/v1/calls/{call}/hangup")
 async def hang_up_call(request: web.Request) -> web.Response:
     require(request, Role.SUPERVISOR)
     call_id = request.match_info["call"]
@@ -100,6 +107,7 @@ async def hang_up_call(request: web.Request) -> web.Response:
     return await _call_now(request, call_id)
 
 
+@routes.post("/api/v1/calls/{call}/escalate")
 async def escalate_call(request: web.Request) -> web.Response:
     """The call's agent (or a supervisor) hands a live call to a team lead."""
     token: Token = request[TOKEN]
@@ -117,6 +125,7 @@ async def escalate_call(request: web.Request) -> web.Response:
     return await _call_now(request, call_id)
 
 
+@routes.post("/api/v1/calls/{call}/monitor")
 async def monitor_call(request: web.Request) -> web.Response:
     """Listen to, whisper to or barge into a live call from a supervisor's phone."""
     token = require(request, Role.SUPERVISOR)
@@ -152,15 +161,3 @@ async def _call_now(request: web.Request, call_id: str) -> web.Response:
         raise NotFound(f"call {call_id} not found")
     return web.json_response(call_json(call, time.time()))
 
-
-def routes() -> list[web.RouteDef]:
-    """The call routes, for ``build_app``."""
-    return [
-        web.get("/api/v1/calls", list_calls),
-        web.get("/api/v1/calls/{call}", get_call),
-        web.patch("/api/v1/calls/{call}", patch_call),
-        web.post("/api/v1/calls/{call}/send", send_call),
-        web.post("/api/v1/calls/{call}/hangup", hang_up_call),
-        web.post("/api/v1/calls/{call}/escalate", escalate_call),
-        web.post("/api/v1/calls/{call}/monitor", monitor_call),
-    ]

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from acd.domain.model import AgentState, CallStatus, FallbackKind, Role, StepKind, Strategy
+from acd.domain.model import (
+    MAX_PRIORITY,
+    MAX_RANK,
+    MIN_PRIORITY,
+    AgentState,
+    CallStatus,
+    FallbackKind,
+    Role,
+    StepKind,
+    Strategy,
+)
+from acd.domain.profiles import MAX_AGENT_NAME
+from acd.domain.skills import MAX_LEVEL
 from acd.domain.state_machine import PauseReason
 
 Schema = dict[str, Any]
@@ -25,7 +37,8 @@ ERROR_REASONS = {
     401: "No valid bearer token",
     403: "The token's role may not do this",
     404: "No such agent, queue or call",
-    409: "Conflicts with the current state (an illegal state change, a busy agent or queue)",
+    409: "Conflicts with the current state (an illegal state change, a busy agent or queue, "
+         "or a change another acd kept making meanwhile)",
     413: "Body larger than 64 KiB",
     502: "Asterisk refused the action or is unreachable",
     503: "The state store (Redis) is unavailable",
@@ -63,7 +76,26 @@ def string_map(value: Schema, key_pattern: str = NAME, max_key: int = 64) -> Sch
 
 def levels(low: int) -> Schema:
     """Skill name -> level table."""
-    return string_map({"type": "integer", "minimum": low, "maximum": 10}, SKILL)
+    return string_map({"type": "integer", "minimum": low, "maximum": MAX_LEVEL}, SKILL)
+
+
+NULL = {"type": "null"}
+
+
+def nullable_entries(table: Schema) -> Schema:
+    """A table schema whose entries may also be null: a merge patch removes them."""
+    return {**table, "additionalProperties": {"anyOf": [table["additionalProperties"], NULL]}}
+
+
+def merge_patch(properties: Schema, description: str) -> Schema:
+    """A JSON Merge Patch body of ``properties``: each may be left out, or null to take its
+    default again; inside a table (skills, queue ranks) null removes that entry."""
+    patched: Schema = {}
+    for name, schema in properties.items():
+        if schema.get("type") == "object" and "additionalProperties" in schema:
+            schema = nullable_entries(schema)
+        patched[name] = {"anyOf": [schema, NULL]}
+    return obj(patched, closed=True, description=description)
 
 
 def json_body(schema: Schema, description: str) -> Schema:
@@ -124,7 +156,7 @@ def schemas() -> dict[str, Schema]:
         "after": {**NUMBER, "minimum": 0, "description": "seconds of waiting"},
         "kind": enum(StepKind),
         "skills": levels(0),
-        "cap": {**INTEGER, "minimum": 0, "maximum": 10},
+        "cap": {**INTEGER, "minimum": 0, "maximum": MAX_LEVEL},
         "to": enum(FallbackKind),
         "target": NAME_OR_EMPTY,
         "name": NAME_OR_EMPTY,
@@ -132,7 +164,7 @@ def schemas() -> dict[str, Schema]:
     queue_settings: Schema = {
         "strategy": enum(Strategy),
         "skills": levels(1),
-        "priority": {**INTEGER, "minimum": 0, "maximum": 9},
+        "priority": {**INTEGER, "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY},
         "service_level_seconds": {**NUMBER, "minimum": 1},
         "wrap_up_seconds": {**NUMBER, "minimum": 0},
         "ring_timeout_seconds": {**INTEGER, "minimum": 1},
@@ -144,12 +176,20 @@ def schemas() -> dict[str, Schema]:
     }
     profile: Schema = {
         "dial": {"type": "string", "pattern": DIAL, "maxLength": 200},
-        "name": {"type": "string", "maxLength": 128, "pattern": r"^[^\x00-\x1f]*$"},
+        "name": {"type": "string", "maxLength": MAX_AGENT_NAME, "pattern": r"^[^\x00-\x1f]*$"},
         "team": NAME_OR_EMPTY,
         "role": enum(Role),
         "skills": levels(1),
     }
-    ranks = string_map({"type": "integer", "minimum": 1, "maximum": 100})
+    ranks = string_map({"type": "integer", "minimum": 1, "maximum": MAX_RANK})
+    queue_list: Schema = {"type": "array", "items": {"type": "string", "pattern": NAME}}
+    agent_input: Schema = {
+        **profile,
+        "queues": {"anyOf": [ranks, queue_list],
+                   "description": "queue -> rank, or a list (rank 1 everywhere)"},
+    }
+    queue_input: Schema = {**queue_settings,
+                           "steps": {"type": "array", "items": ref("StepInput")}}
     return {
         "Error": obj({"error": STRING, "field": STRING}, ("error",),
                      description="Every failure: the reason, and the field it is about"),
@@ -167,13 +207,14 @@ def schemas() -> dict[str, Schema]:
         }, ("id", "dial", "name", "team", "role", "skills", "queues", "state", "state_since",
             "idle_since", "pause_reason", "call", "calls_taken", "talk_seconds",
             "device_busy")),
-        "AgentInput": obj({
-            **profile,
-            "queues": {"anyOf": [ranks, {"type": "array",
-                                         "items": {"type": "string", "pattern": NAME}}],
-                       "description": "queue -> rank, or a list (rank 1 everywhere)"},
-        }, ("dial",), description="The whole profile: what is left out takes its default. "
-                                  "The id comes from the path; unknown keys are ignored."),
+        "AgentInput": obj(agent_input, ("dial",), closed=True,
+                          description="The whole profile: what is left out takes its "
+                                      "default. The id comes from the path; unknown keys "
+                                      "are refused, naming the nearest known one."),
+        "AgentPatch": merge_patch(
+            {**agent_input, "queues": {"anyOf": [nullable_entries(ranks), queue_list]}},
+            "Changes to the profile (JSON Merge Patch, RFC 7396); the result is checked as "
+            "a whole profile is."),
         "AgentStateChange": obj({
             "state": {"type": "string", "enum": ["ready", "paused", "logged_out"]},
             "reason": {"type": "string", "description": "a pause's reason code: "
@@ -186,11 +227,13 @@ def schemas() -> dict[str, Schema]:
         "Queue": obj({"name": STRING, **queue_settings,
                       "steps": {"type": "array", "items": ref("Step")}},
                      ("name", *queue_settings, "steps")),
-        "QueueInput": obj({**queue_settings, "steps": {"type": "array",
-                                                       "items": ref("StepInput")}},
+        "QueueInput": obj(queue_input, closed=True,
                           description="The whole queue: what is left out takes its default. "
                                       "The name comes from the path; unknown keys are "
-                                      "ignored."),
+                                      "refused, naming the nearest known one."),
+        "QueuePatch": merge_patch(queue_input, "Changes to the queue (JSON Merge Patch, RFC "
+                                               "7396): steps and teams are replaced whole; "
+                                               "the result is checked as a whole queue is."),
         "QueueWithWaiting": {"allOf": [ref("Queue"), obj({"waiting": {**INTEGER, "minimum": 0}},
                                                          ("waiting",))]},
         "Call": obj({
@@ -283,7 +326,11 @@ def paths() -> dict[str, Schema]:
             "put": operation("Create or replace an agent's profile (admin)", {
                 "200": json_body(ref("Agent"), "Updated"),
                 "201": json_body(ref("Agent"), "Created"),
-                **errors(400, 401, 403, 413, 503)}, tag="agents", body=ref("AgentInput")),
+                **errors(400, 401, 403, 409, 413, 503)}, tag="agents", body=ref("AgentInput")),
+            "patch": operation("Change some of an agent's profile (admin)", {
+                "200": json_body(ref("Agent"), "Updated"),
+                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="agents",
+                body=ref("AgentPatch")),
             "delete": operation("Delete an agent not on a call (admin)", {
                 "204": {"description": "Deleted"},
                 **errors(401, 403, 404, 409, 503)}, tag="agents"),
@@ -305,7 +352,11 @@ def paths() -> dict[str, Schema]:
             "put": operation("Create or replace a queue (admin)", {
                 "200": json_body(ref("Queue"), "Updated"),
                 "201": json_body(ref("Queue"), "Created"),
-                **errors(400, 401, 403, 413, 503)}, tag="queues", body=ref("QueueInput")),
+                **errors(400, 401, 403, 409, 413, 503)}, tag="queues", body=ref("QueueInput")),
+            "patch": operation("Change some of a queue (admin)", {
+                "200": json_body(ref("Queue"), "Updated"),
+                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="queues",
+                body=ref("QueuePatch")),
             "delete": operation("Delete a queue nobody waits in or serves (admin)", {
                 "204": {"description": "Deleted"},
                 **errors(401, 403, 404, 409, 503)}, tag="queues"),

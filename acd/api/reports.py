@@ -1,6 +1,6 @@
 """HTTP routes for supervisors' screens: teams and their leads, live queue and team figures.
 
-Every route needs the viewer role. ``acd.api.server.build_app`` adds :func:`routes`.
+Every route needs the viewer role.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from dataclasses import asdict
 from aiohttp import web
 
 from acd.api.auth import Role
-from acd.api.server import ROUTER, STORE, require
+from acd.api.context import ROUTER, STORE, require
 from acd.domain.model import Queue
 from acd.errors import NotFound
 from acd.service.daily_stats import DailyStats
 from acd.service.reports import TeamRoster, queue_stats, team_rosters, team_stats
+
+routes = web.RouteTableDef()
 
 
 def _daily_stats(request: web.Request) -> DailyStats:
@@ -44,25 +46,20 @@ async def _roster(request: web.Request) -> TeamRoster:
     raise NotFound(f"team {name} not found")
 
 
+@routes.get("/api/v1/teams")
 async def list_teams(request: web.Request) -> web.Response:
     """Teams named by agents or queues, with leads, supervisors, members and queues served."""
     require(request, Role.VIEWER)
     return web.json_response({"teams": [asdict(r) for r in await _rosters(request)]})
 
 
+@routes.get("/api/v1/teams/{team}")
 async def get_team(request: web.Request) -> web.Response:
     require(request, Role.VIEWER)
     return web.json_response(asdict(await _roster(request)))
 
 
-async def get_queue(request: web.Request) -> web.Response:
-    """A queue's configuration and how many calls wait in it."""
-    require(request, Role.VIEWER)
-    queue = await _queue(request)
-    waiting = await request.app[STORE].waiting_count(queue.name)
-    return web.json_response({**asdict(queue), "waiting": waiting})
-
-
+@routes.get("/api/v1/queues/{queue}/stats")
 async def get_queue_stats(request: web.Request) -> web.Response:
     require(request, Role.VIEWER)
     queue = await _queue(request)
@@ -70,19 +67,10 @@ async def get_queue_stats(request: web.Request) -> web.Response:
     return web.json_response(asdict(stats))
 
 
+@routes.get("/api/v1/teams/{team}/stats")
 async def get_team_stats(request: web.Request) -> web.Response:
     require(request, Role.VIEWER)
     roster = await _roster(request)
     stats = await team_stats(request.app[STORE], _daily_stats(request), roster, time.time())
     return web.json_response(asdict(stats))
 
-
-def routes() -> list[web.RouteDef]:
-    """The report routes, for ``build_app``."""
-    return [
-        web.get("/api/v1/teams", list_teams),
-        web.get("/api/v1/teams/{team}", get_team),
-        web.get("/api/v1/teams/{team}/stats", get_team_stats),
-        web.get("/api/v1/queues/{queue}", get_queue),
-        web.get("/api/v1/queues/{queue}/stats", get_queue_stats),
-    ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from acd.errors import ConfigError
+from acd.errors import SettingError
 
 
 class AgentState(StrEnum):
@@ -200,32 +200,34 @@ def _as_step(value: Step | Mapping[str, Any]) -> Step:
 
 
 def check_steps(queue: str, steps: tuple[Step, ...]) -> None:
-    """Raise :class:`ConfigError` naming the bad step unless ``steps`` make a usable plan."""
+    """Raise :class:`SettingError` naming the bad step unless ``steps`` make a usable plan."""
+    where = f"queues.{queue}"
     for index, step in enumerate(steps):
-        where = f"queues.{queue}.steps[{index}]"
+        at = f"steps[{index}]"
         if index == 0 and step.after != 0:
-            raise ConfigError(f"{where}.after: the first step must start at 0 s")
+            raise SettingError(where, f"{at}.after", "the first step must start at 0 s")
         if index and step.after < steps[index - 1].after:
-            raise ConfigError(f"{where}.after: steps must be in order of time")
+            raise SettingError(where, f"{at}.after", "steps must be in order of time")
         if step.kind is StepKind.FALLBACK and index != len(steps) - 1:
-            raise ConfigError(f"{where}.kind: the fallback must be the last step")
+            raise SettingError(where, f"{at}.kind", "the fallback must be the last step")
         if step.kind is StepKind.FALLBACK and index == 0:
-            raise ConfigError(f"{where}.kind: a queue cannot start with its fallback")
+            raise SettingError(where, f"{at}.kind", "a queue cannot start with its fallback")
         if step.kind is StepKind.FALLBACK:
-            check_fallback(where, queue, step)
+            check_fallback(where, at, queue, step)
         if not 0 <= step.cap <= 10:
-            raise ConfigError(f"{where}.cap: must be 0 (none) or a level 1-10")
+            raise SettingError(where, f"{at}.cap", "must be 0 (none) or a level 1-10")
         for skill, level in step.skills.items():
             if not 0 <= level <= 10:
-                raise ConfigError(f"{where}.skills.{skill}: level must be 0 (drop) to 10")
+                raise SettingError(where, f"{at}.skills.{skill}",
+                                   "level must be 0 (drop) to 10")
 
 
-def check_fallback(where: str, queue: str, step: Step) -> None:
-    """Raise :class:`ConfigError` unless a fallback step names a usable destination."""
+def check_fallback(where: str, at: str, queue: str, step: Step) -> None:
+    """Raise :class:`SettingError` unless a fallback step names a usable destination."""
     if step.to in (FallbackKind.QUEUE, FallbackKind.VOICEMAIL) and not step.target:
-        raise ConfigError(f"{where}.target: say which {step.to.value} to fall back to")
+        raise SettingError(where, f"{at}.target", f"say which {step.to.value} to fall back to")
     if step.to is FallbackKind.QUEUE and step.target == queue:
-        raise ConfigError(f"{where}.target: a queue cannot fall back to itself")
+        raise SettingError(where, f"{at}.target", "a queue cannot fall back to itself")
 
 
 @dataclass(frozen=True, slots=True)

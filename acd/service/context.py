@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from acd.config import RoutingSettings
 from acd.domain.counts import local_day
 from acd.domain.model import Call, Queue
 from acd.metrics import Metrics
@@ -14,6 +13,7 @@ from acd.service.mirror import Mirror
 from acd.service.ports import Telephony
 from acd.service.recorder import Recorder
 from acd.service.routing import Routing
+from acd.service.routing_settings import RoutingSettings
 from acd.store import Store
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from acd.config import RoutingSettings
 from acd.domain.event_kinds import EventKind
 from acd.service.event_log import record_in_one_round_trip
+from acd.service.routing_settings import RoutingSettings
 from acd.store import Store
 from acd.store.daily_figures import DailyFigures, DayCounters, DayScope, Increments, Scope
 from acd.store.side_writes import SideWrites

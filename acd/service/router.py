@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from acd.config import RoutingSettings
 from acd.domain.counts import local_day
 from acd.domain.events import (
     AgentAnswered,
@@ -36,6 +35,7 @@ from acd.service.mirror import Mirror
 from acd.service.ports import EventSink, Telephony
 from acd.service.recorder import FLUSH_AT, Recorder
 from acd.service.routing import Routing
+from acd.service.routing_settings import RoutingSettings
 from acd.service.worker import Handler, Tick, Worker
 from acd.store import Store
 

@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from acd.config import RoutingSettings
 from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
 from acd.domain.routing import choose_agent_for_call
 from acd.domain.strategies import is_available
@@ -17,6 +16,7 @@ from acd.errors import AmiError, InvalidInput
 from acd.service.mirror import Mirror
 from acd.service.ports import Telephony
 from acd.service.recorder import Recorder
+from acd.service.routing_settings import RoutingSettings
 from acd.store import Store
 
 log = logging.getLogger("acd.router")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from acd.domain.counts import counted_today
 from acd.domain.model import AgentState
 from acd.metrics import Metrics
 from acd.service.mirror import Mirror
@@ -44,6 +45,5 @@ def refresh_gauges(mirror: Mirror, metrics: Metrics, clock: Callable[[], float] 
             for state in AgentState:
                 metrics.agent_state.labels(agent.id, state.value).set(
                     int(agent.state is state))
-            # An agent's count is of the day it was last counted: yesterday's reads as 0.
-            taken = agent.calls_taken if agent.counts_day == today else 0
-            metrics.agent_calls_today.labels(agent.id).set(taken)
+            metrics.agent_calls_today.labels(agent.id).set(
+                counted_today(agent, today).calls_taken)

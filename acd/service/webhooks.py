@@ -22,6 +22,7 @@ compares in constant time, and rejects a timestamp more than a few minutes old (
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -30,24 +31,23 @@ import os
 import random
 import socket
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from acd.domain.event_kinds import EventKind
+from acd.domain.names import check_name
+from acd.domain.setting_table import Secret, SettingTable
 from acd.errors import ConfigError, StoreUnavailable
 from acd.metrics import Metrics
 from acd.store.event_stream import Entry, EventStream, StreamEvent, event_of
 from acd.store.round_trips import GroupMissing
 from acd.store.webhook_groups import WebhookGroup
 from acd.tasks import cancel_all
-
-if TYPE_CHECKING:
-    from acd.config import Secret
 
 log = logging.getLogger("acd.webhooks")
 
@@ -96,6 +96,31 @@ class WebhookSettings:
         check_webhook_url(f"webhooks.{self.name}.url", self.url)
         if not self.secret:
             raise ConfigError(f"webhooks.{self.name}.secret: missing")
+
+    @classmethod
+    def from_table(cls, table: SettingTable, env: Mapping[str, str]) -> WebhookSettings:
+        """One ``[[webhooks]]`` subscriber; its secret from ``secret`` or from ``secret_env``."""
+        table.expect([*(f.name for f in dataclasses.fields(cls)), "secret_env"])
+        name = table.checked("name", check_name)
+        url = check_webhook_url(table.field("url"), table.text("url", ""))
+        secret_env = table.text("secret_env", "")
+        if table.has("secret") and secret_env:
+            raise table.error("secret", "give secret or secret_env, not both")
+        secret = env.get(secret_env, "") if secret_env else table.text("secret", "")
+        if not secret:
+            missing = f"environment variable {secret_env} is not set" if secret_env else "missing"
+            raise table.error("secret", missing)
+        base = table.number("backoff_base_seconds", 0.5, low=0.001)
+        return cls(
+            name=name, url=url, secret=Secret(secret),
+            kinds=frozenset(check_event_kind(table.field("kinds"), kind)
+                            for kind in table.strings("kinds")),
+            queues=frozenset(table.names("queues", check_name)),
+            timeout_seconds=table.number("timeout_seconds", 5.0, low=0.01),
+            max_attempts=table.whole("max_attempts", 20, low=1, high=100),
+            backoff_base_seconds=base,
+            backoff_cap_seconds=table.number("backoff_cap_seconds", max(60.0, base), low=base),
+        )
 
     def wants(self, kind: str, data: dict[str, object]) -> bool:
         """Whether this subscriber takes an event of ``kind`` with ``data``."""

@@ -26,7 +26,8 @@ from acd.domain.model import (
     Queue,
     Role,
 )
-from acd.domain.state_machine import TRANSITIONS
+from acd.domain.state_machine import ON_CALL, TRANSITIONS
+from acd.errors import Conflict, NotFound
 from acd.metrics import Metrics
 from acd.store.codec import (
     agent_from_fields,
@@ -62,6 +63,24 @@ FEED_LENGTH = 10_000  # entries the change feed keeps (as in lua/_changes.lua)
 # 'agent' / 'queue' a configuration to read again, 'gone-agent' / 'gone-queue' deleted).
 Change = tuple[str, Fields]
 ChangeHook = Callable[[str, Fields], None]
+
+
+# Admin writes compare what they read with what is stored, and read again when another
+# process changed it in between; a few rounds, then the API answers 409.
+PROFILE_RETRIES = 5
+# The states in which an agent is on a call and may not be deleted, as delete_agent.lua wants.
+_ON_CALL = " ".join(sorted(s.value for s in ON_CALL))
+
+
+def _profile_seen(fields: Fields) -> str:
+    """The stored fields that decide an agent's ready indexes, as the scripts compare them."""
+    if not fields.get("id"):
+        return ""
+    return "\n".join(fields.get(name, "") for name in ("queues", "team", "role"))
+
+
+def _flat(fields: Fields) -> list[Arg]:
+    return [x for pair in fields.items() for x in pair]
 
 
 def _load_script(redis: Redis, name: str) -> AsyncScript:
@@ -104,6 +123,9 @@ class Store:
         self._count_handled = _load_script(redis, "count_handled")
         self._device = _load_script(redis, "device")
         self._step = _load_script(redis, "step")
+        self._save_agent = _load_script(redis, "save_agent")
+        self._delete_agent = _load_script(redis, "delete_agent")
+        self._delete_queue = _load_script(redis, "delete_queue")
         # Called with every snapshot a script returns: the process's own changes reach its
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
@@ -159,14 +181,15 @@ class Store:
 
     # --- queues -------------------------------------------------------------------------------
 
-    async def save_queue(self, queue: Queue) -> None:
-        """Create or replace a queue's configuration."""
+    async def save_queue(self, queue: Queue) -> bool:
+        """Create or replace a queue's configuration; True if it was created."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(self.keys.queue(queue.name), queue_to_json(queue))
         pipe.sadd(self.keys.queues, queue.name)
         self._announce(pipe, "queue", queue.name)
-        await self._run(pipe.execute())
+        _, added, _ = await self._run(pipe.execute())
         self._own("queue", {"id": queue.name, "config": queue_to_json(queue)})
+        return bool(added)
 
     async def get_queue(self, name: str) -> Queue | None:
         """One queue's configuration, or None."""
@@ -185,48 +208,76 @@ class Store:
 
     # --- agents -------------------------------------------------------------------------------
 
-    async def save_agent_profile(self, agent: Agent) -> None:
-        """Create an agent (logged out) or update its profile, keeping its live state."""
-        key = self.keys.agent(agent.id)
-        old = await self.get_agent(agent.id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=cast(dict[Any, Any], agent_profile_fields(agent)))
-        if old is None:
-            pipe.hset(key, mapping=cast(dict[Any, Any], agent_state_fields(agent)))
-        pipe.sadd(self.keys.agents, agent.id)
-        pipe.incr(self.keys.roster)  # skills, queues or team may have changed
-        self._announce(pipe, "agent", agent.id)
-        if old is not None:
-            # Membership or team changed: the ready indexes follow, whatever the state.
-            for key in set(self.ready_keys(old)) - set(self.ready_keys(agent)):
-                pipe.zrem(key, agent.id)
-            if old.state is AgentState.READY:
-                for key in self.ready_keys(agent):
-                    pipe.zadd(key, {agent.id: old.idle_since})
-        await self._run(pipe.execute())
+    async def save_agent_profile(self, agent: Agent) -> bool:
+        """Create an agent (logged out) or update its profile, keeping its live state; True if
+        it was created. One script reads the state and moves the ready indexes, so a claim
+        between the read and the write cannot put a reserved agent back in them."""
+        for _ in range(PROFILE_RETRIES):
+            created = await self._write_agent_profile(agent, await self._agent_fields(agent.id))
+            if created is not None:
+                return created
+        raise Conflict(f"agent {agent.id} kept changing while it was saved: try again")
 
-    async def delete_agent(self, agent: Agent) -> None:
-        """Remove an agent and its place in every index."""
-        pipe = self.redis.pipeline(transaction=True)
-        for key in self.ready_keys(agent):
-            pipe.zrem(key, agent.id)
-        pipe.zrem(self.keys.wrap_ups, agent.id)
-        pipe.srem(self.keys.agents, agent.id)
-        pipe.delete(self.keys.agent(agent.id))
-        pipe.incr(self.keys.roster)
-        self._announce(pipe, "gone-agent", agent.id)
-        await self._run(pipe.execute())
-        self._own("gone-agent", {"id": agent.id})
+    async def _write_agent_profile(self, agent: Agent, seen: Fields) -> bool | None:
+        """Write ``agent``'s profile over the one ``seen``; None if it changed since."""
+        old = agent_from_fields(seen) if seen.get("id") else None
+        joins = self.ready_keys(agent)
+        leaves = sorted(set(self.ready_keys(old)) - set(joins)) if old else []
+        profile = agent_profile_fields(agent)
+        keys = [self.keys.agent(agent.id), self.keys.agents, self.keys.roster, *leaves, *joins]
+        args: list[Arg] = [agent.id, _profile_seen(seen), len(leaves), len(profile),
+                           *_flat(profile), *_flat(agent_state_fields(agent))]
+        created = int(await self._script(self._save_agent, keys, args))
+        return None if created < 0 else bool(created)
+
+    async def delete_agent(self, agent_id: str) -> None:
+        """Remove an agent and its place in every index; :class:`NotFound` if there is none,
+        :class:`Conflict` if it is on a call (checked and done in one script)."""
+        for _ in range(PROFILE_RETRIES):
+            seen = await self._agent_fields(agent_id)
+            if not seen.get("id"):
+                raise NotFound(f"agent {agent_id} not found")
+            keys = [self.keys.agent(agent_id), self.keys.agents, self.keys.roster,
+                    self.keys.wrap_ups, *self.ready_keys(agent_from_fields(seen))]
+            args = [agent_id, _profile_seen(seen), _ON_CALL]
+            outcome = await self._script(self._delete_agent, keys, args)
+            if outcome == "deleted":
+                self._own("gone-agent", {"id": agent_id})
+                return
+            if outcome == "missing":
+                raise NotFound(f"agent {agent_id} not found")
+            if outcome == "on_call":
+                raise Conflict(f"agent {agent_id} is on a call")
+        raise Conflict(f"agent {agent_id} kept changing while it was deleted: try again")
 
     async def delete_queue(self, name: str) -> None:
-        """Remove a queue's configuration and indexes (the caller checks it is empty)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.srem(self.keys.queues, name)
-        pipe.delete(self.keys.queue(name), self.keys.waiting(name), self.keys.ready(name),
-                    self.keys.cursor(name))
-        self._announce(pipe, "gone-queue", name)
-        await self._run(pipe.execute())
-        self._own("gone-queue", {"id": name})
+        """Remove a queue's configuration and indexes; :class:`NotFound` if there is none,
+        :class:`Conflict` if calls wait in it or agents serve it (checked and done in one
+        script, against the roster as read at its version)."""
+        for _ in range(PROFILE_RETRIES):
+            version = await self.roster_version()  # first: an agent changed after it is seen
+            members = [a.id for a in await self.list_agents() if name in a.queues]
+            outcome = await self._delete_queue_at(name, version, members)
+            if outcome == "deleted":
+                self._own("gone-queue", {"id": name})
+                return
+            if outcome == "missing":
+                raise NotFound(f"queue {name} not found")
+            if outcome == "waiting":
+                raise Conflict(f"calls are waiting in queue {name}")
+            if outcome == "served":
+                raise Conflict(f"agents still serve queue {name}: {', '.join(members[:10])}")
+        raise Conflict(f"agents of queue {name} kept changing while it was deleted: try again")
+
+    async def _delete_queue_at(self, name: str, version: int, members: list[str]) -> str:
+        """Run delete_queue.lua for the roster read at ``version``; its outcome."""
+        keys = [self.keys.queues, self.keys.queue(name), self.keys.waiting(name),
+                self.keys.ready(name), self.keys.cursor(name), self.keys.roster]
+        args = [name, str(version), "1" if members else "0"]
+        return str(await self._script(self._delete_queue, keys, args))
+
+    async def _agent_fields(self, agent_id: str) -> Fields:
+        return cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
 
     async def roster_version(self) -> int:
         """A number that changes whenever an agent logs in or out, or is created, changed or

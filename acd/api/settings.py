@@ -1,0 +1,32 @@
+"""Where the HTTP API and /metrics listen, and who may use them: the ``[http]`` settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from acd.api.auth import AuthConfig
+from acd.domain.setting_table import SettingTable
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where the HTTP API and /metrics listen."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    # One series per agent grows with the staff: off unless the NOC asks for it.
+    per_agent_metrics: bool = False
+
+    @classmethod
+    def from_table(cls, table: SettingTable) -> HttpSettings:
+        """Read the ``[http]`` table, its tokens included."""
+        # The auth settings share the table: their names are settings of [http] too.
+        table.expect([*(f.name for f in fields(cls) if f.name != "auth"),
+                      *(f.name for f in fields(AuthConfig))])
+        return cls(
+            host=table.text("host", "127.0.0.1"),
+            port=table.port("port", 8080),
+            auth=AuthConfig.from_table(table),
+            per_agent_metrics=table.flag("per_agent_metrics", False),
+        )
