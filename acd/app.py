@@ -46,7 +46,7 @@ class AcdApp:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.redis: Redis = Redis.from_url(
-            str(settings.redis.url), decode_responses=True, socket_timeout=5,
+            str(settings.redis.url), decode_responses=True,
             socket_connect_timeout=5, health_check_interval=30,
         )
         self.store = Store(self.redis, settings.redis.site, self.metrics,

@@ -38,6 +38,7 @@ class WaitingCalls:
         self._team_queues: dict[str, set[str]] = {}  # team -> queues it serves
         self._calls: dict[str, Call] = {}
         self._lines: dict[str, list[_Line]] = {}
+        self._count: dict[str, int] = {}  # queue -> calls waiting there (none: absent)
         for queue in queues:
             self.set_queue(queue)
         for call in calls:
@@ -69,6 +70,7 @@ class WaitingCalls:
         """A call starts waiting (or its snapshot changed: step, skills)."""
         self.remove(call.id)
         self._calls[call.id] = call
+        self._count[call.queue] = self._count.get(call.queue, 0) + 1
         lines = self._lines.setdefault(call.queue, [[] for _ in range(ESCALATED_PRIORITY + 1)])
         insort(lines[_level(call)], (call.arrived_at, call.id))
 
@@ -76,6 +78,9 @@ class WaitingCalls:
         """A call stops waiting (offered, ended, moved); returns what was indexed."""
         call = self._calls.pop(call_id, None)
         if call is not None:
+            self._count[call.queue] -= 1
+            if not self._count[call.queue]:
+                del self._count[call.queue]
             line = self._lines[call.queue][_level(call)]
             del line[bisect_left(line, (call.arrived_at, call.id))]
         return call
@@ -87,7 +92,11 @@ class WaitingCalls:
 
     def has_waiting(self, queue: str) -> bool:
         """True if some call waits in ``queue``."""
-        return any(self._lines.get(queue, ()))
+        return queue in self._count
+
+    def queues_with_calls(self) -> set[str]:
+        """The queues where some call waits (without looking at the others)."""
+        return set(self._count)
 
     def in_line(self, queue: str, now: float | None = None) -> list[Call]:
         """The queue's waiting calls in the order they are served at ``now``."""

@@ -44,7 +44,7 @@ async def tick(ctx: Services) -> None:
 
 def _routable_queues(ctx: Services) -> set[str]:
     """Queues with calls waiting (few when agents are free: they take calls at once)."""
-    return {name for name in ctx.mirror.queues if ctx.mirror.waiting.has_waiting(name)}
+    return {q for q in ctx.mirror.waiting.queues_with_calls() if q in ctx.mirror.queues}
 
 
 async def _wrap_up_over(ctx: Services, agent_id: str, now: float, received: float) -> None:

@@ -333,12 +333,6 @@ class Mirror:
             version = self._versions.get(f"c:{call.id}", 0)
             heapq.heappush(self._deadlines, Deadline(due, "step", call.id, version))
 
-    def staff_of(self, queue: Queue) -> list[Agent]:
-        """Agents who might serve ``queue``: members, and the leads and supervisors of its
-        teams (any state)."""
-        return [a for a in self.all_agents()
-                if queue.name in a.queues or (a.team in queue.teams and a.role is not Role.AGENT)]
-
 
 def _id(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")

@@ -3,6 +3,7 @@ place where the store's modules outside ``Store`` turn Redis errors into acd's."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -13,6 +14,9 @@ from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
 
 T = TypeVar("T")
+COMMAND_TIMEOUT = 5.0  # seconds a Redis command may take before Redis counts as unreachable
+# A blocking read (XREAD BLOCK) waits at most LONGEST_BLOCK_MS for news, then this much more.
+BLOCKING_TIMEOUT = 20.0
 
 
 class GroupMissing(StoreUnavailable):
@@ -27,8 +31,11 @@ async def round_trip(metrics: Metrics, operation: Awaitable[T], *, blocking: boo
     wait is not latency), a failure counted and raised as StoreUnavailable."""
     started = time.perf_counter()
     try:
-        return await operation
-    except (RedisError, OSError) as exc:
+        # Our own deadline rather than the client's socket_timeout, which makes redis-py wrap
+        # every command's send in asyncio.wait_for (a task per command); a timer costs less.
+        async with asyncio.timeout(BLOCKING_TIMEOUT if blocking else COMMAND_TIMEOUT):
+            return await operation
+    except (RedisError, OSError) as exc:  # OSError includes TimeoutError
         if isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP"):
             raise GroupMissing(str(exc)) from exc  # an answer about our data, not an outage
         metrics.redis_errors.inc()
