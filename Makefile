@@ -32,7 +32,7 @@ endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check acd tests loadtest
-	$(BIN)/mypy acd
+	$(BIN)/mypy acd tests loadtest
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench_routing
