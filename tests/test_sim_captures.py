@@ -102,7 +102,10 @@ async def replay(capture: Capture, port: int) -> AmiClient:
             batch.append(item)
             continue
         if batch:  # actions the capture shows back to back are sent in one write
-            await client.wait(lambda n=seen: _counted(client.messages) >= n, 10)
+            def caught_up(n: int = seen) -> bool:
+                return _counted(client.messages) >= n
+
+            await client.wait(caught_up, 10)
             rename = _renamer(recorded, client.messages)
             client.write(b"".join(
                 ("".join(f"{rename(line)}\r\n" for line in lines) + "\r\n").encode()

@@ -71,7 +71,7 @@ async def test_acd_killed_while_agents_talk_and_ring_picks_up_where_asterisk_is(
                  for call in (talking, ringing, waiting)}
         # The talk Asterisk recorded (2 s), not the time until acd came back to look.
         assert 1.5 <= ended[talking.uniqueid]["talk_seconds"] <= 3.0, ended[talking.uniqueid]
-        kept = await redis.hgetall(Keys(site).call(ringing.uniqueid))  # type: ignore[misc]
+        kept = await redis.hgetall(Keys(site).call(ringing.uniqueid))
         assert (kept["outcome"], kept["agent"]) == ("answered", "1002")
         assert pbx.phone("1002").calls_rung == 1  # never taken from 1002 and rung elsewhere
         status, bram = await acd.api("GET", "/agents/1002")

@@ -150,8 +150,8 @@ async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     pbx: Pbx, make_tier_acd: MakeAcd
 ) -> None:
     """Every outcome, counted from Asterisk's own events, matches acd's metrics and API."""
-    agents = [{"id": a, "dial": f"PJSIP/{a}", "queues": {"sales": 1}}
-              for a in ("1001", "1002", "1003")]
+    agents: list[dict[str, Any]] = [{"id": a, "dial": f"PJSIP/{a}", "queues": {"sales": 1}}
+                                    for a in ("1001", "1002", "1003")]
     for agent in agents:
         await pbx.add_phone(agent["id"], answer_after=0.3, talk_for=0.8)
     app, sink = await make_tier_acd(queues=QUEUES, agents=agents, http=http_settings())

@@ -12,7 +12,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -122,9 +122,9 @@ async def start_webhooks(event_log: EventLog,
     started: list[Webhooks] = []
 
     async def start(*subscribers: WebhookSettings, **options: Any) -> Webhooks:
-        options = {"consumer": f"host-{len(started)}", "block_ms": 50,
-                   "claim_idle_seconds": 0} | options
-        webhooks = Webhooks(subscribers, event_log.stream, metrics, **options)
+        defaults: dict[str, Any] = {"consumer": f"host-{len(started)}", "block_ms": 50,
+                                    "claim_idle_seconds": 0}
+        webhooks = Webhooks(subscribers, event_log.stream, metrics, **(defaults | options))
         await webhooks.start()
         started.append(webhooks)
         return webhooks
@@ -142,7 +142,8 @@ async def idle(*processes: Webhooks) -> None:
 
 
 async def stream_ids(redis: Redis, event_log: EventLog) -> list[str]:
-    return [entry_id for entry_id, _ in await redis.xrange(event_log.stream.key)]
+    entries = cast(list[tuple[str, dict[str, str]]], await redis.xrange(event_log.stream.key))
+    return [entry_id for entry_id, _ in entries]
 
 
 def count(metrics: Metrics, name: str, outcome: str) -> float:

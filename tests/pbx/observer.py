@@ -99,8 +99,10 @@ class Observer:
     async def _consume(self, client: AmiClient) -> None:
         cursor = 0
         while True:
-            await client.wait(lambda seen=cursor: len(client.messages) > seen or client.eof,
-                              3600)
+            def grown(seen: int = cursor) -> bool:
+                return len(client.messages) > seen or client.eof
+
+            await client.wait(grown, 3600)
             while cursor < len(client.messages):
                 message = client.messages[cursor]
                 cursor += 1
@@ -113,6 +115,7 @@ class Observer:
 
     def _handle(self, m: Message) -> None:
         event = m.event or ""
+        call: ObservedCall | None
         self.event_counts[event] += 1
         self.messages.append(m)
         if event == "VarSet" and m.get("Variable") == "TEST_CALL" and m.get("Value"):

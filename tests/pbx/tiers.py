@@ -8,6 +8,7 @@ Asterisk they run against. Times are in the PBX's seconds: the simulator runs th
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -99,7 +100,7 @@ class SimulatedPbx:
                 agent = headers.get("DestChannel", "").removeprefix("PJSIP/").split("-")[0]
                 if agent in self._escalating:
                     self.sim.pbx.call_later(self._escalating[agent],
-                                            lambda a=agent: self._spawn_escalation(a))
+                                            functools.partial(self._spawn_escalation, agent))
         self._spawn(self._notify())
 
     def _spawn_escalation(self, agent: str) -> None:
