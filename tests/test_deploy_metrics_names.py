@@ -152,6 +152,43 @@ def _unquote(literal: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
+Tokens = list[tuple[str, str]]
+
+
+def _skip_to(tokens: Tokens, i: int, closing: str) -> int:
+    while tokens[i][1] != closing:
+        i += 1
+    return i
+
+
+def _grouping(tokens: Tokens, i: int, grouping: set[str]) -> int:
+    """Read ``by (a, b)`` / ``without (...)`` from the ``(`` at ``i``; the index of ``)``."""
+    while tokens[i][1] != ")":
+        if tokens[i][0] == "ident":
+            grouping.add(tokens[i][1])
+        i += 1
+    return i
+
+
+def _selector(tokens: Tokens, i: int) -> tuple[Selector, int]:
+    """The selector starting at ``i`` (a name, a ``{``, or a name then ``{``); the index of
+    its last token."""
+    kind, text = tokens[i]
+    selector = Selector(text if kind == "ident" else None)
+    if kind == "ident" and i + 1 < len(tokens) and tokens[i + 1][1] == "{":
+        i += 1
+    if tokens[i][1] == "{":
+        i += 1
+        while tokens[i][1] != "}":
+            if tokens[i][1] == ",":
+                i += 1
+                continue
+            label, op, value = tokens[i][1], tokens[i + 1][1], tokens[i + 2][1]
+            selector.matchers.append(Matcher(label, op, _unquote(value)))
+            i += 3
+    return selector, i
+
+
 def parse_promql(expr: str) -> ParsedExpr:
     """Selectors and grouping labels of ``expr``: enough PromQL to check names and labels."""
     tokens = _tokens(expr)
@@ -162,32 +199,14 @@ def parse_promql(expr: str) -> ParsedExpr:
         kind, text = tokens[i]
         following = tokens[i + 1][1] if i + 1 < len(tokens) else ""
         if kind == "op" and text == "[":
-            while tokens[i][1] != "]":  # a range or subquery: durations, not metrics
-                i += 1
+            i = _skip_to(tokens, i, "]")  # a range or subquery: durations, not metrics
         elif kind == "ident" and text.lower() in GROUPING:
             if following == "(":
-                i += 2
-                while tokens[i][1] != ")":
-                    if tokens[i][0] == "ident":
-                        grouping.add(tokens[i][1])
-                    i += 1
-        elif kind == "ident" and text.lower() in KEYWORDS | AGGREGATIONS:
-            pass
-        elif kind == "ident" and following == "(":
-            pass  # a function or an aggregation
+                i = _grouping(tokens, i + 2, grouping)
+        elif kind == "ident" and (text.lower() in KEYWORDS | AGGREGATIONS or following == "("):
+            pass  # a keyword, a function or an aggregation
         elif kind == "ident" or (kind == "op" and text == "{"):
-            selector = Selector(text if kind == "ident" else None)
-            if kind == "ident" and following == "{":
-                i += 1
-            if tokens[i][1] == "{":
-                i += 1
-                while tokens[i][1] != "}":
-                    if tokens[i][1] == ",":
-                        i += 1
-                        continue
-                    label, op, value = tokens[i][1], tokens[i + 1][1], tokens[i + 2][1]
-                    selector.matchers.append(Matcher(label, op, _unquote(value)))
-                    i += 3
+            selector, i = _selector(tokens, i)
             selectors.append(selector)
         i += 1
     return ParsedExpr(selectors, grouping)

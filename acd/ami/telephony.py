@@ -8,7 +8,7 @@ import re
 
 from acd import contexts
 from acd.ami.connection import AmiConnection
-from acd.ami.translate import call_entered, device_busy
+from acd.ami.translate import MalformedEvent, call_entered, device_busy
 from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
 from acd.domain.names import check_channel, check_dial_string, check_name
@@ -92,10 +92,10 @@ class AsteriskTelephony:
                 channels[message["Uniqueid"]] = LiveChannel(
                     uniqueid=message["Uniqueid"],
                     channel=message.get("Channel", ""),
-                    context=message.get("Context", ""),
-                    application=message.get("Application", ""),
                     seconds=_duration_seconds(message.get("Duration", "")),
                     bridge=message.get("BridgeId", ""),
+                    waiting=message.get("Context") == contexts.INBOUND
+                    and message.get("Application") == "MusicOnHold",
                 )
         return channels
 
@@ -110,7 +110,10 @@ class AsteriskTelephony:
                  "CALLERID(num)")
         queue, priority, skills, attrs, name, number = await asyncio.gather(
             *(self.get_variable(channel, n) for n in names))
-        return call_entered(uniqueid, channel, queue, priority, skills, attrs, name, number)
+        try:
+            return call_entered(uniqueid, channel, queue, priority, skills, attrs, name, number)
+        except MalformedEvent as exc:
+            raise AmiError(str(exc)) from None
 
     async def get_variable(self, channel: str, name: str) -> str:
         """A channel variable's value ('' when unset)."""

@@ -23,6 +23,7 @@ from acd.domain.events import (
     TelephonyEvent,
 )
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY
+from acd.domain.names import check_channel
 from acd.domain.skills import parse_skills
 from acd.errors import AcdError, InvalidInput
 
@@ -95,6 +96,10 @@ def call_entered(uniqueid: str, channel: str, queue: str, priority: str, skills:
                  attrs: str, caller_name: str | None, caller_number: str | None) -> CallEntered:
     """A caller's ACDEnqueue (or its channel's variables) in acd's words: priority and skills
     parsed; what cannot be parsed is named in ``problems`` and left to the queue's default."""
+    try:
+        check_channel("Channel", channel)  # it reaches AMI headers again (Redirect, Getvar)
+    except InvalidInput as exc:
+        raise MalformedEvent(f"ACDEnqueue: {exc.reason}") from None
     problems: list[tuple[str, str]] = []
     level: int | None = None
     if priority.isdigit() and MIN_PRIORITY <= int(priority) <= MAX_PRIORITY:

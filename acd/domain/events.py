@@ -134,10 +134,9 @@ class LiveChannel:
 
     uniqueid: str
     channel: str
-    context: str
-    application: str
     seconds: float = 0.0
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
+    waiting: bool = False  # a caller on hold in acd's queueing dialplan
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ import logging
 
 from acd.domain.events import CallEntered
 from acd.domain.model import Assignment, Call, Outcome
-from acd.domain.names import check_channel
 from acd.domain.outcomes import arrival_plan
 from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
@@ -33,7 +32,7 @@ async def call_entered(ctx: Services, event: CallEntered, received: float,
         return
     call = Call(
         id=event.call_id,
-        channel=check_channel("Channel", event.channel),
+        channel=event.channel,
         queue=queue.name,
         priority=queue.priority if event.priority is None else event.priority,
         arrived_at=now - waited,

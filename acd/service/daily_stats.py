@@ -110,16 +110,7 @@ class DailyStats:
             team = str(data.get("team", ""))
             scopes = [mine, counts[DayScope(day, Scope.TEAM, team)]] if team else [mine]
             for counters in scopes:
-                if kind == EventKind.CALL_ANSWERED:
-                    counters["answered"] += 1
-                    counters["wait_answered_sum"] += wait
-                    if data.get("within_service_level"):
-                        counters["answered_within_sl"] += 1
-                else:
-                    talk = _number(data.get("talk_seconds"))
-                    counters["handled"] += 1
-                    counters["talk_sum"] += talk
-                    counters["handle_sum"] += _number(data.get("handle_seconds", talk))
+                _count_conversation(counters, kind, data, wait)
         else:
             return {}
         return counts
@@ -130,3 +121,18 @@ def _number(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return 0.0
+
+
+def _count_conversation(counters: dict[str, float], kind: str, data: Mapping[str, object],
+                        wait: float) -> None:
+    """An answered call's wait, or a finished conversation's talk and handle time."""
+    if kind == EventKind.CALL_ANSWERED:
+        counters["answered"] += 1
+        counters["wait_answered_sum"] += wait
+        if data.get("within_service_level"):
+            counters["answered_within_sl"] += 1
+        return
+    talk = _number(data.get("talk_seconds"))
+    counters["handled"] += 1
+    counters["talk_sum"] += talk
+    counters["handle_sum"] += _number(data.get("handle_seconds", talk))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-from acd import contexts
 from acd.domain.events import AgentAnswered, DeviceChanged, LiveChannel
 from acd.domain.model import Call, CallStatus, Outcome
 from acd.errors import AmiError, InvalidInput
@@ -44,7 +43,7 @@ async def reconcile(ctx: Services, reconnect: bool) -> None:
         elif call is not None and call.status is CallStatus.OFFERED:
             await _connect_if_bridged(ctx, call, live[call_id], bridges)
     for channel in live.values():
-        if channel.context == contexts.INBOUND and channel.application == "MusicOnHold":
+        if channel.waiting:
             await _adopt(ctx, channel.uniqueid, channel.channel, channel.seconds)
     await _read_devices(ctx, live, received)
     ctx.recorder.reconciled(reconnect, len(live))
