@@ -34,6 +34,7 @@ from acd.tasks import cancel_all
 log = logging.getLogger("acd")
 
 STATS_INTERVAL = 2.0
+MIN_TICK_GAP = 0.005  # seconds between ticks however many deadlines fall together
 LAG_INTERVAL = 0.5
 
 
@@ -100,7 +101,7 @@ class AcdApp:
             await self.webhooks.start()
         self._spawn(self.router.run(), "router")
         self.ami.start()
-        self._spawn(self._every(self.settings.routing.tick_seconds, self._tick), "ticker")
+        self._spawn(self._ticker(), "ticker")
         self._spawn(self._every(STATS_INTERVAL, self._refresh_stats), "stats")
         self._spawn(self._watch_loop_lag(), "loop-lag")
         await self._start_http()
@@ -170,9 +171,15 @@ class AcdApp:
             except Exception:
                 log.exception("background job failed")
 
-    async def _tick(self) -> None:
-        if self.router.pending() == 0:  # a busy worker gets no pile of ticks
-            self.router.submit(Tick())
+    async def _ticker(self) -> None:
+        """A tick at the next deadline the view knows of (a wrap-up's end, an offer's
+        settle-by, a call's next step), and at least every ``routing.tick_seconds``."""
+        every = self.settings.routing.tick_seconds
+        while not self._stopping:
+            due = self.router.mirror.next_deadline() - time.time()
+            await asyncio.sleep(min(every, max(MIN_TICK_GAP, due)))
+            if self.router.pending() == 0:  # a busy worker gets no pile of ticks
+                self.router.submit(Tick())
 
     async def _refresh_stats(self) -> None:
         refresh_gauges(self.router.mirror, self.metrics,

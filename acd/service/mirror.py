@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -325,6 +326,10 @@ class Mirror:
             if self._versions.get(f"{prefix}:{deadline.id}", -1) == deadline.v:
                 found.append(deadline)
         return found
+
+    def next_deadline(self) -> float:
+        """When the earliest deadline falls (infinity if none; it may have gone stale)."""
+        return self._deadlines[0].at if self._deadlines else math.inf
 
     def reschedule(self, call: Call) -> None:
         """Look again later at a waiting call whose step deadline was handled."""
