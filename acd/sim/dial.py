@@ -57,22 +57,19 @@ def _set_duration(chan: Channel, name: str, seconds: float) -> None:
     chan.setvar(f"{name}_MS", str(millis))
 
 
-async def dial(chan: Channel, data: str) -> str:
-    """Dial(destinations,timeout,options): ``"continue"`` or ``"hangup"`` for the PBX."""
-    args = separate_args(data)
-    if not args or not args[0].strip():
-        log.warning("Dial requires an argument (technology/resource) on %s", chan.name)
-        return "hangup"
+def _timeout(args: list[str]) -> float:
     try:
-        timeout = float(args[1]) if len(args) > 1 and args[1].strip() else 0.0
+        return float(args[1]) if len(args) > 1 and args[1].strip() else 0.0
     except ValueError:
-        timeout = 0.0
-    options = parse_options(args[2]) if len(args) > 2 else {}
-    for name in DIAL_VARIABLES:
-        chan.setvar(name, "")
-    started = chan.pbx.clock.now()
+        return 0.0
+
+
+async def _call_destinations(chan: Channel, destinations: str,
+                             options: dict[str, str]) -> list[_Outgoing]:
+    """Create a channel per destination (``&``-separated), run the predial handler on each,
+    then call them all."""
     outs: list[_Outgoing] = []
-    for destination in args[0].split("&"):
+    for destination in destinations.split("&"):
         tech, _, resource = destination.strip().partition("/")
         out = request_channel(chan.pbx, tech, resource, chan)
         if out is None:
@@ -86,6 +83,21 @@ async def dial(chan: Channel, data: str) -> str:
     for outgoing in outs:
         call(outgoing.chan)
         publish_dial("DialBegin", chan, outgoing.chan, ("DialString", outgoing.number))
+    return outs
+
+
+async def dial(chan: Channel, data: str) -> str:
+    """Dial(destinations,timeout,options): ``"continue"`` or ``"hangup"`` for the PBX."""
+    args = separate_args(data)
+    if not args or not args[0].strip():
+        log.warning("Dial requires an argument (technology/resource) on %s", chan.name)
+        return "hangup"
+    timeout = _timeout(args)
+    options = parse_options(args[2]) if len(args) > 2 else {}
+    for name in DIAL_VARIABLES:
+        chan.setvar(name, "")
+    started = chan.pbx.clock.now()
+    outs = await _call_destinations(chan, args[0], options)
     if not outs:
         chan.setvar("DIALSTATUS", "CHANUNAVAIL")
         return "continue"
@@ -105,6 +117,12 @@ async def dial(chan: Channel, data: str) -> str:
                 outgoing.chan.destroy()
         chan.setvar("DIALSTATUS", status)
         return "hangup" if chan.hangup_requested else "continue"
+    return await _connect(chan, winner, outs, options, started)
+
+
+async def _connect(chan: Channel, winner: _Outgoing, outs: list[_Outgoing],
+                   options: dict[str, str], started: float) -> str:
+    """``winner`` answered: the others are cancelled, the caller answered, then bridged."""
     chan.setvar("DIALSTATUS", "ANSWER")
     for outgoing in outs:
         if outgoing is not winner and not outgoing.done:
@@ -126,59 +144,82 @@ async def dial(chan: Channel, data: str) -> str:
     return await _bridge(chan, winner.chan, started, go_on="g" in options)
 
 
+@dataclass(slots=True)
+class _Progress:
+    """What the callees said so far, for the Dial's final status."""
+
+    started: float
+    ringback: bool
+    busy: int = 0
+    unavailable: int = 0
+    rang: bool = False
+
+    def status(self) -> str:
+        return "BUSY" if self.busy else "CHANUNAVAIL" if self.unavailable else "NOANSWER"
+
+
 async def _wait_for_answer(chan: Channel, outs: list[_Outgoing], timeout: float | None,
                            started: float, *, ringback: bool
                            ) -> tuple[_Outgoing | None, str]:
     """``ringback``: the caller hears music (m) or a tone (r), not the callee's ringing."""
     clock = chan.pbx.clock
     deadline = None if timeout is None else started + timeout
-    busy = unavailable = 0
-    rang = False
+    progress = _Progress(started, ringback)
     while True:
         live = [o for o in outs if not o.done]
         if not live:
-            return None, "BUSY" if busy else "CHANUNAVAIL" if unavailable else "NOANSWER"
+            return None, progress.status()
         if chan.hangup_requested or chan.dead or chan.pending_goto is not None:
-            for outgoing in live:
-                publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", "CANCEL"))
+            _end_all(chan, live, "CANCEL")
             return None, "CANCEL"
         remaining = None if deadline is None else deadline - clock.now()
         if remaining is not None and remaining <= 0:
-            for outgoing in live:
-                publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", "NOANSWER"))
+            _end_all(chan, live, "NOANSWER")
             return None, "NOANSWER"
         await wait_any([chan, *(o.chan for o in live)], remaining)
         chan.frames.clear()  # the caller's hangup or redirect is in its flags
         for outgoing in live:
-            callee = outgoing.chan
-            while callee.frames and not outgoing.done:
-                frame = callee.frames.popleft()
-                if frame.kind is Kind.ANSWER:
-                    return outgoing, "ANSWER"
-                if frame.kind is Kind.RINGING and not outgoing.rang:
-                    outgoing.rang = True
-                    publish_dial("DialState", chan, callee, ("DialStatus", "RINGING"))
-                    if not rang:
-                        rang = True
-                        _set_duration(chan, "RINGTIME", clock.now() - started)
-                        if not ringback and chan.endpoint is not None:
-                            # ast_indicate(RINGING) to the caller: chan_pjsip sends 180
-                            # and recomputes its device (the trunk turns INUSE).
-                            chan.pbx.refresh_device(chan.endpoint)
-                elif frame.kind is Kind.HANGUP:
-                    status = dial_status_for(callee.hangupcause)
-                    publish_dial("DialEnd", chan, callee, ("DialStatus", status))
-                    callee.destroy()
-                    outgoing.done = True
-                    busy += status == "BUSY"
-                    unavailable += status == "CHANUNAVAIL"
-                elif frame.kind is Kind.GOTO:
-                    # A redirected callee leaves the Dial and runs the dialplan on its own.
-                    publish_dial("DialEnd", chan, callee, ("DialStatus", "CANCEL"))
-                    outgoing.done = True
-                    chan.pbx.start_dialplan(callee)
-            if callee.dead and not outgoing.done:
+            if _read_callee(chan, outgoing, progress):
+                return outgoing, "ANSWER"
+            if outgoing.chan.dead and not outgoing.done:
                 outgoing.done = True
+
+
+def _end_all(chan: Channel, live: list[_Outgoing], status: str) -> None:
+    for outgoing in live:
+        publish_dial("DialEnd", chan, outgoing.chan, ("DialStatus", status))
+
+
+def _read_callee(chan: Channel, outgoing: _Outgoing, progress: _Progress) -> bool:
+    """Take in what one callee said since; True if it answered."""
+    callee = outgoing.chan
+    while callee.frames and not outgoing.done:
+        frame = callee.frames.popleft()
+        if frame.kind is Kind.ANSWER:
+            return True
+        if frame.kind is Kind.RINGING and not outgoing.rang:
+            outgoing.rang = True
+            publish_dial("DialState", chan, callee, ("DialStatus", "RINGING"))
+            if not progress.rang:
+                progress.rang = True
+                _set_duration(chan, "RINGTIME", chan.pbx.clock.now() - progress.started)
+                if not progress.ringback and chan.endpoint is not None:
+                    # ast_indicate(RINGING) to the caller: chan_pjsip sends 180 and
+                    # recomputes its device (the trunk turns INUSE).
+                    chan.pbx.refresh_device(chan.endpoint)
+        elif frame.kind is Kind.HANGUP:
+            status = dial_status_for(callee.hangupcause)
+            publish_dial("DialEnd", chan, callee, ("DialStatus", status))
+            callee.destroy()
+            outgoing.done = True
+            progress.busy += status == "BUSY"
+            progress.unavailable += status == "CHANUNAVAIL"
+        elif frame.kind is Kind.GOTO:
+            # A redirected callee leaves the Dial and runs the dialplan on its own.
+            publish_dial("DialEnd", chan, callee, ("DialStatus", "CANCEL"))
+            outgoing.done = True
+            chan.pbx.start_dialplan(callee)
+    return False
 
 
 async def _bridge(chan: Channel, peer: Channel, started: float, *, go_on: bool) -> str:
