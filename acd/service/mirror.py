@@ -37,7 +37,7 @@ FOLLOW_BATCH = 1_000  # feed entries read at once
 FOLLOW_BLOCK_MS = 1_000  # a follower's XREAD waits this long for news (below socket timeout)
 # After each read the follower pauses this long, so that at a high rate one read takes many
 # changes instead of one read per change (the process's own changes are applied already).
-FOLLOW_BATCH_WINDOW = 0.02
+FOLLOW_BATCH_WINDOW = 0.05
 
 
 @dataclass(order=True, frozen=True, slots=True)

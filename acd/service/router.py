@@ -76,7 +76,9 @@ class Router:
             TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect),
         }
         self.worker = Worker(handlers, metrics, recorder.flush,
-                             lambda: recorder.pending() >= FLUSH_AT)
+                             lambda: recorder.pending() >= FLUSH_AT,
+                             settings.side_writes_seconds)
+        self.worker.pending_writes = recorder.pending
         self._follower: asyncio.Task[None] | None = None
         self.submit = self.worker.submit
         self.call = self.worker.call

@@ -18,6 +18,9 @@ class RoutingSettings:
     offer_grace_seconds: float = 10.0
     no_answer_pause_seconds: float = 0.0  # 0 = paused until the agent resumes
     stats_timezone: str = "UTC"  # where "today" of the daily statistics starts and ends
+    # How long business events and call history may gather before they are written (they
+    # never wait on the decision's path; under load many calls share one round trip).
+    side_writes_seconds: float = 0.02
 
     @classmethod
     def from_table(cls, table: SettingTable) -> RoutingSettings:
@@ -30,6 +33,7 @@ class RoutingSettings:
             offer_grace_seconds=table.number("offer_grace_seconds", 10.0, low=0.1),
             no_answer_pause_seconds=table.number("no_answer_pause_seconds", 0.0, low=0),
             stats_timezone=_timezone(table, "stats_timezone"),
+            side_writes_seconds=table.number("side_writes_seconds", 0.02, low=0, high=1.0),
         )
 
 

@@ -40,6 +40,13 @@ class Stop:
     """The worker's last item."""
 
 
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Time to write the side writes gathered since the last flush."""
+
+
+
+
 Handler = Callable[[Any, float], Awaitable[None]]
 
 
@@ -49,14 +56,20 @@ class Worker:
     and ``flush_due`` says when it must run anyway."""
 
     def __init__(self, handlers: dict[type, Handler], metrics: Metrics,
-                 flush: Callable[[], Awaitable[None]], flush_due: Callable[[], bool]) -> None:
+                 flush: Callable[[], Awaitable[None]], flush_due: Callable[[], bool],
+                 flush_delay: float = 0.0) -> None:
         self._handlers = handlers
         self._metrics = metrics
         self._flush = flush
         self._flush_due = flush_due
+        # How long side writes may gather once the worker has nothing else to do (0: written
+        # at once): under load many calls' writes then share one round trip.
+        self._flush_delay = flush_delay
         self._work: asyncio.Queue[tuple[object, float]] = asyncio.Queue()
         self.handled = 0  # items done; tests wait on them through `idle()`
         self._idle = asyncio.Event()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self.pending_writes: Callable[[], int] = lambda: 0
 
     def submit(self, work: object) -> None:
         """Queue an event or command; called from the AMI callback, never blocks."""
@@ -84,16 +97,25 @@ class Worker:
     async def run(self) -> None:
         """One item at a time; an item's failure is logged, never fatal."""
         while True:
+            if self._flush_due():
+                await self._flush_quietly()
             if self._work.empty():
-                await self._flush_quietly()
-                if self._work.empty():
+                if self.pending_writes() and not self._flush_delay:
+                    await self._flush_quietly()
+                if self.pending_writes():
+                    self._schedule_flush()
+                elif self._flush_timer is None and self._work.empty():
                     self._idle.set()
-            elif self._flush_due():
-                await self._flush_quietly()
             work, received = await self._work.get()
             if isinstance(work, Stop):
+                if self._flush_timer is not None:
+                    self._flush_timer.cancel()
                 await self._flush_quietly()
                 return
+            if isinstance(work, Flush):
+                self._flush_timer = None
+                await self._flush_quietly()
+                continue
             try:
                 await self._handle_until_stored(work, received)
             except StoreUnavailable as exc:
@@ -106,6 +128,11 @@ class Worker:
                     work.done.set_exception(exc)
             finally:
                 self.handled += 1
+
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self._flush_delay, self._work.put_nowait, (Flush(), 0.0))
 
     async def _flush_quietly(self) -> None:
         try:
@@ -139,6 +166,9 @@ class Worker:
     async def _handle(self, work: object, received: float) -> None:
         if isinstance(work, Command):
             result = await work.run()
+            # What a command recorded is written before its caller hears back: an API
+            # client reads its own writes (the call's history, the stream).
+            await self._flush_quietly()
             if not work.done.done():
                 work.done.set_result(result)
             return
