@@ -13,6 +13,7 @@ from acd.domain.events import CallFellBack, ChannelGone, ChannelShutDown
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Outcome, Queue
 from acd.domain.outcomes import after_conversation
 from acd.service.context import Services
+from acd.service.phones import keep_phone_busy
 
 log = logging.getLogger("acd.router")
 
@@ -68,7 +69,8 @@ async def end_call(
     ended = await ctx.store.end_call(
         call, outcome, now, detail, agent=agent,
         after_talk=after.agent.state if after else AgentState.READY,
-        wrap_up_until=after.resume_at if after else 0.0, talk=talk, day=ctx.day_of(now))
+        wrap_up_until=after.resume_at if after else 0.0, talk=talk, day=ctx.day_of(now),
+        phone_busy=agent is not None and agent.id in ctx.mirror.busy_phones)
     if ended is None:
         return  # already ended, by this process or another
     if ended.previous is CallStatus.CONNECTED:
@@ -87,6 +89,7 @@ async def end_call(
     ctx.recorder.call_ended(call, outcome, detail, now - call.arrived_at)
     if ended.previous is CallStatus.OFFERED and ended.agent:
         if not ended.agent_freed:
+            await keep_phone_busy(ctx, ended.agent)
             other = ctx.mirror.agent(ended.agent)
             if other is not None:
                 await ctx.store.set_agent_state(other, AgentState.READY, now,
@@ -110,6 +113,7 @@ async def handover_agent(
     agent = ctx.mirror.agent(agent_id) if agent_id else None
     if agent is None:
         return talk, None
+    await keep_phone_busy(ctx, agent.id)
     await ctx.store.count_handled(agent.id, talk, ctx.day_of(now))
     change = after_conversation(agent, now, talk=talk, wrap_up_seconds=wrap_up,
                                 today=ctx.day_of(now)) if agent.state is AgentState.BUSY else None

@@ -65,6 +65,7 @@ class Mirror:
         self.calls: dict[str, Call] = {}  # every call that has not ended
         self.call_fields: dict[str, Fields] = {}  # ... and its raw hash (fence, times)
         self.devices: dict[str, str] = {}  # agent's dial string -> agent id
+        self.busy_phones: set[str] = set()  # agents whose phone is in use, as last heard
         self._versions: dict[str, int] = {}  # 'a:<id>' / 'c:<id>' -> version applied
         self._deadlines: list[Deadline] = []
         self._day = ""

@@ -12,6 +12,7 @@ from acd.domain.model import AgentState, CallStatus
 from acd.domain.outcomes import after_no_answer
 from acd.service.context import Services
 from acd.service.mirror import with_status
+from acd.service.phones import keep_phone_busy
 
 log = logging.getLogger("acd.router")
 
@@ -62,6 +63,7 @@ async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> No
     pause = ctx.settings.no_answer_pause and queue.no_answer_pause
     change = None
     if agent is not None and agent.state in (AgentState.RESERVED, AgentState.RINGING):
+        await keep_phone_busy(ctx, agent.id)
         change = after_no_answer(agent, now, pause=pause,
                                  pause_seconds=ctx.settings.no_answer_pause_seconds)
         # The wrap-up timer doubles as the no-answer pause's automatic end.

@@ -97,15 +97,7 @@ class Worker:
     async def run(self) -> None:
         """One item at a time; an item's failure is logged, never fatal."""
         while True:
-            if self._flush_due():
-                await self._flush_quietly()
-            if self._work.empty():
-                if self.pending_writes() and not self._flush_delay:
-                    await self._flush_quietly()
-                if self.pending_writes():
-                    self._schedule_flush()
-                elif self._flush_timer is None and self._work.empty():
-                    self._idle.set()
+            await self._between_items()
             work, received = await self._work.get()
             if isinstance(work, Stop):
                 if self._flush_timer is not None:
@@ -118,16 +110,28 @@ class Worker:
                 continue
             try:
                 await self._handle_until_stored(work, received)
-            except StoreUnavailable as exc:
-                if isinstance(work, Command) and not work.done.done():
-                    work.done.set_exception(exc)
             except Exception as exc:
-                self._metrics.ami_bad_events.labels("handler_error").inc()
-                log.exception("failed to handle %s", type(work).__name__)
+                if not isinstance(exc, StoreUnavailable):
+                    self._metrics.ami_bad_events.labels("handler_error").inc()
+                    log.exception("failed to handle %s", type(work).__name__)
                 if isinstance(work, Command) and not work.done.done():
                     work.done.set_exception(exc)
             finally:
                 self.handled += 1
+
+    async def _between_items(self) -> None:
+        """Side writes: written when many have gathered, or once the queue runs dry (at once,
+        or after the flush delay); idle only when nothing is left to write."""
+        if self._flush_due():
+            await self._flush_quietly()
+        if not self._work.empty():
+            return
+        if self.pending_writes() and not self._flush_delay:
+            await self._flush_quietly()
+        if self.pending_writes():
+            self._schedule_flush()
+        elif self._flush_timer is None and self._work.empty():
+            self._idle.set()
 
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:

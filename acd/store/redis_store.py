@@ -502,11 +502,14 @@ class Store:
         self, call: Call, outcome: Outcome, now: float, detail: str = "", *,
         agent: Agent | None = None, after_talk: AgentState = AgentState.READY,
         wrap_up_until: float = 0.0, talk: float | None = None, day: str = "",
+        phone_busy: bool = False,
     ) -> Ended | None:
         """End a call once and, if ``agent`` is still on it, free the agent in the same
         script (an offered call's agent ready; a connected call's counted for ``day`` and
         moved to ``after_talk``, with ``wrap_up_until`` as its timer). ``talk``: the talk
-        time Asterisk reported, if known. None if the call had already ended."""
+        time Asterisk reported, if known; ``phone_busy``: the agent's phone is still in use
+        (recorded with the agent, who then waits for it to be free). None if the call had
+        already ended."""
         keys = [
             self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls,
             self.keys.offers, self.keys.agent(""), self.keys.wrap_ups,
@@ -516,7 +519,7 @@ class Store:
             call.id, repr(now), outcome.value, self.finished_call_ttl, detail,
             agent.id if agent is not None else "", after_talk.value,
             repr(wrap_up_until) if wrap_up_until else "0",
-            "" if talk is None else repr(talk), day,
+            "" if talk is None else repr(talk), day, int(phone_busy),
         ]
         result = await self._script(self._finish, keys, args)
         if not result:

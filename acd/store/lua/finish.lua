@@ -10,7 +10,9 @@
 -- ARGV[1] call id, ARGV[2] now, ARGV[3] outcome unless connected, ARGV[4] ttl seconds,
 -- ARGV[5] detail (hangup cause, fallback reason), ARGV[6] expected agent ('' = leave agents
 -- alone), ARGV[7] its state after a conversation, ARGV[8] wrap-up ends at (0 = none),
--- ARGV[9] talk seconds ('' = since the answer), ARGV[10] today (for the agent's counts)
+-- ARGV[9] talk seconds ('' = since the answer), ARGV[10] today (for the agent's counts),
+-- ARGV[11] 1 if the agent's phone is still in use (then it is recorded busy: nobody rings it
+-- until the phone says it is free)
 -- Returns {previous status, agent id, talk seconds, 1 if the agent was freed}, or '' if the
 -- call is unknown or already ended.
 local call = redis.call('HMGET', KEYS[1], 'status', 'agent', 'answered_at')
@@ -60,6 +62,9 @@ if agent_id ~= '' and agent_id == ARGV[6] then
     end
     redis.call('HSET', agent_key, 'state', target, 'state_since', ARGV[2], 'pause_reason', '',
       'call', '', 'wrap_up_until', until_)
+    if ARGV[11] == '1' then
+      redis.call('HSET', agent_key, 'device_busy', '1')
+    end
     if target == 'ready' then
       redis.call('HSET', agent_key, 'idle_since', ARGV[2])
       for i = 7, #KEYS do
