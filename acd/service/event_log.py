@@ -4,7 +4,7 @@ the fan-out of events to every sink, a batch's Redis writes sent in one round tr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from acd.errors import StoreUnavailable
@@ -25,10 +25,14 @@ class PipelinedSink(Protocol):
         """Add the writes ``kind`` with ``data`` asks for; nothing is sent yet."""
 
 
-async def record_in_one_round_trip(sinks: Sequence[PipelinedSink], events: Events) -> None:
-    """Every sink's writes for every event, in order, as one pipeline; a Redis failure is
-    counted (by the store) and logged, never raised: a call must not wait on its records."""
+async def record_in_one_round_trip(sinks: Sequence[PipelinedSink], events: Events,
+                                   also: Callable[[SideWrites], None] | None = None) -> None:
+    """Every sink's writes for every event, in order, as one pipeline (with what ``also``
+    adds: calls' history); a Redis failure is counted (by the store) and logged, never
+    raised: a call must not wait on its records."""
     writes = SideWrites()
+    if also is not None:
+        also(writes)
     for kind, data in events:
         for sink in sinks:
             sink.add_to(writes, kind, data)
@@ -72,10 +76,11 @@ class Fanout:
     async def publish(self, kind: str, data: Mapping[str, object]) -> None:
         await self.publish_batch([(kind, data)])
 
-    async def publish_batch(self, events: Events) -> None:
-        """Record ``events`` in order: one round trip for every Redis sink's writes, then
-        each other sink's own ``publish_batch``."""
-        if self._pipelined:
-            await record_in_one_round_trip(self._pipelined, events)
+    async def publish_batch(self, events: Events,
+                            also: Callable[[SideWrites], None] | None = None) -> None:
+        """Record ``events`` in order: one round trip for every Redis sink's writes (and what
+        ``also`` adds to it), then each other sink's own ``publish_batch``."""
+        if self._pipelined or also is not None:
+            await record_in_one_round_trip(self._pipelined, events, also)
         for sink in self._others:
             await sink.publish_batch(events)

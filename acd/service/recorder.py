@@ -19,6 +19,7 @@ from acd.domain.model import Agent, AgentState, Call, Outcome
 from acd.domain.steps import Overflow
 from acd.errors import StoreUnavailable
 from acd.metrics import Metrics
+from acd.service.event_log import Fanout
 from acd.service.ports import EventSink
 from acd.store import Store
 
@@ -57,18 +58,22 @@ class Recorder:
         return len(self._events) + len(self._history)
 
     async def flush(self) -> None:
-        """Write what is buffered: events in one round trip, history in another."""
+        """Write what is buffered: events and history in one round trip (a Redis outage is
+        counted and logged there: a call never waits on its records)."""
         events, self._events = self._events, []
-        if events and self.sink is not None:
-            # One round trip for the whole batch; a Redis outage is counted and logged there.
-            await self.sink.publish_batch(events)
-        # History that could not be written (Redis down) stays buffered for the next flush.
         history, self._history = self._history, []
+        if isinstance(self.sink, Fanout):
+            await self.sink.publish_batch(
+                events, also=lambda writes: self.store.add_history_into(writes, history)
+                if history else None)
+            return
+        if events and self.sink is not None:
+            await self.sink.publish_batch(events)
         if history:
             try:
                 await self.store.add_history_many(history)
             except StoreUnavailable:
-                self._history[:0] = history
+                self._history[:0] = history  # tried again at the next flush
                 raise
 
     # --- calls --------------------------------------------------------------------------------

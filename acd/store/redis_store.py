@@ -43,6 +43,7 @@ from acd.store.codec import (
 from acd.store.event_stream import stream_entries
 from acd.store.keys import Keys
 from acd.store.round_trips import round_trip
+from acd.store.side_writes import SideWrites
 
 T = TypeVar("T")
 # A call's history outlives the call's hash a little, for the day's reports.
@@ -550,13 +551,22 @@ class Store:
 
     async def add_history_many(self, entries: Sequence[tuple[str, dict[str, object]]]) -> None:
         """Append entries to calls' histories, in order, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
+        await self._run(self._history_into(self.redis.pipeline(transaction=False),
+                                           entries).execute())
+
+    def add_history_into(self, writes: SideWrites,
+                         entries: Sequence[tuple[str, dict[str, object]]]) -> None:
+        """Add history entries to a batch of side writes (sent with it)."""
+        self._history_into(writes.pipeline(self.redis, self.metrics), entries)
+
+    def _history_into(self, pipe: Any, entries: Sequence[tuple[str, dict[str, object]]]
+                      ) -> Any:
         for call_id, entry in entries:
             key = self.keys.history(call_id)
             pipe.rpush(key, json.dumps(entry, ensure_ascii=False, default=str))
             pipe.ltrim(key, -200, -1)
             pipe.expire(key, self.finished_call_ttl + HISTORY_GRACE_SECONDS)
-        await self._run(pipe.execute())
+        return pipe
 
     async def history(self, call_id: str) -> list[dict[str, Any]]:
         """A call's history, oldest first."""
