@@ -116,7 +116,9 @@ class Router:
     ) -> Agent:
         """Log in, pause, make ready or log out an agent (run through :meth:`call`)."""
         ctx = self.services
-        agent = await ctx.store.get_agent(agent_id)
+        # The view's copy: the script below compares and sets against Redis itself, and its
+        # snapshot brings the view up to date for the answer.
+        agent = ctx.mirror.agent(agent_id) or await ctx.store.get_agent(agent_id)
         if agent is None:
             raise NotFound(f"agent {agent_id} not found")
         if target is AgentState.PAUSED and reason not in set(PauseReason):
@@ -128,7 +130,7 @@ class Router:
         ctx.recorder.agent_state(agent.id, target, previous, reason)
         if target is AgentState.READY:
             await ctx.routing.route_agent(agent.id)
-        updated = await ctx.store.get_agent(agent.id)
+        updated = ctx.mirror.agent(agent.id) or await ctx.store.get_agent(agent.id)
         assert updated is not None
         return updated
 
