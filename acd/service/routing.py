@@ -36,6 +36,7 @@ class Routing:
         self.settings = settings
         self.clock = clock
         self.claims_lost = 0
+        self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:
         """Available members, the queue's teams' staff and the escalating agent's team's."""
@@ -45,10 +46,14 @@ class Routing:
             queue.name in a.queues or (a.team in teams and a.role is not Role.AGENT))]
 
     async def cursor(self, queue: Queue) -> str:
-        """The round-robin cursor of ``queue`` ('' for the other strategies)."""
+        """The round-robin cursor of ``queue`` ('' for the other strategies): read from
+        Redis once, then kept as this process moves it (several processes each go round
+        their own share of the calls)."""
         if queue.strategy is not Strategy.ROUND_ROBIN:
             return ""
-        return await self.store.round_robin_cursor(queue.name)
+        if queue.name not in self._cursors:
+            self._cursors[queue.name] = await self.store.round_robin_cursor(queue.name)
+        return self._cursors[queue.name]
 
     async def route_call(self, call: Call, queue: Queue, received: float,
                          first: Assignment | None = None) -> bool:
@@ -67,6 +72,7 @@ class Routing:
                 return False
             if await self.offer(call, agent, queue, received):
                 if queue.strategy is Strategy.ROUND_ROBIN:
+                    self._cursors[queue.name] = agent.id
                     await self.store.set_round_robin_cursor(queue.name, agent.id)
                 return True
             fresh = mirror.call(call.id)
