@@ -24,6 +24,7 @@ from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
 from acd.sim.session import AmiSession
+from acd.sim.wiretap import WireTap
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Simulator:
         # manager.conf is given, so test clients can watch every event.
         self.event_filters = (load_user_filters(manager_conf, username)
                               if manager_conf is not None else EventFilters())
+        # Observers told of every event written to a client and every action read from one,
+        # at that moment: the load generator times acd's decisions from outside acd with them.
+        self.taps: list[WireTap] = []
         self.clock = SimClock(time_scale)
         self.rng = random.Random(seed)
         files = list(dialplan_files) if dialplan_files is not None else [default_dialplan()]
