@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # All six of acd's strategies, in turn over the queues.
 STRATEGIES = ("longest-idle", "fewest-calls", "least-talk-time", "round-robin", "best-skill",
@@ -61,7 +61,10 @@ class Plan:
     redis_proxy: bool = True  # count round trips (the proxy adds its own latency)
     idle_seconds: float = 2.0  # real seconds of no traffic, for acd's background Redis use
     tick_seconds: float | None = None  # acd's housekeeping tick; None: acd's default
-    extra: dict[str, object] = field(default_factory=dict)
+    burst_calls: int = 0  # instead of the day: this many callers within burst_seconds (real)
+    burst_seconds: float = 1.0
+    ingest_events: int = 0  # before the day: floods of this many AMI events of each kind
+    drain_seconds: float = 60.0  # real seconds to wait for the last callers after the traffic
 
     @property
     def sim_seconds(self) -> float:

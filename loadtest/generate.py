@@ -47,6 +47,7 @@ from loadtest.centre import (
     settings_toml,
 )
 from loadtest.decisions import DecisionClock
+from loadtest.ingest import acted_on_frames, ignored_frames
 from loadtest.processes import AMI_SECRET, AcdServe, RedisFigures, RedisProcess, redis_figures
 from loadtest.redis_proxy import CountingProxy
 from loadtest.report import Report, build_report, format_report
@@ -149,6 +150,7 @@ class LoadRun:
         self.notes.append(f"{len(self.logged_in)} agents logged in through the API in "
                           f"{time.perf_counter() - started:.1f} s")
         idle = await self._idle_background(redis, proxy)
+        ingest = await self._ingest() if plan.ingest_events else None
         begin = await self._window(acd, redis, proxy)
         self._schedule_agents()
         await self._arrivals(begin)
@@ -164,14 +166,12 @@ class LoadRun:
                 task.cancel()
         self._close_logins(traffic_end)
         snapshot = [dataclasses.replace(c) for c in self.calls]
-        for call in self.sim.calls:  # what is left talks or waits: end it before parking
-            call.hang_up()
-        per_waiting = await self._park(redis)
+        per_waiting = await self._park(redis) if plan.park else None
         return build_report(
             plan=plan, centre=self.centre, calls=snapshot, tap=self.tap, begin=begin, end=end,
             traffic_end=traffic_end, logged_in=self.logged_in, idle=idle,
             memory_per_waiting=per_waiting, rss=(rss, peak), api_results=self.api_results,
-            lag=self.lag, notes=self.notes, excluded={MARKER_AGENT})
+            lag=self.lag, notes=self.notes, excluded={MARKER_AGENT}, ingest=ingest)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -297,6 +297,9 @@ class LoadRun:
         rng = random.Random(plan.seed + 3)
         queues = self.centre.queues
         weights = [q.weight for q in queues]
+        if plan.burst_calls:
+            await self._burst(begin, rng)
+            return
         erlang_rate = plan.erlang_rate() if self.centre.erlang_agents else 0.0
         peak_sim = plan.peak_rate * plan.time_scale  # calls per simulated second
         total_sim = peak_sim + erlang_rate
@@ -318,6 +321,18 @@ class LoadRun:
             if self.progress is not None and time.perf_counter() >= report_at:
                 report_at += 2.0
                 self.progress(self._progress_line(elapsed))
+
+    async def _burst(self, begin: Window, rng: random.Random) -> None:
+        """``burst_calls`` callers at uniformly random moments of ``burst_seconds``."""
+        plan, queues = self.plan, self.centre.queues
+        weights = [q.weight for q in queues]
+        moments = sorted(rng.uniform(0, plan.burst_seconds) for _ in range(plan.burst_calls))
+        for moment in moments:
+            delay = begin.perf + moment - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the burst's own schedule
+            queue = rng.choices(queues, weights)[0]
+            await self._place(queue.name, rng, product=queue.product)
 
     async def _place(self, queue: str, rng: random.Random, *, erlang: bool = False,
                      product: str = "") -> None:
@@ -342,7 +357,7 @@ class LoadRun:
 
     async def _drain(self) -> None:
         """Until every caller is answered or gone (at most ``drain_seconds`` of real time)."""
-        limit = float(self.plan.extra.get("drain_seconds", 60.0))  # type: ignore[arg-type]
+        limit = self.plan.drain_seconds
         pending = [t for t in self._followers if not t.done()]
         if pending:
             _, left = await asyncio.wait(pending, timeout=limit)
@@ -353,22 +368,42 @@ class LoadRun:
         """Redis bytes per waiting call: ``park`` callers nobody serves, then a marker call
         that acd reads after them (one AMI connection keeps their order)."""
         count = self.plan.park
-        await self._marker(timeout=60)  # the hang-ups above are behind it
+        for call in self.sim.calls:  # what is left talks or waits: end it before parking
+            call.hang_up()
+        await self._marker(timeout=300)  # the hang-ups are behind it
         before = (await redis_figures(redis)).used_memory
+        started = time.perf_counter()
         for n in range(count):
             await self.sim.place_call(queue=PARK_QUEUE, caller_name="Олег Иванов",
                                       caller_number=random_number(self.rng), patience=None)
             if n % 500 == 499:
                 await asyncio.sleep(0)  # let acd's socket drain while placing many
-        if not count:
-            return None
         await self._marker(timeout=max(60.0, count / 100))
+        self.notes.append(f"parked {count} calls; acd had read them all "
+                          f"{time.perf_counter() - started:.1f} s after the first")
         after = (await redis_figures(redis)).used_memory
         status, body = await self.acd.api("GET", f"/queues/{PARK_QUEUE}")
         waiting = int(body.get("waiting", -1)) if status == 200 else -1
         if waiting != count:
             self.notes.append(f"parked {count} calls, acd counts {waiting} waiting")
         return (after - before) / count
+
+    async def _ingest(self) -> dict[str, float]:
+        """Events per second acd takes in: a flood of frames written to its socket at once,
+        then a marker call; acd reads one connection in order, so its Redirect for the
+        marker comes after it has handled every frame of the flood."""
+        count, epoch = self.plan.ingest_events, int(self.sim.clock.now())
+        devices = [f"PJSIP/{a.id}" for a in self._all_agents()]
+        result: dict[str, float] = {}
+        for kind, frames in (("acted_on", acted_on_frames(count, devices, epoch)),
+                             ("ignored", ignored_frames(count, epoch))):
+            await self._marker(timeout=60)  # nothing of acd's is still in flight
+            started = time.perf_counter()
+            self.sim.send_raw(frames)
+            await self._marker(timeout=max(60.0, count / 200))
+            result[f"{kind}_per_second"] = count / (time.perf_counter() - started)
+        result["events"] = count
+        return result
 
     async def _marker(self, timeout: float) -> None:
         call = await self.sim.place_call(queue=MARKER_QUEUE, caller_name="Marker",
@@ -408,7 +443,7 @@ def plan_from_args(argv: list[str] | None = None) -> tuple[Plan, argparse.Namesp
     defaults = Plan()
     parser = argparse.ArgumentParser(prog="acd-load", description=__doc__.split("\n")[0])
     for item in dataclasses.fields(Plan):
-        if item.name in ("profile", "extra"):
+        if item.name == "profile":
             continue
         default = getattr(defaults, item.name)
         flag = "--" + item.name.replace("_", "-")
@@ -420,14 +455,12 @@ def plan_from_args(argv: list[str] | None = None) -> tuple[Plan, argparse.Namesp
             parser.add_argument(flag, type=int, default=default)
         else:
             parser.add_argument(flag, default=default)
-    parser.add_argument("--drain-seconds", type=float, default=60.0,
-                        help="real seconds to wait for the last callers after the traffic")
     parser.add_argument("--json", type=Path, default=Path("load-report.json"))
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     args = parser.parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Plan)
-              if f.name not in ("profile", "extra")}
-    return Plan(**values, extra={"drain_seconds": args.drain_seconds}), args
+              if f.name != "profile"}
+    return Plan(**values), args
 
 
 def _optional_float(text: str) -> float | None:

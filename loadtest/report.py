@@ -62,7 +62,7 @@ def build_report(*, plan: Plan, centre: Centre, calls: Sequence[CallRecord],
                  logged_in: Mapping[str, list[list[float]]], idle: Mapping[str, float],
                  memory_per_waiting: float | None, rss: tuple[int, int],
                  api_results: Counter[str], lag: Sequence[float], notes: list[str],
-                 excluded: set[str]) -> Report:
+                 excluded: set[str], ingest: Mapping[str, float] | None = None) -> Report:
     decisions = [d for d in tap.decisions[begin.decisions:end.decisions]
                  if d.agent not in excluded]
     routed = {d.call for d in decisions}
@@ -122,6 +122,7 @@ def build_report(*, plan: Plan, centre: Centre, calls: Sequence[CallRecord],
             "rss_bytes": rss[0], "peak_rss_bytes": rss[1],
         },
         "redis": redis,
+        "ingest": dict(ingest) if ingest is not None else None,
         "erlang": _erlang(plan, centre, calls, begin.sim, traffic_end),
         "generator": {"loop_lag_p99_ms": percentile(lag, 0.99) * 1000,
                       "loop_lag_max_ms": max(lag, default=0.0) * 1000},
@@ -308,6 +309,11 @@ def format_report(report: Report) -> str:
     if redis["memory_per_waiting_call_bytes"] is not None:
         out.append(f"Redis memory per waiting call: {redis['memory_per_waiting_call_bytes']:.0f}"
                    f" bytes ({redis['waiting_calls_parked']} calls parked)")
+    if d["ingest"]:
+        ingest = d["ingest"]
+        out.append(f"AMI ingest ({ingest['events']:.0f} events written at once, until acd "
+                   f"acts on a call behind them): {ingest['acted_on_per_second']:.0f}/s of "
+                   f"kinds acd acts on, {ingest['ignored_per_second']:.0f}/s of kinds it drops")
     erlang = d["erlang"]
     if erlang and "measured" in erlang:
         m = erlang["measured"]
