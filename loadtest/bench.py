@@ -82,8 +82,7 @@ def _all(name: str) -> Callable[[dict[str, Any]], float]:
 
 SCENARIOS = (
     Scenario(
-        "a", "5,000 agents, 200 queues, 50 skills, six strategies, 50 calls/s for 5 simulated "
-             "minutes (2.2 real)",
+        "a", "5,000 agents, 200 queues, 50 skills, six strategies, 50 calls/s",
         replace(LARGE, sim_minutes=5.0), replace(LARGE, sim_minutes=1.0),
         (Target("decision p50 (frame -> Redirect)", _frame("p50_ms"), 0.5, unit="ms"),
          Target("decision p99 (frame -> Redirect)", _frame("p99_ms"), 2.0, unit="ms"),
@@ -222,7 +221,9 @@ def print_rows(rows: Sequence[dict[str, Any]]) -> None:
 
 def run_scenario(scenario: Scenario, quick: bool, runs: int) -> dict[str, Any]:
     plan = scenario.quick if quick else scenario.plan
-    print(f"\n({scenario.key}) {scenario.title}", flush=True)
+    length = (f", {plan.sim_minutes:g} simulated minutes ({plan.sim_seconds * plan.time_scale:.0f}"
+              " s real)" if plan.sim_minutes and not plan.burst_calls else "")
+    print(f"\n({scenario.key}) {scenario.title}{length}", flush=True)
     reports = []
     loads = []
     for n in range(runs):
