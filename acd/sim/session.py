@@ -116,7 +116,9 @@ class AmiSession:
     # --- output ----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Bytes to the client (held back during a simulated stall)."""
-        if self.closed:
+        # A client that went away closes the transport before this session's read loop
+        # notices; events published in between are dropped, as Asterisk drops them.
+        if self.closed or self.writer.transport.is_closing():
             return
         if self._held is not None:
             self._held.append(data)
