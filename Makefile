@@ -36,10 +36,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check acd tests loadtest
 	$(BIN)/mypy acd tests loadtest
 
-bench: $(STAMP)
-	$(BIN)/python -m loadtest.bench_routing
-	$(BIN)/python -m loadtest.bench_end_to_end
-	$(BIN)/python -m loadtest.bench_asterisk_ring
+# make bench: every scenario of issue 11 beside its target, 3 runs each (~45 min on 2 cores);
+# BENCH_QUICK=1 runs each once and shorter (a few minutes); BENCH_RUNS=N sets the runs.
+BENCH_QUICK ?=
+BENCH_RUNS ?=
+BENCH_ARGS := $(if $(BENCH_QUICK),--quick) $(if $(BENCH_RUNS),--runs $(BENCH_RUNS))
+bench: $(STAMP) asterisk
+	$(BIN)/python -m loadtest.bench_routing $(if $(BENCH_QUICK),--decisions 500)
+	$(BIN)/python -m loadtest.bench $(BENCH_ARGS)
 
 # Move the pins to today's releases: a throwaway venv installed without them, then frozen
 # under the file's own header (its lines up to the first blank one).

@@ -89,6 +89,9 @@ class Pbx:
         self.clock, self.dialplan, self.rng = clock, dialplan, rng
         self.bus = EventBus()
         self.channels: dict[str, Channel] = {}
+        # The live channels of each PJSIP endpoint: a device's state is computed from them on
+        # every change, which must not cost a pass over every channel of a busy centre.
+        self._endpoint_channels: dict[str, set[Channel]] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.globals: dict[str, str] = dict(dialplan.globals)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -133,7 +136,12 @@ class Pbx:
 
     def add_channel(self, chan: Channel) -> Channel:
         """Register a new channel and publish Newchannel."""
+        replaced = self.channels.get(chan.name)
+        if replaced is not None:
+            self._forget_endpoint_channel(replaced)
         self.channels[chan.name] = chan
+        if chan.endpoint is not None:
+            self._endpoint_channels.setdefault(chan.endpoint, set()).add(chan)
         chan.publish()
         return chan
 
@@ -141,6 +149,15 @@ class Pbx:
         """Forget a hung-up channel."""
         if self.channels.get(chan.name) is chan:
             del self.channels[chan.name]
+            self._forget_endpoint_channel(chan)
+
+    def _forget_endpoint_channel(self, chan: Channel) -> None:
+        if chan.endpoint is not None:
+            live = self._endpoint_channels.get(chan.endpoint)
+            if live is not None:
+                live.discard(chan)
+                if not live:
+                    del self._endpoint_channels[chan.endpoint]
 
     def find_channel(self, name: str) -> Channel | None:
         """ast_channel_get_by_name (exact name, case-insensitive as Asterisk compares)."""
@@ -176,7 +193,7 @@ class Pbx:
         phone = self.endpoints.get(endpoint)
         if phone is not None and not phone.registered:
             return "UNAVAILABLE"
-        states = [c.state for c in self.channels.values() if c.endpoint == endpoint]
+        states = [c.state for c in self._endpoint_channels.get(endpoint, ())]
         if phone is None and not states:
             return "UNAVAILABLE"
         in_use = (phone is not None and phone.in_use) or any(
@@ -251,6 +268,7 @@ class Pbx:
         self.bus.clear()
         gone = list(self.channels.values())
         self.channels.clear()
+        self._endpoint_channels.clear()
         for chan in gone:
             chan.dead = True
             self.endpoint_hangup(chan)

@@ -17,6 +17,7 @@ from acd.sim.actions import dispatch
 from acd.sim.eventfilters import EventFilters
 from acd.sim.events import ALL_PERMISSIONS, AmiEvent
 from acd.sim.protocol import BANNER, MAX_LINE, ActionMessage, Header, encode, response
+from acd.sim.wiretap import WireTap
 
 if TYPE_CHECKING:
     from acd.sim.pbx import Pbx
@@ -31,6 +32,7 @@ class SessionHost(Protocol):
     username: str
     secret: str
     event_filters: EventFilters  # the user's manager.conf eventfilter lines
+    taps: list[WireTap]  # observers of what crosses the wire (the load generator's clock)
 
     def forget(self, session: AmiSession) -> None:
         """The session is closed."""
@@ -74,6 +76,8 @@ class AmiSession:
                 message = await self._read_message()
                 if message is None:
                     break
+                for tap in self.host.taps:
+                    tap.action_received(message)
                 self._busy = True
                 try:
                     keep_open = await dispatch(self, message)
@@ -112,7 +116,9 @@ class AmiSession:
     # --- output ----------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
         """Bytes to the client (held back during a simulated stall)."""
-        if self.closed:
+        # A client that went away closes the transport before this session's read loop
+        # notices; events published in between are dropped, as Asterisk drops them.
+        if self.closed or self.writer.transport.is_closing():
             return
         if self._held is not None:
             self._held.append(data)
@@ -158,9 +164,12 @@ class AmiSession:
         if self._busy:
             self._backlog.extend(events)
             return
+        taps = self.host.taps
         for event in events:
             if self.wants(event):
                 self.write(event.wire)
+                for tap in taps:
+                    tap.event_sent(event)
 
     def _flush_backlog(self) -> None:
         events, self._backlog = self._backlog, []
