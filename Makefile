@@ -34,6 +34,7 @@ endif
 
 lint: $(STAMP)
 	$(BIN)/ruff check acd tests loadtest
+	$(BIN)/ruff format --check acd tests loadtest
 	$(BIN)/mypy acd tests loadtest
 
 # make bench: every scenario of issue 11 beside its target, 3 runs each (~45 min on 2 cores);

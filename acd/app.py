@@ -47,20 +47,27 @@ class AcdApp:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.redis: Redis = Redis.from_url(
-            str(settings.redis.url), decode_responses=True,
-            socket_connect_timeout=5, health_check_interval=30,
+            str(settings.redis.url),
+            decode_responses=True,
+            socket_connect_timeout=5,
+            health_check_interval=30,
         )
-        self.store = Store(self.redis, settings.redis.site, self.metrics,
-                           settings.redis.finished_call_ttl)
-        self.ami = AmiConnection(settings.ami, self.metrics, self._on_ami_event,
-                                 self._on_ami_connected)
+        self.store = Store(
+            self.redis, settings.redis.site, self.metrics, settings.redis.finished_call_ttl
+        )
+        self.ami = AmiConnection(
+            settings.ami, self.metrics, self._on_ami_event, self._on_ami_connected
+        )
         self.telephony = AsteriskTelephony(self.ami)
         self.event_stream = EventStream(self.redis, self.store.keys, self.metrics)
         self.event_log = EventLog(self.event_stream)
         # Webhooks read the event stream through Redis consumer groups: routing never hands
         # them an event, so a slow or dead subscriber cannot hold up a call.
-        self.webhooks = (Webhooks(settings.webhooks, self.event_stream, self.metrics)
-                         if settings.webhooks else None)
+        self.webhooks = (
+            Webhooks(settings.webhooks, self.event_stream, self.metrics)
+            if settings.webhooks
+            else None
+        )
         extra = [sink] if sink is not None else []
         # Counted before the other sinks see an event, so a report read after it includes it.
         self.daily_stats = DailyStats.from_store(self.store, settings.routing)
@@ -121,12 +128,23 @@ class AcdApp:
                 await self.store.save_agent_profile(agent)
 
     async def _start_http(self) -> None:
-        app = build_app(self.store, self.router, self.metrics, self.health_checks,
-                        self.settings.http.auth, self.event_stream)
+        app = build_app(
+            self.store,
+            self.router,
+            self.metrics,
+            self.health_checks,
+            self.settings.http.auth,
+            self.event_stream,
+        )
         # Cancel a handler whose client went away (an idle SSE stream would otherwise hold
         # a Redis connection until its next keep-alive), and do not wait long for them at stop.
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     handler_cancellation=True, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=2.0,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http.host, self.settings.http.port)
         await site.start()
@@ -166,8 +184,7 @@ class AcdApp:
             try:
                 await job()
             except StoreUnavailable as exc:
-                log.warning("background job skipped: redis unavailable",
-                            extra={"error": str(exc)})
+                log.warning("background job skipped: redis unavailable", extra={"error": str(exc)})
             except Exception:
                 log.exception("background job failed")
 
@@ -182,9 +199,12 @@ class AcdApp:
                 self.router.submit(Tick())
 
     async def _refresh_stats(self) -> None:
-        refresh_gauges(self.router.mirror, self.metrics,
-                       per_agent=self.settings.http.per_agent_metrics,
-                       today=self.router.day_of(time.time()))
+        refresh_gauges(
+            self.router.mirror,
+            self.metrics,
+            per_agent=self.settings.http.per_agent_metrics,
+            today=self.router.day_of(time.time()),
+        )
 
     async def _watch_loop_lag(self) -> None:
         while not self._stopping:

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             settings = load_settings(args.config)
             redis_password = urlsplit(settings.redis.url).password or ""
-            setup_logging(settings.log_level,
-                          [settings.ami.secret, settings.redis.url, redis_password])
+            setup_logging(
+                settings.log_level, [settings.ami.secret, settings.redis.url, redis_password]
+            )
             return _run(_serve(settings))
         if args.command == "demo":
             from acd.demo import run_demo
@@ -60,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
 
         setup_logging("INFO")
         return _run(
-            run_standalone(args.host, args.port, args.user, args.secret, phones=args.phones,
-                           calls_per_minute=args.calls_per_minute)
+            run_standalone(
+                args.host,
+                args.port,
+                args.user,
+                args.secret,
+                phones=args.phones,
+                calls_per_minute=args.calls_per_minute,
+            )
         )
     except ConfigError as exc:
         print(f"acd: configuration error: {exc}", file=sys.stderr)
@@ -91,8 +98,11 @@ async def _serve(settings: Settings) -> None:
 
     app = AcdApp(settings)
     await app.start()
-    print(f"acd: routing; API and /metrics on http://{settings.http.host}:{app.http_port}",
-          file=sys.stderr, flush=True)
+    print(
+        f"acd: routing; API and /metrics on http://{settings.http.host}:{app.http_port}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -31,8 +31,17 @@ from acd.service.routing_settings import RoutingSettings
 from acd.service.webhooks import WebhookSettings
 from acd.store.settings import RedisSettings
 
-__all__ = ["ENV_KEYS", "AmiSettings", "HttpSettings", "RedisSettings", "RoutingSettings",
-           "Secret", "Settings", "load_settings", "settings_from_dict"]
+__all__ = [
+    "ENV_KEYS",
+    "AmiSettings",
+    "HttpSettings",
+    "RedisSettings",
+    "RoutingSettings",
+    "Secret",
+    "Settings",
+    "load_settings",
+    "settings_from_dict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +97,9 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] | None = N
     """Validate an already-parsed configuration mapping (``env`` serves ``secret_env``)."""
     env = os.environ if env is None else env
     for unknown in sorted(set(raw) - set(SECTIONS)):
-        raise ConfigError(f"config: unknown section {unknown!r} "
-                          f"({nearest_known(unknown, SECTIONS)})")
+        raise ConfigError(
+            f"config: unknown section {unknown!r} ({nearest_known(unknown, SECTIONS)})"
+        )
     root = SettingTable(raw)
     settings = Settings(
         ami=AmiSettings.from_table(root.table("ami")),
@@ -98,8 +108,7 @@ def settings_from_dict(raw: Mapping[str, Any], env: Mapping[str, str] | None = N
         routing=RoutingSettings.from_table(root.table("routing")),
         queues=tuple(queue_from_table(table) for table in root.tables("queues")),
         agents=tuple(agent_from_table(table) for table in root.tables("agents")),
-        webhooks=tuple(WebhookSettings.from_table(table, env)
-                       for table in root.tables("webhooks")),
+        webhooks=tuple(WebhookSettings.from_table(table, env) for table in root.tables("webhooks")),
         log_level=root.text("log_level", "INFO").upper(),
     )
     if not settings.ami.secret:

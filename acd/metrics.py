@@ -28,67 +28,96 @@ class Metrics:
             "acd_calls_answered", "Calls answered by an agent.", ["queue"], registry=r
         )
         self.calls_abandoned = Counter(
-            "acd_calls_abandoned", "Callers who hung up before an agent answered.", ["queue"],
+            "acd_calls_abandoned",
+            "Callers who hung up before an agent answered.",
+            ["queue"],
             registry=r,
         )
         self.calls_short_abandoned = Counter(
             "acd_calls_short_abandoned",
             "Abandoned calls that hung up within the short-abandon threshold.",
-            ["queue"], registry=r,
+            ["queue"],
+            registry=r,
         )
         self.calls_overflowed = Counter(
-            "acd_calls_overflowed", "Calls sent past their queue's agents.", ["queue", "step"],
+            "acd_calls_overflowed",
+            "Calls sent past their queue's agents.",
+            ["queue", "step"],
             registry=r,
         )
         self.calls_failed = Counter(
-            "acd_calls_failed", "Calls that ended without an agent for a technical reason.",
-            ["queue", "reason"], registry=r,
+            "acd_calls_failed",
+            "Calls that ended without an agent for a technical reason.",
+            ["queue", "reason"],
+            registry=r,
         )
         self.calls_escalated = Counter(
             "acd_calls_escalated", "Live calls escalated to a team lead.", ["queue"], registry=r
         )
         self.supervisor_actions = Counter(
-            "acd_supervisor_actions", "Supervisors joining live calls, by mode.", ["mode"],
+            "acd_supervisor_actions",
+            "Supervisors joining live calls, by mode.",
+            ["mode"],
             registry=r,
         )
         self.wait_seconds = Histogram(
-            "acd_wait_seconds", "Time from arrival to the call's outcome in the queue.",
-            ["queue", "outcome"], buckets=SERVICE_LEVEL_BUCKETS, registry=r,
+            "acd_wait_seconds",
+            "Time from arrival to the call's outcome in the queue.",
+            ["queue", "outcome"],
+            buckets=SERVICE_LEVEL_BUCKETS,
+            registry=r,
         )
         self.first_response_seconds = Histogram(
             "acd_first_response_seconds",
             "Time from arrival to the first agent's answer, across no-answers and overflow.",
-            ["queue", "channel"], buckets=SERVICE_LEVEL_BUCKETS, registry=r,
+            ["queue", "channel"],
+            buckets=SERVICE_LEVEL_BUCKETS,
+            registry=r,
         )
         self.handle_seconds = Histogram(
-            "acd_handle_seconds", "Talk time plus wrap-up time of answered calls.", ["queue"],
-            buckets=DURATION_BUCKETS, registry=r,
+            "acd_handle_seconds",
+            "Talk time plus wrap-up time of answered calls.",
+            ["queue"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.talk_seconds = Histogram(
-            "acd_talk_seconds", "Time an agent and a caller were connected.", ["queue"],
-            buckets=DURATION_BUCKETS, registry=r,
+            "acd_talk_seconds",
+            "Time an agent and a caller were connected.",
+            ["queue"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.wrapup_seconds = Histogram(
-            "acd_wrapup_seconds", "After-call work time.", ["queue"],
-            buckets=DURATION_BUCKETS, registry=r,
+            "acd_wrapup_seconds",
+            "After-call work time.",
+            ["queue"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.queue_waiting = Gauge(
             "acd_queue_waiting", "Calls waiting in the queue now.", ["queue"], registry=r
         )
         self.queue_oldest_wait = Gauge(
-            "acd_queue_oldest_wait_seconds", "Wait of the longest-waiting call now.", ["queue"],
+            "acd_queue_oldest_wait_seconds",
+            "Wait of the longest-waiting call now.",
+            ["queue"],
             registry=r,
         )
         self.agents = Gauge(
             "acd_agents", "Agents serving the queue, by state.", ["queue", "state"], registry=r
         )
         self.agent_state = Gauge(
-            "acd_agent_state", "1 for the state each agent is in (only with "
-            "http.per_agent_metrics).", ["agent", "state"], registry=r,
+            "acd_agent_state",
+            "1 for the state each agent is in (only with http.per_agent_metrics).",
+            ["agent", "state"],
+            registry=r,
         )
         self.agent_calls_today = Gauge(
-            "acd_agent_calls_today", "Calls each agent handled today (only with "
-            "http.per_agent_metrics).", ["agent"], registry=r,
+            "acd_agent_calls_today",
+            "Calls each agent handled today (only with http.per_agent_metrics).",
+            ["agent"],
+            registry=r,
         )
         self.team_agents = Gauge(
             "acd_team_agents", "Agents of the team, by state.", ["team", "state"], registry=r
@@ -96,7 +125,8 @@ class Metrics:
         self.routing_decision_seconds = Histogram(
             "acd_routing_decision_seconds",
             "From the event that allowed a decision to the AMI action sent.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ami_connected = Gauge(
             "acd_ami_connected", "1 while logged in to Asterisk AMI.", registry=r
@@ -108,26 +138,30 @@ class Metrics:
             "acd_ami_events", "AMI events received, by name.", ["event"], registry=r
         )
         self.ami_bad_events = Counter(
-            "acd_ami_bad_events", "AMI events that were malformed or unexpected.", ["reason"],
+            "acd_ami_bad_events",
+            "AMI events that were malformed or unexpected.",
+            ["reason"],
             registry=r,
         )
         self.dialplan_problems = Gauge(
             "acd_dialplan_problems",
             "1 while a dialplan context acd ships is missing or not acd's (checked at login).",
-            ["context"], registry=r,
+            ["context"],
+            registry=r,
         )
         self.event_loop_lag = Gauge(
             "acd_event_loop_lag_seconds", "How late the event loop ran a timer.", registry=r
         )
-        self.redis_errors = Counter(
-            "acd_redis_errors", "Redis commands that failed.", registry=r
-        )
+        self.redis_errors = Counter("acd_redis_errors", "Redis commands that failed.", registry=r)
         self.redis_latency = Histogram(
-            "acd_redis_latency_seconds", "Round-trip time of Redis operations.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "acd_redis_latency_seconds",
+            "Round-trip time of Redis operations.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "acd_webhook_deliveries",
             "Webhook events by subscriber and outcome (delivered, retried, failed, dropped).",
-            ["subscriber", "outcome"], registry=r,
+            ["subscriber", "outcome"],
+            registry=r,
         )

@@ -52,13 +52,29 @@ class RedisServer:
         """Start the server and wait until it says it accepts connections."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-            "--dir", str(self.directory), "--logfile", "", "--daemonize", "no",
-            "--save", "", "--appendonly", "yes" if self.persistent else "no",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            "",
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.persistent else "no",
         ]
         self._process = await asyncio.create_subprocess_exec(
-            self.binary, *args, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+            self.binary,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
         )
         try:
             await asyncio.wait_for(self._wait_ready(), timeout)

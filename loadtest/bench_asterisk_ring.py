@@ -86,12 +86,15 @@ ACD_CONFIG = f"""
 name = "{QUEUE}"
 ring_timeout_seconds = {RING_TIMEOUT}
 wrap_up_seconds = 0
-""" + "".join(f"""
+""" + "".join(
+    f"""
 [[agents]]
 id = "{agent}"
 dial = "PJSIP/{agent}"
 queues = {{ {QUEUE} = 1 }}
-""" for agent in AGENTS)
+"""
+    for agent in AGENTS
+)
 
 _tokens = itertools.count(1)
 
@@ -116,11 +119,20 @@ class Backlog:
 
     async def _place(self) -> None:
         token = f"b{next(_tokens)}"
-        scenario = caller_scenario(name=f"Caller {token}", number="79990000000",
-                                   headers={**self.headers, "X-Test-Call": token},
-                                   patience=300, target=self.target)
-        caller = Sipp(self.pbx.workdir, f"caller-{token}", scenario, self.pbx.rig.sip_port,
-                      service=self.target)
+        scenario = caller_scenario(
+            name=f"Caller {token}",
+            number="79990000000",
+            headers={**self.headers, "X-Test-Call": token},
+            patience=300,
+            target=self.target,
+        )
+        caller = Sipp(
+            self.pbx.workdir,
+            f"caller-{token}",
+            scenario,
+            self.pbx.rig.sip_port,
+            service=self.target,
+        )
         await caller.start()
         self.live.append((self.pbx.observer.call(token), caller))
         self.placed += 1
@@ -156,7 +168,8 @@ def _stamp(message: Message) -> float:
 def _joined(message: Message) -> bool:
     """The router now knows this caller: acd's dialplan announced it, or it joined the queue."""
     return message.event == "QueueCallerJoin" or (
-        message.event == "UserEvent" and message.get("UserEvent") == "ACDEnqueue")
+        message.event == "UserEvent" and message.get("UserEvent") == "ACDEnqueue"
+    )
 
 
 def gaps(messages: Sequence[Message], cutoff: int, *, ringing: bool) -> tuple[list[float], int]:
@@ -189,8 +202,9 @@ def gaps(messages: Sequence[Message], cutoff: int, *, ringing: bool) -> tuple[li
     return found, idle
 
 
-async def measure(pbx: RealPbx, target: str, headers: dict[str, str], waiting: int,
-                  seconds: float) -> Result:
+async def measure(
+    pbx: RealPbx, target: str, headers: dict[str, str], waiting: int, seconds: float
+) -> Result:
     start = len(pbx.observer.messages)
     backlog = Backlog(pbx, target, headers)
     cutoff = await backlog.keep(len(AGENTS) + waiting, seconds)
@@ -202,12 +216,12 @@ async def measure(pbx: RealPbx, target: str, headers: dict[str, str], waiting: i
     return Result(dial, ring, backlog.placed, idle)
 
 
-async def run_acd(pbx: RealPbx, workdir: Path, waiting: int,
-                  seconds: float) -> Result:
+async def run_acd(pbx: RealPbx, workdir: Path, waiting: int, seconds: float) -> Result:
     redis = RedisServer(workdir / "redis")
     await redis.start()
-    acd = AcdProcess(workdir, ami_port=pbx.port, redis_url=redis.url, site="bench",
-                     config=ACD_CONFIG)
+    acd = AcdProcess(
+        workdir, ami_port=pbx.port, redis_url=redis.url, site="bench", config=ACD_CONFIG
+    )
     try:
         await acd.start()
         for agent in AGENTS:
@@ -230,11 +244,16 @@ def report(title: str, acd: list[float], queue: list[float]) -> None:
     if not acd or not queue:
         print("  no samples: nothing to compare")
         return
-    for label, pick in (("p50", lambda v: percentile(v, 0.5)),
-                        ("p90", lambda v: percentile(v, 0.9)), ("max", max)):
+    for label, pick in (
+        ("p50", lambda v: percentile(v, 0.5)),
+        ("p90", lambda v: percentile(v, 0.9)),
+        ("max", max),
+    ):
         a, q = pick(acd) * 1000, pick(queue) * 1000
-        print(f"  {label}      acd {a:7.1f} ms  app_queue {q:7.1f} ms  ratio acd/app_queue "
-              f"{a / q:6.3f}   target: acd below app_queue (ratio < 1)")
+        print(
+            f"  {label}      acd {a:7.1f} ms  app_queue {q:7.1f} ms  ratio acd/app_queue "
+            f"{a / q:6.3f}   target: acd below app_queue (ratio < 1)"
+        )
 
 
 async def bench(waiting: int, seconds: float) -> None:
@@ -243,15 +262,16 @@ async def bench(waiting: int, seconds: float) -> None:
         print(f"bench_asterisk_ring: skipped, {install}")
         return
     load = os.getloadavg()
-    rig = AsteriskProcess(install, queues=QUEUES_CONF, dialplan=DIALPLAN,
-                          timestamp_events=True)
+    rig = AsteriskProcess(install, queues=QUEUES_CONF, dialplan=DIALPLAN, timestamp_events=True)
     try:
         try:
             await asyncio.to_thread(rig.start)
         except RuntimeError as exc:
             first = str(exc).split("\n", 1)[0]
-            print(f"bench_asterisk_ring: skipped, {install.binary} does not run here "
-                  f"({first}): {INSTALL_HINT}")
+            print(
+                f"bench_asterisk_ring: skipped, {install.binary} does not run here "
+                f"({first}): {INSTALL_HINT}"
+            )
             return
         with tempfile.TemporaryDirectory(prefix="acd-bench-ring-") as tmp:
             pbx = RealPbx(rig, Path(tmp), fallback_context())
@@ -265,18 +285,26 @@ async def bench(waiting: int, seconds: float) -> None:
                 await pbx.close()
     finally:
         await asyncio.to_thread(rig.remove)
-    print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          f"({os.cpu_count()} CPUs)")
-    print(f"real Asterisk ({install.binary}), {len(AGENTS)} PJSIP agents on SIPp phones "
-          f"(answer after {ANSWER_AFTER} s, talk {TALK_FOR} s), {waiting} callers always "
-          f"waiting, {seconds:g} s each; callers placed: acd {acd.callers}, app_queue "
-          f"{queue.callers}; hangups left out, nobody waiting: acd {acd.nobody_waiting}, "
-          f"app_queue {queue.nobody_waiting}")
-    print("times from Asterisk's event timestamps, per agent leg Hangup (its BYE) while "
-          "callers wait:")
+    print(
+        f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        f"({os.cpu_count()} CPUs)"
+    )
+    print(
+        f"real Asterisk ({install.binary}), {len(AGENTS)} PJSIP agents on SIPp phones "
+        f"(answer after {ANSWER_AFTER} s, talk {TALK_FOR} s), {waiting} callers always "
+        f"waiting, {seconds:g} s each; callers placed: acd {acd.callers}, app_queue "
+        f"{queue.callers}; hangups left out, nobody waiting: acd {acd.nobody_waiting}, "
+        f"app_queue {queue.nobody_waiting}"
+    )
+    print(
+        "times from Asterisk's event timestamps, per agent leg Hangup (its BYE) while callers wait:"
+    )
     report("agent hangs up -> next DialBegin to that agent", acd.to_dial, queue.to_dial)
-    report("agent hangs up -> that agent's phone rings (Newstate Ringing, its 180)",
-           acd.to_ringing, queue.to_ringing)
+    report(
+        "agent hangs up -> that agent's phone rings (Newstate Ringing, its 180)",
+        acd.to_ringing,
+        queue.to_ringing,
+    )
 
 
 def main() -> None:

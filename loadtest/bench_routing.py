@@ -39,12 +39,21 @@ def build_queues(rng: random.Random, count: int) -> list[Queue]:
         language = rng.choice(LANGUAGES)
         steps: tuple[Step, ...] = ()
         if n % 2:  # half the queues relax their language and overflow to leads
-            steps = (Step(skills={language: 5}), Step(after=30, skills={language: 1}),
-                     Step(after=90, kind=StepKind.LEADS))
-        queues.append(Queue(
-            f"q{n}", strategy=rng.choice(STRATEGIES), skills={language: 1}, steps=steps,
-            teams=tuple(rng.sample(TEAMS, 2)), aging_seconds=rng.choice([0.0, 60.0]),
-        ))
+            steps = (
+                Step(skills={language: 5}),
+                Step(after=30, skills={language: 1}),
+                Step(after=90, kind=StepKind.LEADS),
+            )
+        queues.append(
+            Queue(
+                f"q{n}",
+                strategy=rng.choice(STRATEGIES),
+                skills={language: 1},
+                steps=steps,
+                teams=tuple(rng.sample(TEAMS, 2)),
+                aging_seconds=rng.choice([0.0, 60.0]),
+            )
+        )
     return queues
 
 
@@ -59,15 +68,30 @@ def build_agents(rng: random.Random, count: int, queues: Sequence[Queue]) -> lis
         for name in rng.sample(PRODUCTS, rng.randint(1, 4)):
             skills[name] = rng.randint(1, 10)
         state = rng.choices(
-            [AgentState.READY, AgentState.BUSY, AgentState.WRAP_UP, AgentState.PAUSED,
-             AgentState.LOGGED_OUT], weights=[30, 45, 10, 10, 5])[0]
-        agents.append(Agent(
-            id=f"a{n:05d}", dial=f"PJSIP/{n}", team=rng.choice(TEAMS),
-            role=Role.LEAD if n % 25 == 0 else Role.AGENT, skills=skills,
-            queues={q.name: rank for rank, q in enumerate(memberships, 1)}, state=state,
-            idle_since=T0 - rng.uniform(0, 3600), calls_taken=rng.randint(0, 40),
-            talk_seconds=rng.uniform(0, 20_000), call="x" if state is AgentState.BUSY else "",
-        ))
+            [
+                AgentState.READY,
+                AgentState.BUSY,
+                AgentState.WRAP_UP,
+                AgentState.PAUSED,
+                AgentState.LOGGED_OUT,
+            ],
+            weights=[30, 45, 10, 10, 5],
+        )[0]
+        agents.append(
+            Agent(
+                id=f"a{n:05d}",
+                dial=f"PJSIP/{n}",
+                team=rng.choice(TEAMS),
+                role=Role.LEAD if n % 25 == 0 else Role.AGENT,
+                skills=skills,
+                queues={q.name: rank for rank, q in enumerate(memberships, 1)},
+                state=state,
+                idle_since=T0 - rng.uniform(0, 3600),
+                calls_taken=rng.randint(0, 40),
+                talk_seconds=rng.uniform(0, 20_000),
+                call="x" if state is AgentState.BUSY else "",
+            )
+        )
     return agents
 
 
@@ -76,11 +100,16 @@ def build_calls(rng: random.Random, count: int, queues: Sequence[Queue]) -> list
     for n in range(count):
         queue = rng.choice(queues)
         skills = {name: rng.randint(1, 3) for name in rng.sample(PRODUCTS, rng.randint(0, 2))}
-        calls.append(Call(
-            id=f"c{n:05d}", channel=f"PJSIP/trunk-{n}", queue=queue.name,
-            priority=rng.choice([0, 0, 0, 1, 5, 9]), arrived_at=T0 - rng.uniform(0, 300),
-            skills=skills,
-        ))
+        calls.append(
+            Call(
+                id=f"c{n:05d}",
+                channel=f"PJSIP/trunk-{n}",
+                queue=queue.name,
+                priority=rng.choice([0, 0, 0, 1, 5, 9]),
+                arrived_at=T0 - rng.uniform(0, 300),
+                skills=skills,
+            )
+        )
     return calls
 
 
@@ -98,8 +127,10 @@ def time_each(samples: Sequence[T], decide: Callable[[T], object]) -> list[float
 def report(label: str, costs: list[float]) -> None:
     costs = sorted(costs)
     p99 = costs[min(len(costs) - 1, int(len(costs) * 0.99))]
-    print(f"{label:<52} median {statistics.median(costs):9.1f} us   p99 {p99:9.1f} us"
-          f"   (n={len(costs)})")
+    print(
+        f"{label:<52} median {statistics.median(costs):9.1f} us   p99 {p99:9.1f} us"
+        f"   (n={len(costs)})"
+    )
 
 
 def main() -> None:
@@ -125,8 +156,10 @@ def main() -> None:
     waiting: dict[str, list[Call]] = {q.name: [] for q in queues}
     for call in calls:
         waiting[call.queue].append(call)
-    print(f"{len(agents)} agents ({len(ready)} ready) in {len(queues)} queues, "
-          f"{len(calls)} waiting calls, {args.decisions} decisions each")
+    print(
+        f"{len(agents)} agents ({len(ready)} ready) in {len(queues)} queues, "
+        f"{len(calls)} waiting calls, {args.decisions} decisions each"
+    )
 
     start = time.perf_counter()
     agent_index = AgentIndex(queues, agents)
@@ -168,7 +201,8 @@ def main() -> None:
 
     # The full reference also sees team leads outside the queue, as the index does.
     agree = sum(to_everyone(c) == to_indexed(c) for c in arriving[:few]) + sum(
-        from_everywhere(a) == from_indexed(a) for a in freed[:few])
+        from_everywhere(a) == from_indexed(a) for a in freed[:few]
+    )
     print(f"\nindex and full reference agree on {agree} of {2 * few} decisions")
 
     print("\nkeeping the indexes current")
@@ -177,9 +211,11 @@ def main() -> None:
     report("AgentIndex.update, ready -> reserved", time_each(reserved, agent_index.update))
     report("AgentIndex.update, reserved -> ready", time_each(back, agent_index.update))
     offered = list({c.id: c for c in arriving}.values())
-    report("WaitingCalls.remove (call offered)",
-           time_each([c.id for c in offered], call_index.remove))
+    report(
+        "WaitingCalls.remove (call offered)", time_each([c.id for c in offered], call_index.remove)
+    )
     report("WaitingCalls.add (call back in line)", time_each(offered, call_index.add))
+
 
 if __name__ == "__main__":
     main()

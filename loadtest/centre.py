@@ -13,13 +13,43 @@ import random
 from dataclasses import dataclass
 
 # All six of acd's strategies, in turn over the queues.
-STRATEGIES = ("longest-idle", "fewest-calls", "least-talk-time", "round-robin", "best-skill",
-              "random")
+STRATEGIES = (
+    "longest-idle",
+    "fewest-calls",
+    "least-talk-time",
+    "round-robin",
+    "best-skill",
+    "random",
+)
 LANGUAGES = ("en", "ru", "de", "fr", "es", "ar", "nl", "tr", "it", "pl", "uk", "zh")
 # Calls per hour of a weekday in a consumer contact centre, relative to the busiest hour:
 # a morning peak, a dip at lunch, a second smaller peak.
-WEEKDAY = (0.02, 0.01, 0.01, 0.01, 0.02, 0.05, 0.15, 0.45, 0.85, 1.0, 0.95, 0.85,
-           0.7, 0.8, 0.85, 0.75, 0.65, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.03)
+WEEKDAY = (
+    0.02,
+    0.01,
+    0.01,
+    0.01,
+    0.02,
+    0.05,
+    0.15,
+    0.45,
+    0.85,
+    1.0,
+    0.95,
+    0.85,
+    0.7,
+    0.8,
+    0.85,
+    0.75,
+    0.65,
+    0.5,
+    0.35,
+    0.25,
+    0.15,
+    0.1,
+    0.05,
+    0.03,
+)
 ERLANG_QUEUE = "erlang"
 PARK_QUEUE = "park"  # no agent serves it: calls parked there measure memory per waiting call
 MARKER_QUEUE = "marker"  # one agent of its own: a call there shows acd has read all before it
@@ -114,15 +144,23 @@ class Centre:
 
 def build_centre(plan: Plan) -> Centre:
     rng = random.Random(plan.seed)
-    languages = [f"lang:{code}" for code in LANGUAGES[:max(1, min(len(LANGUAGES),
-                                                                  plan.skills // 4))]]
+    languages = [
+        f"lang:{code}" for code in LANGUAGES[: max(1, min(len(LANGUAGES), plan.skills // 4))]
+    ]
     products = [f"skill{n:02d}" for n in range(max(1, plan.skills - len(languages)))]
     # Zipf-like sizes: a few big queues, a long tail of small ones.
     weights = [1 / (n + 1) for n in range(plan.queues)]
     total = sum(weights)
-    queues = [QueueSpec(f"q{n:03d}", STRATEGIES[n % len(STRATEGIES)],
-                        languages[n % len(languages)], products[n % len(products)],
-                        weights[n] / total) for n in range(plan.queues)]
+    queues = [
+        QueueSpec(
+            f"q{n:03d}",
+            STRATEGIES[n % len(STRATEGIES)],
+            languages[n % len(languages)],
+            products[n % len(products)],
+            weights[n] / total,
+        )
+        for n in range(plan.queues)
+    ]
     agents = []
     for n in range(plan.agents):
         # Every queue gets an agent first, then staff follows the traffic.
@@ -136,13 +174,26 @@ def build_centre(plan: Plan) -> Centre:
         for product in rng.sample(products, min(len(products), rng.randint(0, 2))):
             skills.setdefault(product, rng.randint(1, 10))
         draw = rng.random()
-        shift = ("late" if draw < plan.shift_change else
-                 "early" if draw < 2 * plan.shift_change else "all")
-        agents.append(AgentSpec(f"{70000 + n}", {q.name: rank for rank, q in
-                                                enumerate(memberships, 1)},
-                                skills, primary.name, shift))
-    erlang = [AgentSpec(f"{60000 + n}", {ERLANG_QUEUE: 1}, {"erlang": 5}, ERLANG_QUEUE, "all")
-              for n in range(plan.erlang_agents)]
+        shift = (
+            "late"
+            if draw < plan.shift_change
+            else "early"
+            if draw < 2 * plan.shift_change
+            else "all"
+        )
+        agents.append(
+            AgentSpec(
+                f"{70000 + n}",
+                {q.name: rank for rank, q in enumerate(memberships, 1)},
+                skills,
+                primary.name,
+                shift,
+            )
+        )
+    erlang = [
+        AgentSpec(f"{60000 + n}", {ERLANG_QUEUE: 1}, {"erlang": 5}, ERLANG_QUEUE, "all")
+        for n in range(plan.erlang_agents)
+    ]
     return Centre(queues, agents, erlang)
 
 
@@ -151,7 +202,7 @@ def sample_talk(plan: Plan, rng: random.Random, *, exponential: bool = False) ->
     if exponential or plan.handle == "exponential":
         return rng.expovariate(1 / plan.talk_mean)
     # A log-normal with the plan's mean: mu = ln(mean) - sigma^2 / 2.
-    mu = math.log(plan.talk_mean) - plan.talk_sigma ** 2 / 2
+    mu = math.log(plan.talk_mean) - plan.talk_sigma**2 / 2
     return rng.lognormvariate(mu, plan.talk_sigma)
 
 
@@ -177,17 +228,30 @@ def settings_toml(plan: Plan, centre: Centre) -> str:
     return "\n".join(lines)
 
 
-def _queue_lines(plan: Plan, name: str, strategy: str, skills: dict[str, int],
-                 wrap_real: float) -> list[str]:
-    return ["[[queues]]", f"name = {_s(name)}", f"strategy = {_s(strategy)}",
-            f"skills = {_table(skills)}", f"wrap_up_seconds = {wrap_real:.6f}",
-            f"ring_timeout_seconds = {plan.ring_timeout}",
-            f"service_level_seconds = {max(1.0, plan.service_level_seconds)}", ""]
+def _queue_lines(
+    plan: Plan, name: str, strategy: str, skills: dict[str, int], wrap_real: float
+) -> list[str]:
+    return [
+        "[[queues]]",
+        f"name = {_s(name)}",
+        f"strategy = {_s(strategy)}",
+        f"skills = {_table(skills)}",
+        f"wrap_up_seconds = {wrap_real:.6f}",
+        f"ring_timeout_seconds = {plan.ring_timeout}",
+        f"service_level_seconds = {max(1.0, plan.service_level_seconds)}",
+        "",
+    ]
 
 
 def _agent_lines(agent_id: str, queues: dict[str, int], skills: dict[str, int]) -> list[str]:
-    return ["[[agents]]", f"id = {_s(agent_id)}", f"dial = {_s('PJSIP/' + agent_id)}",
-            f"queues = {_table(queues)}", f"skills = {_table(skills)}", ""]
+    return [
+        "[[agents]]",
+        f"id = {_s(agent_id)}",
+        f"dial = {_s('PJSIP/' + agent_id)}",
+        f"queues = {_table(queues)}",
+        f"skills = {_table(skills)}",
+        "",
+    ]
 
 
 def _s(text: str) -> str:

@@ -28,8 +28,9 @@ from acd.sim.protocol import ActionMessage
 
 CONNECT_CONTEXT = "acd.connect"
 # Translated by acd (acd/ami/translate.py acts on these); the filters pass a few others.
-ACTED_ON = frozenset({"UserEvent", "DialBegin", "DialEnd", "Hangup", "DeviceStateChange",
-                      "SoftHangupRequest"})
+ACTED_ON = frozenset(
+    {"UserEvent", "DialBegin", "DialEnd", "Hangup", "DeviceStateChange", "SoftHangupRequest"}
+)
 
 
 class Trigger(StrEnum):
@@ -65,10 +66,16 @@ class _Agent:
 class DecisionClock:
     """A :class:`acd.sim.wiretap.WireTap` that pairs decisions with what allowed them."""
 
-    def __init__(self, clock: SimClock, *, agents: set[str], wrap_up: float,
-                 no_answer_pause: bool,
-                 on_offer: Callable[[str], None] | None = None,
-                 on_missed: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        *,
+        agents: set[str],
+        wrap_up: float,
+        no_answer_pause: bool,
+        on_offer: Callable[[str], None] | None = None,
+        on_missed: Callable[[str], None] | None = None,
+    ) -> None:
         self.clock = clock
         self.wrap_up = wrap_up  # simulated seconds
         self.no_answer_pause = no_answer_pause
@@ -159,8 +166,7 @@ class DecisionClock:
             return
         agent.offered = False
         if status in ("NOANSWER", "BUSY", "CHANUNAVAIL", "CONGESTION"):
-            self._call_ready[headers.get("Channel", "")] = (time.perf_counter(),
-                                                             Trigger.REOFFER)
+            self._call_ready[headers.get("Channel", "")] = (time.perf_counter(), Trigger.REOFFER)
             if self.no_answer_pause:
                 if self.on_missed is not None:
                     self.on_missed(agent_id)

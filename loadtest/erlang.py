@@ -64,8 +64,9 @@ def predict_erlang_c(rate: float, handle: float, agents: int, threshold: float) 
     )
 
 
-def _stationary(rate: float, service: float, abandon: float, agents: int,
-                tolerance: float = 1e-12) -> list[float]:
+def _stationary(
+    rate: float, service: float, abandon: float, agents: int, tolerance: float = 1e-12
+) -> list[float]:
     """Steady-state probabilities of n callers in an M/M/N+M system, n = 0..K, with K large
     enough that the probability beyond it is below ``tolerance`` (abandonment makes the
     chain stable whatever the load, so K is finite)."""
@@ -84,8 +85,9 @@ def _stationary(rate: float, service: float, abandon: float, agents: int,
     return [w / total for w in weights]
 
 
-def predict_erlang_a(rate: float, handle: float, agents: int, patience: float,
-                     threshold: float) -> Prediction:
+def predict_erlang_a(
+    rate: float, handle: float, agents: int, patience: float, threshold: float
+) -> Prediction:
     """Service level within ``threshold``, ASA and abandonment of an M/M/N+M queue.
 
     An arriving caller sees the chain's stationary state (PASTA). One who finds k callers
@@ -123,8 +125,7 @@ def predict_erlang_a(rate: float, handle: float, agents: int, patience: float,
     )
 
 
-def _answered_within(p: list[float], move: list[float], abandon: float,
-                     threshold: float) -> float:
+def _answered_within(p: list[float], move: list[float], abandon: float, threshold: float) -> float:
     """Probability mass of ``p`` (callers waiting at each position) answered by
     ``threshold`` seconds, by RK4 on dp_k/dt = -(m_k + a) p_k + m_(k+1) p_(k+1)."""
     if threshold <= 0 or not p:
@@ -134,8 +135,10 @@ def _answered_within(p: list[float], move: list[float], abandon: float,
     last = len(p) - 1
 
     def derivative(q: list[float]) -> list[float]:
-        return [-(move[k] + abandon) * q[k] + (move[k + 1] * q[k + 1] if k < last else 0.0)
-                for k in range(len(q))]
+        return [
+            -(move[k] + abandon) * q[k] + (move[k + 1] * q[k + 1] if k < last else 0.0)
+            for k in range(len(q))
+        ]
 
     answered = 0.0
     for _ in range(steps):
@@ -144,8 +147,14 @@ def _answered_within(p: list[float], move: list[float], abandon: float,
         k3 = derivative([x + dt / 2 * d for x, d in zip(p, k2, strict=True)])
         k4 = derivative([x + dt * d for x, d in zip(p, k3, strict=True)])
         # The answer flow m_0 p_0, integrated with the same RK4 weights.
-        answered += dt / 6 * move[0] * (p[0] + 2 * (p[0] + dt / 2 * k1[0])
-                                        + 2 * (p[0] + dt / 2 * k2[0]) + p[0] + dt * k3[0])
-        p = [x + dt / 6 * (a + 2 * b + 2 * c + d)
-             for x, a, b, c, d in zip(p, k1, k2, k3, k4, strict=True)]
+        answered += (
+            dt
+            / 6
+            * move[0]
+            * (p[0] + 2 * (p[0] + dt / 2 * k1[0]) + 2 * (p[0] + dt / 2 * k2[0]) + p[0] + dt * k3[0])
+        )
+        p = [
+            x + dt / 6 * (a + 2 * b + 2 * c + d)
+            for x, a, b, c, d in zip(p, k1, k2, k3, k4, strict=True)
+        ]
     return answered

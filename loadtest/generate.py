@@ -85,8 +85,9 @@ class Window:
 class LoadRun:
     """One run of a plan; :meth:`run` returns its report."""
 
-    def __init__(self, plan: Plan, directory: Path,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, plan: Plan, directory: Path, progress: Callable[[str], None] | None = None
+    ) -> None:
         self.plan, self.directory, self.progress = plan, directory, progress
         self.centre: Centre = build_centre(plan)
         self.rng = random.Random(plan.seed)
@@ -106,8 +107,13 @@ class LoadRun:
         redis_process = RedisProcess(self.directory)
         await redis_process.start()
         proxy = CountingProxy("127.0.0.1", redis_process.port) if plan.redis_proxy else None
-        sim = Simulator(username="acd", secret=AMI_SECRET, time_scale=plan.time_scale,
-                        seed=plan.seed, manager_conf=MANAGER_CONF)
+        sim = Simulator(
+            username="acd",
+            secret=AMI_SECRET,
+            time_scale=plan.time_scale,
+            seed=plan.seed,
+            manager_conf=MANAGER_CONF,
+        )
         redis = Redis.from_url(redis_process.url, decode_responses=True)
         acd: AcdServe | None = None
         try:
@@ -118,12 +124,21 @@ class LoadRun:
             await sim.start("127.0.0.1", 0)
             self.sim = sim
             self._add_phones(sim)
-            self.tap = DecisionClock(sim.clock, agents=self._timed_agents(),
-                                     wrap_up=plan.wrap_up, no_answer_pause=True,
-                                     on_offer=self._offered, on_missed=self._missed)
+            self.tap = DecisionClock(
+                sim.clock,
+                agents=self._timed_agents(),
+                wrap_up=plan.wrap_up,
+                no_answer_pause=True,
+                on_offer=self._offered,
+                on_missed=self._missed,
+            )
             sim.taps.append(self.tap)
-            acd = AcdServe(self.directory, ami_port=sim.port, redis_url=url,
-                           settings=settings_toml(plan, self.centre))
+            acd = AcdServe(
+                self.directory,
+                ami_port=sim.port,
+                redis_url=url,
+                settings=settings_toml(plan, self.centre),
+            )
             started = time.perf_counter()
             await acd.start()
             self.acd = acd
@@ -147,8 +162,10 @@ class LoadRun:
         started = time.perf_counter()
         await self._log_in([a for a in self._all_agents() if a.shift != "late"])
         await self._log_in_marker()
-        self.notes.append(f"{len(self.logged_in)} agents logged in through the API in "
-                          f"{time.perf_counter() - started:.1f} s")
+        self.notes.append(
+            f"{len(self.logged_in)} agents logged in through the API in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         idle = await self._idle_background(redis, proxy)
         ingest = await self._ingest() if plan.ingest_events else None
         begin = await self._window(acd, redis, proxy)
@@ -168,10 +185,23 @@ class LoadRun:
         snapshot = [dataclasses.replace(c) for c in self.calls]
         per_waiting = await self._park(redis) if plan.park else None
         return build_report(
-            plan=plan, centre=self.centre, calls=snapshot, tap=self.tap, begin=begin, end=end,
-            traffic_end=traffic_end, logged_in=self.logged_in, idle=idle,
-            memory_per_waiting=per_waiting, rss=(rss, peak), api_results=self.api_results,
-            lag=self.lag, notes=self.notes, excluded={MARKER_AGENT}, ingest=ingest)
+            plan=plan,
+            centre=self.centre,
+            calls=snapshot,
+            tap=self.tap,
+            begin=begin,
+            end=end,
+            traffic_end=traffic_end,
+            logged_in=self.logged_in,
+            idle=idle,
+            memory_per_waiting=per_waiting,
+            rss=(rss, peak),
+            api_results=self.api_results,
+            lag=self.lag,
+            notes=self.notes,
+            excluded={MARKER_AGENT},
+            ingest=ingest,
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -179,15 +209,18 @@ class LoadRun:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _window(self, acd: AcdServe, redis: Redis,
-                      proxy: CountingProxy | None) -> Window:
-        return Window(time.perf_counter(), self.sim.clock.now(), acd.cpu_seconds(),
-                      await redis_figures(redis),
-                      proxy.counts.round_trips if proxy is not None else -1,
-                      sum(self.tap.events.values()), len(self.tap.decisions))
+    async def _window(self, acd: AcdServe, redis: Redis, proxy: CountingProxy | None) -> Window:
+        return Window(
+            time.perf_counter(),
+            self.sim.clock.now(),
+            acd.cpu_seconds(),
+            await redis_figures(redis),
+            proxy.counts.round_trips if proxy is not None else -1,
+            sum(self.tap.events.values()),
+            len(self.tap.decisions),
+        )
 
-    async def _idle_background(self, redis: Redis,
-                               proxy: CountingProxy | None) -> dict[str, float]:
+    async def _idle_background(self, redis: Redis, proxy: CountingProxy | None) -> dict[str, float]:
         """acd's own use of Redis with no traffic at all (its ticks and gauges), per second."""
         if self.plan.idle_seconds <= 0:
             return {}
@@ -197,8 +230,10 @@ class LoadRun:
         await asyncio.sleep(self.plan.idle_seconds)  # the quiet itself is what is measured
         elapsed = time.perf_counter() - started
         after = await redis_figures(redis)
-        figures = {"seconds": elapsed,
-                   "commands_per_second": (after.commands - before.commands) / elapsed}
+        figures = {
+            "seconds": elapsed,
+            "commands_per_second": (after.commands - before.commands) / elapsed,
+        }
         if proxy is not None:
             figures["round_trips_per_second"] = (proxy.counts.round_trips - trips) / elapsed
         return figures
@@ -213,14 +248,16 @@ class LoadRun:
     def _add_phones(self, sim: Simulator) -> None:
         phone_rng = random.Random(self.plan.seed + 1)
         for agent in self._all_agents():
-            sim.add_phone(agent.id, answer_after=self.plan.answer_after, talk_for=NEVER,
-                          rng=phone_rng)
+            sim.add_phone(
+                agent.id, answer_after=self.plan.answer_after, talk_for=NEVER, rng=phone_rng
+            )
         sim.add_phone(MARKER_AGENT, answer_after=0.1, talk_for=NEVER)
 
     def _offered(self, agent_id: str) -> None:
         """acd sends a call to ``agent_id``: will this one let it ring out?"""
-        self.sim.phone(agent_id).answers = (agent_id in self._always_answer
-                                            or self.rng.random() >= self.plan.no_answer)
+        self.sim.phone(agent_id).answers = (
+            agent_id in self._always_answer or self.rng.random() >= self.plan.no_answer
+        )
 
     def _missed(self, agent_id: str) -> None:
         """acd paused the agent for not answering; the agent makes itself ready later."""
@@ -229,7 +266,8 @@ class LoadRun:
     def _later(self, sim_seconds: float, action: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         loop = asyncio.get_running_loop()
         self._timers.append(
-            loop.call_later(self.sim.clock.real(sim_seconds), lambda: self._spawn(action())))
+            loop.call_later(self.sim.clock.real(sim_seconds), lambda: self._spawn(action()))
+        )
 
     async def _set_state(self, agent_id: str, state: str, reason: str = "") -> int:
         body: dict[str, str] = {"state": state}
@@ -257,8 +295,7 @@ class LoadRun:
         await asyncio.gather(*(one(a.id) for a in agents))
 
     async def _log_in_marker(self) -> None:
-        status, _ = await self.acd.api("POST", f"/agents/{MARKER_AGENT}/state",
-                                       {"state": "ready"})
+        status, _ = await self.acd.api("POST", f"/agents/{MARKER_AGENT}/state", {"state": "ready"})
         if status != 200:
             raise RuntimeError(f"acd refused to log the marker agent in: {status}")
 
@@ -334,17 +371,24 @@ class LoadRun:
             queue = rng.choices(queues, weights)[0]
             await self._place(queue.name, rng, product=queue.product)
 
-    async def _place(self, queue: str, rng: random.Random, *, erlang: bool = False,
-                     product: str = "") -> None:
+    async def _place(
+        self, queue: str, rng: random.Random, *, erlang: bool = False, product: str = ""
+    ) -> None:
         plan = self.plan
-        skills = ({product: rng.randint(1, 3)}
-                  if product and rng.random() < plan.skilled_share else None)
+        skills = (
+            {product: rng.randint(1, 3)} if product and rng.random() < plan.skilled_share else None
+        )
         patience = plan.erlang_patience if erlang else plan.patience_mean
         talk = sample_talk(plan, rng, exponential=erlang)
         call = await self.sim.place_call(
-            queue=queue, priority=5 if not erlang and rng.random() < plan.priority_share else None,
-            skills=skills, caller_name=rng.choice(CALLER_NAMES), caller_number=random_number(rng),
-            patience=rng.expovariate(1 / patience) if patience else None, talk_for=talk)
+            queue=queue,
+            priority=5 if not erlang and rng.random() < plan.priority_share else None,
+            skills=skills,
+            caller_name=rng.choice(CALLER_NAMES),
+            caller_number=random_number(rng),
+            patience=rng.expovariate(1 / patience) if patience else None,
+            talk_for=talk,
+        )
         record = CallRecord(call.channel, queue, self.sim.clock.now(), talk)
         self.calls.append(record)
         self._followers.append(self._spawn(self._follow(call, record)))
@@ -374,13 +418,19 @@ class LoadRun:
         before = (await redis_figures(redis)).used_memory
         started = time.perf_counter()
         for n in range(count):
-            await self.sim.place_call(queue=PARK_QUEUE, caller_name="Олег Иванов",
-                                      caller_number=random_number(self.rng), patience=None)
+            await self.sim.place_call(
+                queue=PARK_QUEUE,
+                caller_name="Олег Иванов",
+                caller_number=random_number(self.rng),
+                patience=None,
+            )
             if n % 500 == 499:
                 await asyncio.sleep(0)  # let acd's socket drain while placing many
         await self._marker(timeout=max(60.0, count / 100))
-        self.notes.append(f"parked {count} calls; acd had read them all "
-                          f"{time.perf_counter() - started:.1f} s after the first")
+        self.notes.append(
+            f"parked {count} calls; acd had read them all "
+            f"{time.perf_counter() - started:.1f} s after the first"
+        )
         after = (await redis_figures(redis)).used_memory
         status, body = await self.acd.api("GET", f"/queues/{PARK_QUEUE}")
         waiting = int(body.get("waiting", -1)) if status == 200 else -1
@@ -395,8 +445,10 @@ class LoadRun:
         count, epoch = self.plan.ingest_events, int(self.sim.clock.now())
         devices = [f"PJSIP/{a.id}" for a in self._all_agents()]
         result: dict[str, float] = {}
-        for kind, frames in (("acted_on", acted_on_frames(count, devices, epoch)),
-                             ("ignored", ignored_frames(count, epoch))):
+        for kind, frames in (
+            ("acted_on", acted_on_frames(count, devices, epoch)),
+            ("ignored", ignored_frames(count, epoch)),
+        ):
             await self._marker(timeout=60)  # nothing of acd's is still in flight
             started = time.perf_counter()
             self.sim.send_raw(frames)
@@ -406,8 +458,9 @@ class LoadRun:
         return result
 
     async def _marker(self, timeout: float) -> None:
-        call = await self.sim.place_call(queue=MARKER_QUEUE, caller_name="Marker",
-                                         patience=None, talk_for=0.05)
+        call = await self.sim.place_call(
+            queue=MARKER_QUEUE, caller_name="Marker", patience=None, talk_for=0.05
+        )
         await asyncio.wait_for(self.tap.watch(call.channel), timeout)
         await call.ended(timeout)
 
@@ -427,10 +480,12 @@ class LoadRun:
         recent = [d.latency for d in self.tap.decisions[-500:]]
         p50 = sorted(recent)[len(recent) // 2] * 1000 if recent else 0.0
         hour = self.plan.start_hour + elapsed / 3600
-        return (f"sim {int(hour):02d}:{int(hour * 60) % 60:02d} offered {len(self.calls)} "
-                f"answered {answered} abandoned {ended['abandoned']} waiting {waiting} "
-                f"decisions {len(self.tap.decisions)} (last 500 p50 {p50:.1f} ms) "
-                f"acd cpu {self.acd.cpu_seconds():.0f} s")
+        return (
+            f"sim {int(hour):02d}:{int(hour * 60) % 60:02d} offered {len(self.calls)} "
+            f"answered {answered} abandoned {ended['abandoned']} waiting {waiting} "
+            f"decisions {len(self.tap.decisions)} (last 500 p50 {p50:.1f} ms) "
+            f"acd cpu {self.acd.cpu_seconds():.0f} s"
+        )
 
 
 async def run_plan(plan: Plan, progress: Callable[[str], None] | None = None) -> Report:
@@ -458,8 +513,9 @@ def plan_from_args(argv: list[str] | None = None) -> tuple[Plan, argparse.Namesp
     parser.add_argument("--json", type=Path, default=Path("load-report.json"))
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Plan)
-              if f.name != "profile"}
+    values = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Plan) if f.name != "profile"
+    }
     return Plan(**values), args
 
 
@@ -474,12 +530,15 @@ def progress_to_stderr(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``acd-load`` and ``python -m loadtest.generate``."""
     plan, args = plan_from_args(argv)
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} cores", flush=True)
+    print(
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores",
+        flush=True,
+    )
     report = uvloop.run(run_plan(plan, None if args.quiet else progress_to_stderr))
     print(format_report(report))
-    args.json.write_text(json.dumps(report.data, indent=2, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+    args.json.write_text(
+        json.dumps(report.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(f"report written to {args.json}")
     return 0
 

@@ -48,11 +48,25 @@ class RedisProcess:
     async def start(self, timeout: float = 15.0) -> None:
         """Start it and return once it says it accepts connections."""
         self._process = await asyncio.create_subprocess_exec(
-            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--save", "", "--appendonly", "no",
-            "--logfile", "", "--daemonize", "no",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL)
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            "",
+            "--daemonize",
+            "no",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
         async with asyncio.timeout(timeout):
             await _wait_for_line(self._process, b"ready to accept connections")
         self._drain = asyncio.ensure_future(_drain(self._process.stdout))
@@ -64,22 +78,28 @@ class RedisProcess:
 class AcdServe:
     """``acd serve`` as its own process, with a settings file written for the run."""
 
-    def __init__(self, directory: Path, *, ami_port: int, redis_url: str,
-                 settings: str) -> None:
+    def __init__(self, directory: Path, *, ami_port: int, redis_url: str, settings: str) -> None:
         self.config = directory / "acd.toml"
         token_sha = hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
-        self.config.write_text(f"""{settings}
+        self.config.write_text(
+            f"""{settings}
 
 [[http.tokens]]
 name = "load-generator"
 role = "admin"
 sha256 = "{token_sha}"
-""", encoding="utf-8")
+""",
+            encoding="utf-8",
+        )
         self.http_port = free_tcp_port()
         self.env = {
-            "PATH": os.environ.get("PATH", ""), "ACD_AMI_HOST": "127.0.0.1",
-            "ACD_AMI_PORT": str(ami_port), "ACD_AMI_USER": "acd", "ACD_AMI_SECRET": AMI_SECRET,
-            "ACD_REDIS_URL": redis_url, "ACD_HTTP_HOST": "127.0.0.1",
+            "PATH": os.environ.get("PATH", ""),
+            "ACD_AMI_HOST": "127.0.0.1",
+            "ACD_AMI_PORT": str(ami_port),
+            "ACD_AMI_USER": "acd",
+            "ACD_AMI_SECRET": AMI_SECRET,
+            "ACD_REDIS_URL": redis_url,
+            "ACD_HTTP_HOST": "127.0.0.1",
             "ACD_HTTP_PORT": str(self.http_port),
         }
         self.process: asyncio.subprocess.Process | None = None
@@ -95,9 +115,17 @@ sha256 = "{token_sha}"
     async def start(self, timeout: float = 120.0) -> None:
         """Start acd and return once it has reconciled with the (simulated) Asterisk."""
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "acd", "serve", "--config", str(self.config), env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "acd",
+            "serve",
+            "--config",
+            str(self.config),
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
         try:
             async with asyncio.timeout(timeout):
                 await _wait_for_line(self.process, b"reconciled with Asterisk", self.log_tail)
@@ -109,7 +137,8 @@ sha256 = "{token_sha}"
         # One pooled HTTP client for the run: log-ins, pauses and reads of acd's figures.
         self._http = aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            connector=aiohttp.TCPConnector(limit=32))
+            connector=aiohttp.TCPConnector(limit=32),
+        )
 
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One request to acd's HTTP API as admin: (status, JSON body)."""
@@ -151,14 +180,18 @@ async def redis_figures(redis: Redis) -> RedisFigures:
     """INFO memory and INFO commandstats, read in one go."""
     memory = await redis.info("memory")
     stats = await redis.info("commandstats")
-    by_command = {name.removeprefix("cmdstat_"): int(value["calls"])
-                  for name, value in stats.items() if isinstance(value, dict)}
+    by_command = {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if isinstance(value, dict)
+    }
     commands = sum(n for name, n in by_command.items() if name != "info")
     return RedisFigures(int(memory["used_memory"]), commands, by_command)
 
 
-async def _wait_for_line(process: asyncio.subprocess.Process, marker: bytes,
-                         keep: list[bytes] | None = None) -> None:
+async def _wait_for_line(
+    process: asyncio.subprocess.Process, marker: bytes, keep: list[bytes] | None = None
+) -> None:
     stream = process.stdout if process.stdout is not None else process.stderr
     assert stream is not None
     while True:
@@ -179,8 +212,9 @@ async def _drain(stream: asyncio.StreamReader | None) -> None:
             pass
 
 
-async def _stop(process: asyncio.subprocess.Process | None,
-                drain: asyncio.Task[None] | None) -> None:
+async def _stop(
+    process: asyncio.subprocess.Process | None, drain: asyncio.Task[None] | None
+) -> None:
     if process is not None and process.returncode is None:
         process.terminate()
         try:

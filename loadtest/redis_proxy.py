@@ -48,8 +48,9 @@ class CountingProxy:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, client_in: asyncio.StreamReader,
-                      client_out: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -63,8 +64,7 @@ class CountingProxy:
         # One flag per connection: has the server answered since the client last wrote?
         answered = [True]
         up = asyncio.ensure_future(self._pump(client_in, server_out, answered, upstream=True))
-        down = asyncio.ensure_future(self._pump(server_in, client_out, answered,
-                                                upstream=False))
+        down = asyncio.ensure_future(self._pump(server_in, client_out, answered, upstream=False))
         try:
             await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -75,8 +75,14 @@ class CountingProxy:
                 writer.close()
             self._tasks.discard(task)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    answered: list[bool], *, upstream: bool) -> None:
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        answered: list[bool],
+        *,
+        upstream: bool,
+    ) -> None:
         counts = self.counts
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):

@@ -29,9 +29,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("redis")
     socket = directory / "redis.sock"
     process = subprocess.Popen(
-        [find_redis_server(), "--port", "0", "--unixsocket", str(socket), "--dir",
-         str(directory), "--save", "", "--appendonly", "no", "--logfile", ""],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            find_redis_server(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket),
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            "",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     assert process.stdout is not None
     for line in process.stdout:  # block until it says it is ready: no polling, no sleeping
@@ -71,12 +86,18 @@ MakeAcd = Callable[..., Awaitable[tuple[AcdApp, RecordingSink]]]
 MANAGER_CONF = Path(__file__).resolve().parents[1] / "asterisk" / "manager.conf"
 
 
-async def _start_simulator(dialplan: Path, *, filtered: bool,
-                           time_scale: float = TIME_SCALE) -> Simulator:
+async def _start_simulator(
+    dialplan: Path, *, filtered: bool, time_scale: float = TIME_SCALE
+) -> Simulator:
     """A simulator on a free port; ``filtered``: with asterisk/manager.conf's event filters."""
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=time_scale, seed=7,
-                          manager_conf=MANAGER_CONF if filtered else None)
+    simulator = Simulator(
+        username="acd",
+        secret="s3cret",
+        dialplan_files=[dialplan],
+        time_scale=time_scale,
+        seed=7,
+        manager_conf=MANAGER_CONF if filtered else None,
+    )
     await simulator.start(host="127.0.0.1", port=0)
     return simulator
 
@@ -115,8 +136,7 @@ def asterisk_rig() -> Iterator[AsteriskProcess]:
 
 
 @pytest.fixture(params=["sim", "asterisk"])
-async def pbx(request: pytest.FixtureRequest, dialplan: Path,
-              tmp_path: Path) -> AsyncIterator[Pbx]:
+async def pbx(request: pytest.FixtureRequest, dialplan: Path, tmp_path: Path) -> AsyncIterator[Pbx]:
     """The same end-to-end test on the simulator and on a real Asterisk with SIPp phones,
     both with the shipped manager.conf (its AMI user's rights and event filters)."""
     if request.param == "sim":

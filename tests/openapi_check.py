@@ -38,8 +38,9 @@ def operation(method: str, path_template: str) -> dict[str, Any]:
     return dict(op)
 
 
-def check_response(method: str, path_template: str, status: int, body: Any,
-                   content_type: str = "application/json") -> None:
+def check_response(
+    method: str, path_template: str, status: int, body: Any, content_type: str = "application/json"
+) -> None:
     """Fail unless ``status`` is documented for the operation and ``body`` fits its schema."""
     responses = operation(method, path_template)["responses"]
     documented = responses.get(str(status))
@@ -52,8 +53,16 @@ def check_response(method: str, path_template: str, status: int, body: Any,
         return
     media = content_type.split(";")[0].strip()
     assert media in content, f"{method} {path_template} {status}: {media} not in {list(content)}"
-    parts = ("paths", path_template, method.lower(), "responses", str(status), "content",
-             media, "schema")
+    parts = (
+        "paths",
+        path_template,
+        method.lower(),
+        "responses",
+        str(status),
+        "content",
+        media,
+        "schema",
+    )
     _validate(parts, body, f"{method} {path_template} {status} body")
 
 
@@ -62,6 +71,13 @@ def check_request(method: str, path_template: str, body: Any) -> None:
     assert "requestBody" in operation(method, path_template), (
         f"{method} {path_template} takes no body"
     )
-    parts = ("paths", path_template, method.lower(), "requestBody", "content",
-             "application/json", "schema")
+    parts = (
+        "paths",
+        path_template,
+        method.lower(),
+        "requestBody",
+        "content",
+        "application/json",
+        "schema",
+    )
     _validate(parts, body, f"{method} {path_template} request")

@@ -122,11 +122,11 @@ class AmiClient:
         """
         action_id = f"t-{next(self._ids)}"
         self.send([("Action", action), ("ActionID", action_id), *headers.items()])
-        return await self.find(lambda m: "Response" in m and m.get("ActionID") == action_id,
-                               timeout)
+        return await self.find(
+            lambda m: "Response" in m and m.get("ActionID") == action_id, timeout
+        )
 
-    async def login(self, username: str = "acd", secret: str = "s3cret",
-                    **headers: str) -> Message:
+    async def login(self, username: str = "acd", secret: str = "s3cret", **headers: str) -> Message:
         return await self.action("Login", Username=username, Secret=secret, **headers)
 
     async def find(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
@@ -145,8 +145,11 @@ class AmiClient:
         found: list[int] = []
 
         def check() -> bool:
-            found[:] = [i for i in range(self.cursor, len(self.messages))
-                        if self.messages[i].matches(event, **headers)][:1]
+            found[:] = [
+                i
+                for i in range(self.cursor, len(self.messages))
+                if self.messages[i].matches(event, **headers)
+            ][:1]
             return bool(found)
 
         await self.wait(check, timeout)

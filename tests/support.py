@@ -32,7 +32,8 @@ class RecordingSink:
 
     def find(self, kind: str, **match: object) -> list[dict[str, Any]]:
         return [
-            data for k, data in self.events
+            data
+            for k, data in self.events
             if k == kind and all(data.get(key) == value for key, value in match.items())
         ]
 
@@ -43,9 +44,11 @@ class RecordingSink:
                 await self._changed.wait_for(lambda: bool(self.find(kind, **match)))
         return self.find(kind, **match)[0]
 
-    async def wait_for_any(self, kinds: tuple[str, ...], timeout: float = 10.0,
-                           **match: object) -> dict[str, Any]:
+    async def wait_for_any(
+        self, kinds: tuple[str, ...], timeout: float = 10.0, **match: object
+    ) -> dict[str, Any]:
         """The first event of any of ``kinds`` whose fields include ``match``."""
+
         def found() -> list[dict[str, Any]]:
             return [e for kind in kinds for e in self.find(kind, **match)]
 
@@ -66,23 +69,40 @@ def contact_centre(
     http: dict[str, Any] | None = None,
 ) -> Settings:
     """Settings for a test: one 'sales' queue and two agents unless told otherwise."""
-    return settings_from_dict({
-        "ami": {"host": "127.0.0.1", "port": ami_port, "user": "acd", "secret": "s3cret",
-                "ping_interval": 5.0, "action_timeout": 3.0, "reconnect_max_delay": 0.5},
-        "redis": {"url": redis_url, "site": site},
-        "http": {"host": "127.0.0.1", "port": 0, **(http or {})},
-        # Side writes at once: the simulator's 50x compression would turn their 20 ms of
-        # gathering into a second of its time.
-        "routing": {"tick_seconds": 0.2, "offer_grace_seconds": 5.0, "side_writes_seconds": 0,
-                    **(routing or {})},
-        "queues": queues if queues is not None else [
-            {"name": "sales", "ring_timeout_seconds": 15, "wrap_up_seconds": 0},
-        ],
-        "agents": agents if agents is not None else [
-            {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1}},
-            {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "queues": {"sales": 1}},
-        ],
-    })
+    return settings_from_dict(
+        {
+            "ami": {
+                "host": "127.0.0.1",
+                "port": ami_port,
+                "user": "acd",
+                "secret": "s3cret",
+                "ping_interval": 5.0,
+                "action_timeout": 3.0,
+                "reconnect_max_delay": 0.5,
+            },
+            "redis": {"url": redis_url, "site": site},
+            "http": {"host": "127.0.0.1", "port": 0, **(http or {})},
+            # Side writes at once: the simulator's 50x compression would turn their 20 ms of
+            # gathering into a second of its time.
+            "routing": {
+                "tick_seconds": 0.2,
+                "offer_grace_seconds": 5.0,
+                "side_writes_seconds": 0,
+                **(routing or {}),
+            },
+            "queues": queues
+            if queues is not None
+            else [
+                {"name": "sales", "ring_timeout_seconds": 15, "wrap_up_seconds": 0},
+            ],
+            "agents": agents
+            if agents is not None
+            else [
+                {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1}},
+                {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "queues": {"sales": 1}},
+            ],
+        }
+    )
 
 
 def sample(app: Any, name: str, **labels: str) -> float:
@@ -109,8 +129,12 @@ async def wait_on_hold(ami_port: int, channel: str, timeout: float = 10.0) -> No
         def on_hold(m: Message) -> bool:
             if m.matches("MusicOnHoldStart", Channel=channel):
                 return True
-            return m.matches("CoreShowChannel", Channel=channel, Application="MusicOnHold",
-                             ActionID=listed["ActionID"])
+            return m.matches(
+                "CoreShowChannel",
+                Channel=channel,
+                Application="MusicOnHold",
+                ActionID=listed["ActionID"],
+            )
 
         await client.find(on_hold, timeout)
     finally:

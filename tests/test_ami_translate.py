@@ -87,8 +87,12 @@ def test_dial_outcomes() -> None:
 
 
 def test_the_escalation_feature_code_names_the_call_it_ran_on() -> None:
-    event = {"Event": "UserEvent", "Channel": "PJSIP/trunk-00000001", "Uniqueid": "1.2",
-             "UserEvent": "ACDEscalate"}
+    event = {
+        "Event": "UserEvent",
+        "Channel": "PJSIP/trunk-00000001",
+        "Uniqueid": "1.2",
+        "UserEvent": "ACDEscalate",
+    }
     assert translate(event) == EscalationRequested("1.2")
     with pytest.raises(MalformedEvent):
         translate({"Event": "UserEvent", "UserEvent": "ACDEscalate"})
@@ -123,28 +127,49 @@ async def _noop(reconnect: bool) -> None:
     return None
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    # An unregistered PJSIP endpoint: Asterisk makes no agent channel, so no DialEnd comes;
-    # the dialplan's ACDDialResult is the only word of it (seen on a real 22.10.1).
-    ("CHANUNAVAIL", AgentMissed("1795365472.9", MissReason.CHANUNAVAIL, "1001")),
-    ("CONGESTION", AgentMissed("1795365472.9", MissReason.CONGESTION, "1001")),
-    # These come with a DialEnd for the agent's channel already: not twice.
-    ("NOANSWER", None), ("BUSY", None), ("ANSWER", None), ("CANCEL", None),
-])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        # An unregistered PJSIP endpoint: Asterisk makes no agent channel, so no DialEnd comes;
+        # the dialplan's ACDDialResult is the only word of it (seen on a real 22.10.1).
+        ("CHANUNAVAIL", AgentMissed("1795365472.9", MissReason.CHANUNAVAIL, "1001")),
+        ("CONGESTION", AgentMissed("1795365472.9", MissReason.CONGESTION, "1001")),
+        # These come with a DialEnd for the agent's channel already: not twice.
+        ("NOANSWER", None),
+        ("BUSY", None),
+        ("ANSWER", None),
+        ("CANCEL", None),
+    ],
+)
 def test_dial_result_without_an_agent_channel_is_a_miss_for_that_agent(
     status: str, expected: AgentMissed | None
 ) -> None:
     event = Message.from_line("Event: UserEvent")
-    event.update({"Event": "UserEvent", "Channel": "PJSIP/trunk-00000001",
-                  "Uniqueid": "1795365472.9", "UserEvent": "ACDDialResult",
-                  "Status": status, "Agent": "1001"})
+    event.update(
+        {
+            "Event": "UserEvent",
+            "Channel": "PJSIP/trunk-00000001",
+            "Uniqueid": "1795365472.9",
+            "UserEvent": "ACDDialResult",
+            "Status": status,
+            "Agent": "1001",
+        }
+    )
     assert translate(event) == expected
 
 
 def test_variables_it_cannot_read_are_named_and_left_to_the_queue() -> None:
-    event = translate({"Event": "UserEvent", "UserEvent": "ACDEnqueue", "Uniqueid": "1.1",
-                       "Channel": "PJSIP/trunk-1", "Queue": "sales", "Priority": "urgent",
-                       "Skills": "lang:ru=eleven"})
+    event = translate(
+        {
+            "Event": "UserEvent",
+            "UserEvent": "ACDEnqueue",
+            "Uniqueid": "1.1",
+            "Channel": "PJSIP/trunk-1",
+            "Queue": "sales",
+            "Priority": "urgent",
+            "Skills": "lang:ru=eleven",
+        }
+    )
     assert isinstance(event, CallEntered)
     assert event.priority is None and event.skills == {}
     assert [label for label, _ in event.problems] == ["bad_priority", "bad_skills"]
@@ -153,7 +178,6 @@ def test_variables_it_cannot_read_are_named_and_left_to_the_queue() -> None:
 
 def test_a_device_state_is_read_as_busy_or_free() -> None:
     busy = translate({"Event": "DeviceStateChange", "Device": "PJSIP/1001", "State": "INUSE"})
-    free = translate({"Event": "DeviceStateChange", "Device": "PJSIP/1001",
-                      "State": "NOT_INUSE"})
+    free = translate({"Event": "DeviceStateChange", "Device": "PJSIP/1001", "State": "NOT_INUSE"})
     assert busy == DeviceChanged("PJSIP/1001", True)
     assert free == DeviceChanged("PJSIP/1001", False)

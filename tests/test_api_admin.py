@@ -35,10 +35,18 @@ async def api(sim: Simulator, make_acd: MakeAcd) -> AsyncIterator[Client]:
     ("path", "body", "field", "hint"),
     [
         ("/api/v1/queues/x", {"wrapup": 15}, "wrapup", "did you mean wrap_up_seconds?"),
-        ("/api/v1/queues/x", {"steps": [{"after": 0, "kidn": "leads"}]}, "steps[0].kidn",
-         "did you mean kind?"),
-        ("/api/v1/agents/4001", {"dial": "PJSIP/4001", "skils": {"lang:ru": 3}}, "skils",
-         "did you mean skills?"),
+        (
+            "/api/v1/queues/x",
+            {"steps": [{"after": 0, "kidn": "leads"}]},
+            "steps[0].kidn",
+            "did you mean kind?",
+        ),
+        (
+            "/api/v1/agents/4001",
+            {"dial": "PJSIP/4001", "skils": {"lang:ru": 3}},
+            "skils",
+            "did you mean skills?",
+        ),
     ],
 )
 async def test_a_typo_in_a_body_is_a_400_naming_the_field_and_nothing_is_created(
@@ -52,16 +60,22 @@ async def test_a_typo_in_a_body_is_a_400_naming_the_field_and_nothing_is_created
 
 async def test_a_queue_patch_changes_what_it_names_and_keeps_the_rest(api: Client) -> None:
     path = "/api/v1/queues/billing"
-    status, _ = await api.request("PUT", path, token=ADMIN, json={
-        "strategy": "fewest-calls", "wrap_up_seconds": 5, "skills": {"lang:ru": 3}})
+    status, _ = await api.request(
+        "PUT",
+        path,
+        token=ADMIN,
+        json={"strategy": "fewest-calls", "wrap_up_seconds": 5, "skills": {"lang:ru": 3}},
+    )
     assert status == 201
-    status, queue = await api.request("PATCH", path, token=ADMIN, json={
-        "wrap_up_seconds": 12, "skills": {"billing": 2}})
+    status, queue = await api.request(
+        "PATCH", path, token=ADMIN, json={"wrap_up_seconds": 12, "skills": {"billing": 2}}
+    )
     assert status == 200
     assert (queue["strategy"], queue["wrap_up_seconds"]) == ("fewest-calls", 12)
     assert queue["skills"] == {"lang:ru": 3, "billing": 2}
-    status, queue = await api.request("PATCH", path, token=ADMIN, json={
-        "strategy": None, "skills": {"lang:ru": None}})
+    status, queue = await api.request(
+        "PATCH", path, token=ADMIN, json={"strategy": None, "skills": {"lang:ru": None}}
+    )
     assert (status, queue["strategy"], queue["skills"]) == (200, "longest-idle", {"billing": 2})
     status, stored = await api.request("GET", path, token=ADMIN)
     assert (stored["wrap_up_seconds"], stored["skills"]) == (12, {"billing": 2})
@@ -72,8 +86,11 @@ async def test_a_queue_patch_changes_what_it_names_and_keeps_the_rest(api: Clien
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"priority": 12}, "priority"), ({"wrapup": 1}, "wrapup"),
-     ({"steps": [{"after": 5}]}, "steps[0].after")],
+    [
+        ({"priority": 12}, "priority"),
+        ({"wrapup": 1}, "wrapup"),
+        ({"steps": [{"after": 5}]}, "steps[0].after"),
+    ],
 )
 async def test_a_queue_patch_is_checked_as_a_whole_queue(
     api: Client, body: dict[str, object], field: str
@@ -96,11 +113,16 @@ async def test_an_agent_patch_keeps_its_state_and_the_calls_still_reach_it(
 ) -> None:
     path = "/api/v1/agents/1001"
     await api.request("POST", f"{path}/state", token=ADMIN, json={"state": "ready"})
-    status, agent = await api.request("PATCH", path, token=ADMIN, json={
-        "skills": {"lang:ru": 6}, "team": "north"})
+    status, agent = await api.request(
+        "PATCH", path, token=ADMIN, json={"skills": {"lang:ru": 6}, "team": "north"}
+    )
     assert status == 200
     assert (agent["state"], agent["skills"], agent["team"], agent["queues"]) == (
-        "ready", {"lang:ru": 6}, "north", {"sales": 1})
+        "ready",
+        {"lang:ru": 6},
+        "north",
+        {"sales": 1},
+    )
     status, answer = await api.request("PATCH", path, token=ADMIN, json={"queues": {"nope": 1}})
     assert (status, answer["field"]) == (400, "queues")
     call = await sim.place_call(queue="sales", caller_name="Mila", patience=60)
@@ -120,8 +142,9 @@ async def test_a_queue_its_agents_serve_is_not_deleted(api: Client) -> None:
     status, body = await api.request("DELETE", "/api/v1/queues/sales", token=ADMIN)
     assert status == 409 and body["error"] == "agents still serve queue sales: 1001, 1002"
     for agent in ("1001", "1002"):
-        assert (await api.request("PATCH", f"/api/v1/agents/{agent}", token=ADMIN,
-                                  json={"queues": []}))[0] == 200
+        assert (
+            await api.request("PATCH", f"/api/v1/agents/{agent}", token=ADMIN, json={"queues": []})
+        )[0] == 200
     assert (await api.request("DELETE", "/api/v1/queues/sales", token=ADMIN))[0] == 204
     assert (await api.request("GET", "/api/v1/queues/sales", token=ADMIN))[0] == 404
 
@@ -167,11 +190,17 @@ async def test_a_profile_changed_by_another_acd_since_it_was_read_is_read_again(
     moved = Agent(id="1001", dial="PJSIP/1001", queues={"billing": 1})
     assert await store.save_agent_profile(moved) is False  # another acd moves it to billing
     # The first write would leave nothing (sales to sales) and stay in billing: refused.
-    assert await store._write_agent_profile(
-        Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1}), seen) is None
+    assert (
+        await store._write_agent_profile(
+            Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1}), seen
+        )
+        is None
+    )
     assert [a.id for a in await store.ready_agents("billing")] == ["1001"]
-    assert await store.save_agent_profile(
-        Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1})) is False
+    assert (
+        await store.save_agent_profile(Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1}))
+        is False
+    )
     assert [a.id for a in await store.ready_agents("sales")] == ["1001"]
     assert await store.ready_agents("billing") == []
 
@@ -202,8 +231,9 @@ async def test_a_queue_an_agent_joined_since_its_agents_were_read_is_not_deleted
     assert await store.get_queue("billing") is not None
     with pytest.raises(Conflict, match="agents still serve queue billing: 1001"):
         await store.delete_queue("billing")
-    await store.enqueue(Call(id="c1", channel="PJSIP/t-1", queue="sales", priority=0,
-                             arrived_at=NOW))
+    await store.enqueue(
+        Call(id="c1", channel="PJSIP/t-1", queue="sales", priority=0, arrived_at=NOW)
+    )
     with pytest.raises(Conflict, match="calls are waiting in queue sales"):
         await store.delete_queue("sales")
     with pytest.raises(NotFound):

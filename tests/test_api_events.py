@@ -15,10 +15,12 @@ from acd.sim import Simulator
 from tests.conftest import MakeAcd
 from tests.support import RecordingSink, contact_centre, log_in
 
-HTTP = {"tokens": [
-    {"name": "wallboard", "role": "viewer", "sha256": token_hash("wall")},
-    {"name": "anna", "role": "agent", "agent": "1001", "sha256": token_hash("anna")},
-]}
+HTTP = {
+    "tokens": [
+        {"name": "wallboard", "role": "viewer", "sha256": token_hash("wall")},
+        {"name": "anna", "role": "agent", "agent": "1001", "sha256": token_hash("anna")},
+    ]
+}
 
 
 async def read_events(response: aiohttp.ClientResponse, until: str) -> list[dict[str, Any]]:
@@ -72,8 +74,9 @@ async def test_agent_token_sees_only_its_own_agent(sim: Simulator, make_acd: Mak
             await log_in(app, "1002", "1001")
             events = await read_events(r, until="agent.state")
         assert [e["data"]["agent"] for e in events] == ["1001"]
-        async with http.get(base, headers={"Authorization": "Bearer wall",
-                                           "Last-Event-ID": "junk"}) as r:
+        async with http.get(
+            base, headers={"Authorization": "Bearer wall", "Last-Event-ID": "junk"}
+        ) as r:
             assert r.status == 400 and (await r.json())["field"] == "Last-Event-ID"
         async with http.get(base) as r:
             assert r.status == 401

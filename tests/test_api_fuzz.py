@@ -28,8 +28,12 @@ from tests.conftest import MakeAcd
 from tests.openapi_check import check_response
 from tests.test_openapi import HTTP, TOKENS
 
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+]
 # Streams that never end are not for a fuzzer; the other tests check them.
 SKIPPED = {"GET /api/v1/events", "GET /metrics"}
 EXAMPLES = 25  # per operation and generation mode: bounded, well under a minute in all
@@ -37,15 +41,19 @@ EXAMPLES = 25  # per operation and generation mode: bounded, well under a minute
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 
 
-def fuzz_operation(operation: Operation, mode: schemathesis.GenerationMode,
-                   base: str, session: requests.Session) -> tuple[list[str], int]:
+def fuzz_operation(
+    operation: Operation, mode: schemathesis.GenerationMode, base: str, session: requests.Session
+) -> tuple[list[str], int]:
     """Up to EXAMPLES derandomized cases of one operation; the failures found, the calls."""
     failures: list[str] = []
     calls = 0
     headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
 
     @hypothesis.settings(
-        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
         phases=[Phase.explicit, Phase.generate],  # no shrinking: report, not minimise
         suppress_health_check=list(HealthCheck),
     )
@@ -54,8 +62,9 @@ def fuzz_operation(operation: Operation, mode: schemathesis.GenerationMode,
         nonlocal calls
         calls += 1
         try:
-            case.call_and_validate(base_url=base, session=session, headers=headers,
-                                   checks=CHECKS, timeout=10)
+            case.call_and_validate(
+                base_url=base, session=session, headers=headers, checks=CHECKS, timeout=10
+            )
         except FailureGroup as group:
             failures.append(f"{mode.value} {operation.label}: {group}")
 
@@ -119,11 +128,11 @@ async def test_odd_queue_bodies_are_a_400_naming_the_body_not_a_500(
 ) -> None:
     app, _ = await make_acd(http=HTTP)
     url = f"http://127.0.0.1:{app.http_port}/api/v1/queues/q1"
-    headers = {"Authorization": f"Bearer {TOKENS['admin']}",
-               "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as session, session.put(
-        url, data=body, headers=headers
-    ) as response:
+    headers = {"Authorization": f"Bearer {TOKENS['admin']}", "Content-Type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(url, data=body, headers=headers) as response,
+    ):
         assert response.status == 400, await response.text()
         check_response("PUT", "/api/v1/queues/{queue}", 400, await response.json())
 
@@ -133,29 +142,44 @@ async def test_a_body_in_an_unknown_charset_is_read_as_utf8(
 ) -> None:
     app, _ = await make_acd(http=HTTP)
     url = f"http://127.0.0.1:{app.http_port}/api/v1/queues/q1"
-    headers = {"Authorization": f"Bearer {TOKENS['admin']}",
-               "Content-Type": "application/json; charset=no-such-charset"}
-    async with aiohttp.ClientSession() as session, session.put(
-        url, data='{"teams": ["север"]}'.encode(), headers=headers
-    ) as response:
+    headers = {
+        "Authorization": f"Bearer {TOKENS['admin']}",
+        "Content-Type": "application/json; charset=no-such-charset",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(url, data='{"teams": ["север"]}'.encode(), headers=headers) as response,
+    ):
         assert response.status == 201
         assert (await response.json())["teams"] == ["север"]
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("agents/a1", {"dial": "PJSIP/a1", "queues": [[1]]}, "queues"),
-    ("queues/q1", {"steps": [{"after": 0}, {"after": 30, "kind": "fallback", "to": "queue",
-                                            "target": "nowhere"}]}, "steps[1].target"),
-    ("queues/q1", {"steps": [{"after": 5}]}, "steps[0].after"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("agents/a1", {"dial": "PJSIP/a1", "queues": [[1]]}, "queues"),
+        (
+            "queues/q1",
+            {
+                "steps": [
+                    {"after": 0},
+                    {"after": 30, "kind": "fallback", "to": "queue", "target": "nowhere"},
+                ]
+            },
+            "steps[1].target",
+        ),
+        ("queues/q1", {"steps": [{"after": 5}]}, "steps[0].after"),
+    ],
+)
 async def test_bodies_the_configuration_file_would_refuse_are_a_400_naming_the_field(
     sim: Simulator, make_acd: MakeAcd, path: str, body: dict[str, object], field: str
 ) -> None:
     app, _ = await make_acd(http=HTTP)
     url = f"http://127.0.0.1:{app.http_port}/api/v1/{path}"
     headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
-    async with aiohttp.ClientSession() as session, session.put(
-        url, json=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(url, json=body, headers=headers) as response,
+    ):
         assert response.status == 400, await response.text()
         assert (await response.json())["field"] == field

@@ -64,16 +64,29 @@ def test_secret_never_shows_in_repr(tmp_path: Path) -> None:
         ({"ami": {"secret": "s", "port": 70000}}, "ami.port"),
         ({"ami": {"secret": "s"}, "redis": {"url": "http://x"}}, "redis.url"),
         ({"ami": {"secret": "s"}, "queues": [{"name": "bad name"}]}, "queues[0].name"),
-        ({"ami": {"secret": "s"}, "queues": [{"name": "q", "strategy": "x"}]},
-         "queues[0].strategy"),
-        ({"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1\r\nAction: X"}]},
-         "agents[0].dial"),
-        ({"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1,t"}]},
-         "agents[0].dial"),
-        ({"ami": {"secret": "s"}, "agents": [
-            {"id": "1", "dial": "PJSIP/1", "queues": {"nope": 1}}]}, "agents[0].queues"),
-        ({"ami": {"secret": "s"}, "agents": [
-            {"id": "1", "dial": "PJSIP/1", "skills": {"lang:ru": 11}}]}, "agents[0].skills"),
+        (
+            {"ami": {"secret": "s"}, "queues": [{"name": "q", "strategy": "x"}]},
+            "queues[0].strategy",
+        ),
+        (
+            {"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1\r\nAction: X"}]},
+            "agents[0].dial",
+        ),
+        ({"ami": {"secret": "s"}, "agents": [{"id": "1", "dial": "PJSIP/1,t"}]}, "agents[0].dial"),
+        (
+            {
+                "ami": {"secret": "s"},
+                "agents": [{"id": "1", "dial": "PJSIP/1", "queues": {"nope": 1}}],
+            },
+            "agents[0].queues",
+        ),
+        (
+            {
+                "ami": {"secret": "s"},
+                "agents": [{"id": "1", "dial": "PJSIP/1", "skills": {"lang:ru": 11}}],
+            },
+            "agents[0].skills",
+        ),
         ({"ami": {"secret": "s"}, "bogus": {}}, "config: unknown section 'bogus'"),
     ],
 )
@@ -93,7 +106,10 @@ def test_serve_with_bad_config_exits_with_one_clear_line(tmp_path: Path) -> None
     path.write_text('[ami]\nport = "x"\n', encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "acd", "serve", "--config", str(path)],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -152,8 +168,10 @@ def test_routing_steps_teams_and_aging_come_from_the_file(tmp_path: Path) -> Non
     [
         ([{"after": 5}], "queues.q.steps[0].after"),
         ([{"after": 0}, {"after": 10, "kind": "nope"}], "queues[0].steps[1].kind"),
-        ([{"after": 0}, {"after": 10, "kind": "fallback", "to": "queue", "target": "zz"}],
-         "queues.q.steps[1].target"),
+        (
+            [{"after": 0}, {"after": 10, "kind": "fallback", "to": "queue", "target": "zz"}],
+            "queues.q.steps[1].target",
+        ),
         ([{"after": 0, "colour": "red"}], "queues[0].steps[0].colour: unknown setting"),
     ],
 )
@@ -167,17 +185,27 @@ def test_bad_step_is_named(steps: list[dict[str, object]], named: str) -> None:
     ("raw", "message"),
     [
         ({"ami": {"secret": "s", "prot": 1}}, "ami.prot: unknown setting (did you mean port?)"),
-        ({"queues": [{"name": "q", "wrapup_seconds": 10}]},
-         "queues[0].wrapup_seconds: unknown setting (did you mean wrap_up_seconds?)"),
-        ({"queues": [{"name": "q", "steps": [{"after": 0, "skils": {"x": 1}}]}]},
-         "queues[0].steps[0].skils: unknown setting (did you mean skills?)"),
-        ({"agents": [{"id": "1", "dial": "PJSIP/1", "skils": {"x": 1}}]},
-         "agents[0].skils: unknown setting (did you mean skills?)"),
+        (
+            {"queues": [{"name": "q", "wrapup_seconds": 10}]},
+            "queues[0].wrapup_seconds: unknown setting (did you mean wrap_up_seconds?)",
+        ),
+        (
+            {"queues": [{"name": "q", "steps": [{"after": 0, "skils": {"x": 1}}]}]},
+            "queues[0].steps[0].skils: unknown setting (did you mean skills?)",
+        ),
+        (
+            {"agents": [{"id": "1", "dial": "PJSIP/1", "skils": {"x": 1}}]},
+            "agents[0].skils: unknown setting (did you mean skills?)",
+        ),
         ({"redis": {"sites": "x"}}, "redis.sites: unknown setting (did you mean site?)"),
-        ({"http": {"metrics_publik": False}},
-         "http.metrics_publik: unknown setting (did you mean metrics_public?)"),
-        ({"http": {"tokens": [{"role": "admin", "sha265": "0" * 64}]}},
-         "http.tokens[0].sha265: unknown setting (did you mean sha256?)"),
+        (
+            {"http": {"metrics_publik": False}},
+            "http.metrics_publik: unknown setting (did you mean metrics_public?)",
+        ),
+        (
+            {"http": {"tokens": [{"role": "admin", "sha265": "0" * 64}]}},
+            "http.tokens[0].sha265: unknown setting (did you mean sha256?)",
+        ),
         ({"routing": {"tick": 1}}, "routing.tick: unknown setting (known: "),
         ({"queue": [{"name": "q"}]}, "config: unknown section 'queue' (did you mean queues?)"),
     ],
@@ -198,23 +226,34 @@ def test_the_settings_shown_in_the_readmes_load() -> None:
         block
         for readme in (root / "README.md", root / "deploy" / "README.md")
         if readme.exists()
-        for block in re.findall(r"```toml\n(.*?)```", readme.read_text(encoding="utf-8"),
-                                re.DOTALL)
+        for block in re.findall(r"```toml\n(.*?)```", readme.read_text(encoding="utf-8"), re.DOTALL)
     ]
     assert len(blocks) >= 3
     for block in blocks:
         raw = tomllib.loads(block.replace('"…"', f'"{token_hash("t")}"'))
         raw.setdefault("ami", {}).setdefault("secret", "s")
-        fallbacks = [s.get("target") for q in raw.get("queues", []) for s in q.get("steps", [])
-                     if s.get("to") == "queue"]
+        fallbacks = [
+            s.get("target")
+            for q in raw.get("queues", [])
+            for s in q.get("steps", [])
+            if s.get("to") == "queue"
+        ]
         raw.setdefault("queues", []).extend({"name": name} for name in fallbacks)
         for hook in raw.get("webhooks", []):
             hook["secret_env"] = "SECRET"
         settings_from_dict(raw, env={"SECRET": "k"})
 
 
-LAYERS_BELOW_CONFIG = ("acd/domain", "acd/store", "acd/ami", "acd/api", "acd/service",
-                       "acd/sim", "acd/metrics.py", "acd/errors.py")
+LAYERS_BELOW_CONFIG = (
+    "acd/domain",
+    "acd/store",
+    "acd/ami",
+    "acd/api",
+    "acd/service",
+    "acd/sim",
+    "acd/metrics.py",
+    "acd/errors.py",
+)
 
 
 def test_no_part_below_the_settings_composer_imports_it() -> None:
@@ -225,10 +264,13 @@ def test_no_part_below_the_settings_composer_imports_it() -> None:
         path = root / layer
         for module in [path] if path.is_file() else sorted(path.rglob("*.py")):
             for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-                names = ([f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
-                         if isinstance(node, ast.ImportFrom)
-                         else [a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [])
+                names = (
+                    [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
                 if "acd.config" in names:
                     importers.append(str(module.relative_to(root)))
     assert importers == []

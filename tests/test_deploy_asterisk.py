@@ -19,7 +19,11 @@ MANAGER_CONF = ROOT / "asterisk" / "manager.conf"
 
 # Action -> the classes that allow it (ast_manager_register_xml_core in main/manager.c).
 ACTION_CLASSES = {
-    "Login": set(), "Logoff": set(), "Challenge": set(), "Ping": set(), "Events": set(),
+    "Login": set(),
+    "Logoff": set(),
+    "Challenge": set(),
+    "Ping": set(),
+    "Events": set(),
     "Setvar": {"call"},
     "Getvar": {"call", "reporting"},
     "Redirect": {"call"},
@@ -30,13 +34,37 @@ ACTION_CLASSES = {
     "DBGet": {"system", "reporting"},  # main/db.c
     "ShowDialPlan": {"config", "reporting"},
     "Originate": {"originate"},
-    "Command": {"command"}, "Reload": {"config", "system"}, "GetConfig": {"system", "config"},
+    "Command": {"command"},
+    "Reload": {"config", "system"},
+    "GetConfig": {"system", "config"},
 }
-ACTIONS_ACD_NEEDS = {"Login", "Logoff", "Ping", "Setvar", "Getvar", "Redirect", "Hangup",
-                     "Status", "CoreShowChannels", "Originate", "ShowDialPlan",
-                     "DeviceStateList", "DBGet"}
-EVENTS_ACD_NEEDS = {"UserEvent", "DialBegin", "DialEnd", "Hangup", "BridgeEnter", "BridgeLeave",
-                    "DeviceStateChange", "Newchannel", "FullyBooted", "SoftHangupRequest"}
+ACTIONS_ACD_NEEDS = {
+    "Login",
+    "Logoff",
+    "Ping",
+    "Setvar",
+    "Getvar",
+    "Redirect",
+    "Hangup",
+    "Status",
+    "CoreShowChannels",
+    "Originate",
+    "ShowDialPlan",
+    "DeviceStateList",
+    "DBGet",
+}
+EVENTS_ACD_NEEDS = {
+    "UserEvent",
+    "DialBegin",
+    "DialEnd",
+    "Hangup",
+    "BridgeEnter",
+    "BridgeLeave",
+    "DeviceStateChange",
+    "Newchannel",
+    "FullyBooted",
+    "SoftHangupRequest",
+}
 
 
 def event(text: str) -> str:
@@ -160,7 +188,7 @@ class Filter:
             return self._match(data)
         for line in data.split("\r\n"):
             if line.startswith(self.header):
-                value = line[len(self.header):].lstrip()
+                value = line[len(self.header) :].lstrip()
                 if value and self._match(value):
                     return True
         return False
@@ -212,8 +240,9 @@ def parse_filter(criteria: str, pattern: str) -> Filter:
     header = options.get("header")
     if header is not None and not header.endswith(":"):
         header += ":"
-    return Filter(exclude or options.get("action") == "exclude", options.get("name"), header,
-                  method, pattern)
+    return Filter(
+        exclude or options.get("action") == "exclude", options.get("name"), header, method, pattern
+    )
 
 
 def read_manager_conf() -> dict[str, list[tuple[str, str, str]]]:
@@ -360,8 +389,10 @@ def test_actions_in_acd_source_are_allowed(acd_user: list[tuple[str, str, str]])
     actions = acd_source(r'"Action":\s*"(\w+)"')
     assert {"Login", "Ping", "Setvar", "Redirect", "CoreShowChannels"} <= actions
     unknown = actions - set(ACTION_CLASSES)
-    assert unknown == set(), "acd sends an action this test does not know: add its classes " \
-                             "(main/manager.c) to ACTION_CLASSES and to manager.conf's write"
+    assert unknown == set(), (
+        "acd sends an action this test does not know: add its classes "
+        "(main/manager.c) to ACTION_CLASSES and to manager.conf's write"
+    )
     assert [a for a in sorted(actions) if not action_allowed(acd_user, a)] == []
 
 

@@ -30,8 +30,13 @@ def compose_command() -> list[str] | None:
     if shutil.which("docker-compose"):
         candidates.append(["docker-compose"])
     for command in candidates:
-        probe = subprocess.run([*command, "version", "--short"], capture_output=True, text=True,
-                               timeout=30, check=False)
+        probe = subprocess.run(
+            [*command, "version", "--short"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         major = re.match(r"v?(\d+)\.", probe.stdout.strip())
         if probe.returncode == 0 and major and int(major.group(1)) >= 2:
             return command
@@ -41,11 +46,19 @@ def compose_command() -> list[str] | None:
 def run_compose_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = compose_command()
     if command is None:
-        pytest.skip("no Docker Compose v2: neither the docker compose plugin nor a "
-                    "docker-compose v2 is installed")
+        pytest.skip(
+            "no Docker Compose v2: neither the docker compose plugin nor a "
+            "docker-compose v2 is installed"
+        )
     env = {k: v for k, v in os.environ.items() if k not in SECRETS} | extra_env
-    return subprocess.run([*command, "-f", str(COMPOSE), "config"], capture_output=True,
-                          text=True, timeout=60, check=False, env=env)
+    return subprocess.run(
+        [*command, "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
 
 
 def test_docker_compose_accepts_the_file() -> None:
@@ -73,8 +86,16 @@ def test_stack_is_acd_redis_prometheus_grafana_and_not_asterisk(compose: dict[st
 def test_acd_gets_every_setting_from_the_environment(compose: dict[str, Any]) -> None:
     acd = compose["services"]["acd"]
     environment = acd["environment"]
-    documented = {"ACD_AMI_HOST", "ACD_AMI_PORT", "ACD_AMI_USER", "ACD_AMI_SECRET",
-                  "ACD_REDIS_URL", "ACD_HTTP_HOST", "ACD_HTTP_PORT", "ACD_CONFIG"}
+    documented = {
+        "ACD_AMI_HOST",
+        "ACD_AMI_PORT",
+        "ACD_AMI_USER",
+        "ACD_AMI_SECRET",
+        "ACD_REDIS_URL",
+        "ACD_HTTP_HOST",
+        "ACD_HTTP_PORT",
+        "ACD_CONFIG",
+    }
     assert set(environment) == documented
     assert documented <= {*ENV_KEYS, "ACD_CONFIG"}  # names acd.config really reads
     assert environment["ACD_REDIS_URL"].startswith("redis://redis:")
@@ -107,11 +128,13 @@ def test_prometheus_loads_the_compose_config_and_the_rules(compose: dict[str, An
 
 def test_grafana_is_provisioned_with_the_dashboard(compose: dict[str, Any]) -> None:
     grafana = compose["services"]["grafana"]
-    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in grafana["volumes"]
-                  if v.startswith("./"))
+    mounts = dict(
+        v.rsplit(":", 1)[0].split(":", 1) for v in grafana["volumes"] if v.startswith("./")
+    )
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     provider = (DEPLOY / "grafana" / "provisioning" / "dashboards" / "acd.yml").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert mounts["./grafana/dashboards"] == yaml_scalars(provider, "path")[0]
     assert grafana["environment"]["ACD_PROMETHEUS_URL"] == "http://prometheus:9090"
     assert "${GRAFANA_ADMIN_PASSWORD:?" in grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]

@@ -70,11 +70,21 @@ def test_every_query_has_the_datasource_variable_and_a_ref_id(dashboard: dict[st
 
 def test_dashboard_shows_what_the_contact_centre_watches(dashboard: dict[str, Any]) -> None:
     titles = " | ".join(p["title"] for p in all_panels(dashboard))
-    for wanted in ("Service level", "Abandonment rate", "Average speed of answer",
-                   "First response time (p50, p90)", "Calls waiting", "Oldest wait",
-                   "Agents by state per team", "Calls overflowed, by step",
-                   "Routing decision latency (p50, p99)", "AMI connection", "AMI events",
-                   "Redis health", "Event loop lag"):
+    for wanted in (
+        "Service level",
+        "Abandonment rate",
+        "Average speed of answer",
+        "First response time (p50, p90)",
+        "Calls waiting",
+        "Oldest wait",
+        "Agents by state per team",
+        "Calls overflowed, by step",
+        "Routing decision latency (p50, p99)",
+        "AMI connection",
+        "AMI events",
+        "Redis health",
+        "Event loop lag",
+    ):
         assert wanted in titles, wanted
 
 
@@ -83,8 +93,9 @@ def test_queue_variable_filters_every_per_queue_query(dashboard: dict[str, Any])
     queue = variables["queue"]
     assert queue["multi"] and queue["includeAll"] and queue["allValue"] == ".*"
     assert variables["datasource"]["query"] == "prometheus"
-    per_queue = {name for name, labels in exported_series(acd_exposition()).items()
-                 if "queue" in labels}
+    per_queue = {
+        name for name, labels in exported_series(acd_exposition()).items() if "queue" in labels
+    }
     checked = 0
     for panel in all_panels(dashboard):
         for target in panel.get("targets", []):

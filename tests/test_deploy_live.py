@@ -34,9 +34,7 @@ async def run_a_few_calls(sim: Simulator, make_acd: MakeAcd) -> tuple[AcdApp, st
     for name in ("Иван", "سارا"):
         call = await sim.place_call(queue="sales", caller_name=name, patience=300)
         await sink.wait_for("call.ended", call=call.uniqueid)
-    await app.router.call(
-        lambda: app.router.change_agent_state("1001", AgentState.PAUSED, "break")
-    )
+    await app.router.call(lambda: app.router.change_agent_state("1001", AgentState.PAUSED, "break"))
     gone = await sim.place_call(queue="sales", caller_name="Kees", patience=2)
     await sink.wait_for("call.abandoned", call=gone.uniqueid)
     await app.router.call(app.router.reload_config)  # a no-op command: the worker is idle
@@ -87,9 +85,12 @@ async def test_prometheus_computes_the_same_service_level_and_abandonment_as_acd
         encoding="utf-8",
     )
     process = await asyncio.create_subprocess_exec(
-        str(binary), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{web_port}",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,
     )
     assert process.stderr is not None
@@ -129,4 +130,3 @@ async def test_prometheus_computes_the_same_service_level_and_abandonment_as_acd
     assert (offered, within, abandoned) == (3, 2, 1)
     assert service_level == pytest.approx(within / offered)
     assert abandonment == pytest.approx(abandoned / offered)
-

@@ -48,6 +48,7 @@ SUFFIXES_BY_TYPE = {
 
 # --- the exposition side ---------------------------------------------------------------------
 
+
 def exported_series(text_exposition: str) -> dict[str, dict[str, set[str]]]:
     """Sample name -> label name -> the values seen, for every sample in the exposition."""
     series: dict[str, dict[str, set[str]]] = {}
@@ -86,16 +87,44 @@ def acd_exposition() -> str:
 
 # --- the PromQL side -------------------------------------------------------------------------
 
-KEYWORDS = frozenset({
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-    "and", "or", "unless", "atan2", "inf", "nan",
-})
+KEYWORDS = frozenset(
+    {
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "and",
+        "or",
+        "unless",
+        "atan2",
+        "inf",
+        "nan",
+    }
+)
 GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 # Aggregations may be followed by "by (...)" instead of "(": never a metric name.
-AGGREGATIONS = frozenset({
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-    "bottomk", "topk", "quantile", "limitk", "limit_ratio",
-})
+AGGREGATIONS = frozenset(
+    {
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "limitk",
+        "limit_ratio",
+    }
+)
 _TOKEN = re.compile(
     r"""\s+|\#[^\n]*
     |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
@@ -138,7 +167,7 @@ def _tokens(expr: str) -> list[tuple[str, str]]:
     while position < len(expr):
         match = _TOKEN.match(expr, position)
         if match is None:
-            raise ValueError(f"cannot read PromQL at {expr[position:position + 20]!r}")
+            raise ValueError(f"cannot read PromQL at {expr[position : position + 20]!r}")
         position = match.end()
         if match.lastgroup is not None:
             tokens.append((match.lastgroup, match.group()))
@@ -224,6 +253,7 @@ def names_used_in(expr: str) -> set[str]:
 
 # --- reading the rule files without a YAML dependency ----------------------------------------
 
+
 def yaml_scalars(text: str, key: str) -> list[str]:
     """The values of every ``key:`` in a YAML file written as the rule files are: plain or
     quoted one-line scalars, or ``|``/``>`` block scalars. Cross-checked against a real YAML
@@ -238,7 +268,7 @@ def yaml_scalars(text: str, key: str) -> list[str]:
         indent, value = len(match.group(1)), match.group(2)
         if value[:1] in "|>":
             block = []
-            for following in lines[index + 1:]:
+            for following in lines[index + 1 :]:
                 if following.strip() and len(following) - len(following.lstrip()) <= indent:
                     break
                 block.append(following.strip())
@@ -307,6 +337,7 @@ def dashboard_variable_values(name: str) -> list[str]:
 
 # --- checking --------------------------------------------------------------------------------
 
+
 def problems_in(
     expr: str,
     series: dict[str, dict[str, set[str]]],
@@ -347,7 +378,9 @@ def problems_in(
 
 
 def _value_problems(
-    name: str, matcher: Matcher, series: dict[str, dict[str, set[str]]],
+    name: str,
+    matcher: Matcher,
+    series: dict[str, dict[str, set[str]]],
     variables: dict[str, list[str]],
 ) -> list[str]:
     if matcher.op not in ("=", "!="):
@@ -364,8 +397,11 @@ def _value_problems(
         allowed = DOMAIN_LABEL_VALUES[matcher.label]
     else:
         return []
-    return [f"{name}: {matcher.label}={v!r} is not one of {sorted(allowed)}"
-            for v in values if v not in allowed]
+    return [
+        f"{name}: {matcher.label}={v!r} is not one of {sorted(allowed)}"
+        for v in values
+        if v not in allowed
+    ]
 
 
 def recorded_labels(rules: dict[str, str]) -> dict[str, set[str]]:
@@ -398,9 +434,16 @@ def names(exposition: str) -> set[str]:
 
 # --- the checker itself ----------------------------------------------------------------------
 
+
 def test_checker_knows_the_suffix_each_metric_type_exports(names: set[str]) -> None:
-    assert {"acd_calls_offered_total", "acd_wait_seconds_bucket", "acd_wait_seconds_sum",
-            "acd_wait_seconds_count", "acd_queue_waiting", "acd_ami_connected"} <= names
+    assert {
+        "acd_calls_offered_total",
+        "acd_wait_seconds_bucket",
+        "acd_wait_seconds_sum",
+        "acd_wait_seconds_count",
+        "acd_queue_waiting",
+        "acd_ami_connected",
+    } <= names
     # A counter is not exported under its bare name, a gauge gets no _total, a histogram no
     # bare name: each would be a silently empty panel.
     assert not {"acd_calls_offered", "acd_queue_waiting_total", "acd_wait_seconds"} & names
@@ -421,20 +464,28 @@ def test_exposition_names_match_the_registry_collect(names: set[str]) -> None:
 
 
 def test_parser_finds_names_labels_and_grouping() -> None:
-    expr = ('sum by (queue) (rate(acd_wait_seconds_bucket{outcome="answered", le="20.0"}'
-            '[$__rate_interval])) / on (queue) group_left acd:calls_offered:rate5m'
-            ' unless up{job="acd"} offset 5m')
+    expr = (
+        'sum by (queue) (rate(acd_wait_seconds_bucket{outcome="answered", le="20.0"}'
+        "[$__rate_interval])) / on (queue) group_left acd:calls_offered:rate5m"
+        ' unless up{job="acd"} offset 5m'
+    )
     parsed = parse_promql(expr)
     assert names_used_in(expr) == {"acd_wait_seconds_bucket", "acd:calls_offered:rate5m"}
     assert [s.name for s in parsed.selectors] == [
-        "acd_wait_seconds_bucket", "acd:calls_offered:rate5m", "up"]
+        "acd_wait_seconds_bucket",
+        "acd:calls_offered:rate5m",
+        "up",
+    ]
     assert parsed.selectors[0].matchers == [
-        Matcher("outcome", "=", "answered"), Matcher("le", "=", "20.0")]
+        Matcher("outcome", "=", "answered"),
+        Matcher("le", "=", "20.0"),
+    ]
     assert parsed.grouping_labels == {"queue"}
 
 
 def test_checker_rejects_what_acd_does_not_export(
-    series: dict[str, dict[str, set[str]]], names: set[str],
+    series: dict[str, dict[str, set[str]]],
+    names: set[str],
 ) -> None:
     def check(expr: str) -> list[str]:
         return problems_in(expr, series, names, {"acd:known:rate5m": {"queue"}})
@@ -443,21 +494,27 @@ def test_checker_rejects_what_acd_does_not_export(
     assert check("acd_calls_offered") == ["acd_calls_offered: acd exports no such sample"]
     assert check('acd_queue_waiting{team="a"}') == ["acd_queue_waiting: has no label 'team'"]
     assert check('acd_wait_seconds_bucket{le="20"}')[0].startswith(
-        "acd_wait_seconds_bucket: le='20' is not one of")
+        "acd_wait_seconds_bucket: le='20' is not one of"
+    )
     assert check('acd_agents{state="loggedout"}')[0].startswith(
-        "acd_agents: state='loggedout' is not one of")
+        "acd_agents: state='loggedout' is not one of"
+    )
     assert check('acd_agents{state!="loggedout"}')[0].startswith(
-        "acd_agents: state='loggedout' is not one of")
+        "acd_agents: state='loggedout' is not one of"
+    )
     assert check("sum by (team) (acd_queue_waiting)") == [
-        "groups or matches on 'team', which no metric of the expression has"]
+        "groups or matches on 'team', which no metric of the expression has"
+    ]
     assert check("acd:unknown:rate5m") == ["acd:unknown:rate5m: no recording rule defines it"]
     assert check('acd:known:rate5m{step="x"}') == ["acd:known:rate5m: has no label 'step'"]
 
 
 # --- the deploy files ------------------------------------------------------------------------
 
+
 def test_rule_files_use_only_metrics_acd_exports(
-    series: dict[str, dict[str, set[str]]], names: set[str],
+    series: dict[str, dict[str, set[str]]],
+    names: set[str],
 ) -> None:
     rules = rule_exprs()
     assert len(rules) >= 16, sorted(rules)
@@ -466,13 +523,21 @@ def test_rule_files_use_only_metrics_acd_exports(
     assert failures == {}
     assert [n for n, e in rules.items() if not selectors_in(e)] == []
     used = set().union(*(names_used_in(e) for e in rules.values()))
-    assert {"acd_wait_seconds_bucket", "acd_calls_offered_total", "acd_queue_waiting",
-            "acd_agents", "acd_queue_oldest_wait_seconds", "acd_ami_connected",
-            "acd_redis_errors_total", "acd_routing_decision_seconds_bucket"} <= used
+    assert {
+        "acd_wait_seconds_bucket",
+        "acd_calls_offered_total",
+        "acd_queue_waiting",
+        "acd_agents",
+        "acd_queue_oldest_wait_seconds",
+        "acd_ami_connected",
+        "acd_redis_errors_total",
+        "acd_routing_decision_seconds_bucket",
+    } <= used
 
 
 def test_rule_unit_tests_feed_series_acd_exports(
-    series: dict[str, dict[str, set[str]]], names: set[str],
+    series: dict[str, dict[str, set[str]]],
+    names: set[str],
 ) -> None:
     text = RULE_TESTS.read_text(encoding="utf-8")
     checked = yaml_scalars(text, "series") + yaml_scalars(text, "expr")
@@ -484,7 +549,8 @@ def test_rule_unit_tests_feed_series_acd_exports(
 
 
 def test_dashboard_uses_only_metrics_acd_exports(
-    series: dict[str, dict[str, set[str]]], names: set[str],
+    series: dict[str, dict[str, set[str]]],
+    names: set[str],
 ) -> None:
     queries = dashboard_exprs()
     assert len(queries) >= 20
@@ -497,13 +563,20 @@ def test_dashboard_uses_only_metrics_acd_exports(
     assert failures == {}
     assert [title for title, expr in queries if not selectors_in(expr)] == []
     used = set().union(*(names_used_in(e) for _, e in queries))
-    assert {"acd_first_response_seconds_bucket", "acd_team_agents", "acd_calls_overflowed_total",
-            "acd_event_loop_lag_seconds", "acd_redis_latency_seconds_bucket",
-            "acd_ami_reconnects_total", "acd_ami_events_total"} <= used
+    assert {
+        "acd_first_response_seconds_bucket",
+        "acd_team_agents",
+        "acd_calls_overflowed_total",
+        "acd_event_loop_lag_seconds",
+        "acd_redis_latency_seconds_bucket",
+        "acd_ami_reconnects_total",
+        "acd_ami_events_total",
+    } <= used
 
 
-def test_dashboard_variables_read_labels_acd_exports(series: dict[str, dict[str, set[str]]]
-                                                     ) -> None:
+def test_dashboard_variables_read_labels_acd_exports(
+    series: dict[str, dict[str, set[str]]],
+) -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     queries = [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
     assert queries
@@ -524,4 +597,5 @@ def test_rule_file_reader_agrees_with_a_yaml_parser() -> None:
             continue
         exprs = [r["expr"] for g in parsed["groups"] for r in g["rules"]]
         assert [" ".join(e.split()) for e in yaml_scalars(text, "expr")] == [
-            " ".join(e.split()) for e in exprs]
+            " ".join(e.split()) for e in exprs
+        ]

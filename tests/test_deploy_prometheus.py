@@ -30,7 +30,12 @@ def promtool(*args: str, cwd: Path = PROMETHEUS) -> str:
     """Run promtool and return its output; fail the test with that output on a non-zero exit."""
     assert PROMTOOL is not None
     result = subprocess.run(
-        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+        [PROMTOOL, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -66,8 +71,13 @@ def test_alert_rules_pass_their_unit_tests() -> None:
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     # Grafana's variables replaced by values of the right kind, then each query checked by
     # promtool as the expression of a recording rule.
-    substitutions = {"$__rate_interval": "5m", "$__range": "6h", "$queue": ".*", "$team": ".*",
-                     "$sl_threshold": "20.0"}
+    substitutions = {
+        "$__rate_interval": "5m",
+        "$__range": "6h",
+        "$queue": ".*",
+        "$team": ".*",
+        "$sl_threshold": "20.0",
+    }
     lines = ["groups:", "  - name: dashboard", "    rules:"]
     for index, (_, expr) in enumerate(dashboard_exprs()):
         for variable, value in substitutions.items():
@@ -91,8 +101,13 @@ def test_scrape_job_is_the_one_the_alerts_watch() -> None:
 def test_every_alert_waits_has_a_severity_and_speaks_to_the_operator() -> None:
     alerts = alert_chunks()
     assert set(alerts) == {
-        "AcdServiceLevelBelowTarget", "AcdAbandonmentRateHigh", "AcdCallsWaitingNoAgentLoggedIn",
-        "AcdCallerWaitingTooLong", "AcdAmiDisconnected", "AcdRedisErrors", "AcdRoutingSlow",
+        "AcdServiceLevelBelowTarget",
+        "AcdAbandonmentRateHigh",
+        "AcdCallsWaitingNoAgentLoggedIn",
+        "AcdCallerWaitingTooLong",
+        "AcdAmiDisconnected",
+        "AcdRedisErrors",
+        "AcdRoutingSlow",
         "AcdDown",
     }
     for name, chunk in alerts.items():

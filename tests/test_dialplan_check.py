@@ -133,13 +133,14 @@ async def test_simulator_lists_a_merged_context_as_asterisk_does(tmp_path: Path)
     files = [tmp_path / "operator.conf", tmp_path / "acd.conf"]
     files[0].write_text(OPERATOR, encoding="utf-8")
     files[1].write_text(ACD_CONNECT, encoding="utf-8")
-    sim = Simulator(username="acd", secret="s3cret", dialplan_files=files,
-                    time_scale=TIME_SCALE)
+    sim = Simulator(username="acd", secret="s3cret", dialplan_files=files, time_scale=TIME_SCALE)
     await sim.start(host="127.0.0.1", port=0)
     reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
-    writer.write(b"Action: Login\r\nUsername: acd\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
-                 b"Action: ShowDialPlan\r\nActionID: d1\r\nContext: acd.connect\r\n\r\n"
-                 b"Action: ShowDialPlan\r\nActionID: d2\r\nContext: acd.nope\r\n\r\n")
+    writer.write(
+        b"Action: Login\r\nUsername: acd\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
+        b"Action: ShowDialPlan\r\nActionID: d1\r\nContext: acd.connect\r\n\r\n"
+        b"Action: ShowDialPlan\r\nActionID: d2\r\nContext: acd.nope\r\n\r\n"
+    )
     received = b""
     async with asyncio.timeout(5):
         while b"Message: Did not find context acd.nope\r\n\r\n" not in received:
@@ -149,7 +150,7 @@ async def test_simulator_lists_a_merged_context_as_asterisk_does(tmp_path: Path)
     writer.close()
     await sim.stop()
     text = received.decode()
-    assert text[text.index("Response: Success\r\nActionID: d1"):] == REAL_TRANSCRIPT
+    assert text[text.index("Response: Success\r\nActionID: d1") :] == REAL_TRANSCRIPT
 
 
 async def test_an_operator_context_merged_into_acd_connect_is_reported_at_every_login(
@@ -183,7 +184,8 @@ def test_what_differs_is_said_in_the_dialplan_s_words() -> None:
     found = {("s", "1"): ("Dial", "${ACD_AGENT_DIAL}", "")}
     assert differences(expected, found, ["includecontext other"]) == [
         "s,2 is missing, not Return() labelled x",
-        "includecontext other, which acd does not define"]
+        "includecontext other, which acd does not define",
+    ]
     assert differences(expected, {**found, ("s", "2"): ("Return", "", "x")}, []) == []
 
 
@@ -191,9 +193,15 @@ def test_acd_reads_its_shipped_dialplan_as_pbx_config_does() -> None:
     """acd's short reader and the simulator's (checked against real Asterisk) agree."""
     mine = read_contexts(SHIPPED.read_text(encoding="utf-8"))
     sim = Dialplan.load([SHIPPED])
-    theirs = {name: {(e.name, str(p)): (s.app, s.args, s.label or "")
-                     for e in context.extensions.values() for p, s in e.steps.items()}
-              for name, context in sim.contexts.items()}
+    theirs = {
+        name: {
+            (e.name, str(p)): (s.app, s.args, s.label or "")
+            for e in context.extensions.values()
+            for p, s in e.steps.items()
+        }
+        for name, context in sim.contexts.items()
+    }
     assert mine == theirs
-    assert {"acd.inbound", "acd.connect", "acd.agent-leg", "acd.escalate",
-            "acd.fallback"} <= set(shipped_contexts())
+    assert {"acd.inbound", "acd.connect", "acd.agent-leg", "acd.escalate", "acd.fallback"} <= set(
+        shipped_contexts()
+    )

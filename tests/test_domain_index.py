@@ -24,16 +24,26 @@ NOW = 1_700_000_000.0
 
 
 def agent(agent_id: str, idle: float, **kw: object) -> Agent:
-    fields: dict[str, object] = {"queues": {"support": 1}, "state": AgentState.READY,
-                                 "idle_since": NOW - idle}
+    fields: dict[str, object] = {
+        "queues": {"support": 1},
+        "state": AgentState.READY,
+        "idle_since": NOW - idle,
+    }
     fields.update(kw)
     return Agent(id=agent_id, dial=f"PJSIP/{agent_id}", **fields)  # type: ignore[arg-type]
 
 
-def call(call_id: str, queue: str = "support", arrived: float = NOW, priority: int = 0,
-         **kw: object) -> Call:
-    return Call(id=call_id, channel=f"PJSIP/t-{call_id}", queue=queue, priority=priority,
-                arrived_at=arrived, **kw)  # type: ignore[arg-type]
+def call(
+    call_id: str, queue: str = "support", arrived: float = NOW, priority: int = 0, **kw: object
+) -> Call:
+    return Call(
+        id=call_id,
+        channel=f"PJSIP/t-{call_id}",
+        queue=queue,
+        priority=priority,
+        arrived_at=arrived,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def chosen(index: AgentIndex, c: Call, **kw: object) -> str | None:
@@ -67,8 +77,9 @@ def test_removed_agent_gets_no_calls() -> None:
 
 
 def test_changing_a_queues_strategy_resorts_its_agents() -> None:
-    index = AgentIndex([Queue("support")], [agent("a", 300, calls_taken=9),
-                                            agent("b", 10, calls_taken=1)])
+    index = AgentIndex(
+        [Queue("support")], [agent("a", 300, calls_taken=9), agent("b", 10, calls_taken=1)]
+    )
     assert chosen(index, call("c1")) == "a"
     index.set_queue(Queue("support", strategy=Strategy.FEWEST_CALLS))
     assert chosen(index, call("c1")) == "b"
@@ -77,34 +88,45 @@ def test_changing_a_queues_strategy_resorts_its_agents() -> None:
 
 
 def test_round_robin_cursor_with_the_index() -> None:
-    index = AgentIndex([Queue("support", strategy=Strategy.ROUND_ROBIN)],
-                       [agent(n, 0) for n in ("a", "b", "c")])
+    index = AgentIndex(
+        [Queue("support", strategy=Strategy.ROUND_ROBIN)], [agent(n, 0) for n in ("a", "b", "c")]
+    )
     assert [chosen(index, call("c1"), cursor=c) for c in ("", "a", "b", "c", "zz")] == [
-        "a", "b", "c", "a", "a"]
+        "a",
+        "b",
+        "c",
+        "a",
+        "a",
+    ]
 
 
 def test_random_with_the_index_is_repeatable() -> None:
-    index = AgentIndex([Queue("support", strategy=Strategy.RANDOM)],
-                       [agent(f"a{n}", n) for n in range(8)])
+    index = AgentIndex(
+        [Queue("support", strategy=Strategy.RANDOM)], [agent(f"a{n}", n) for n in range(8)]
+    )
     assert chosen(index, call("c1"), rng=random.Random(3)) == chosen(
-        index, call("c1"), rng=random.Random(3))
+        index, call("c1"), rng=random.Random(3)
+    )
 
 
 def test_team_lead_outside_the_queue_is_found_through_the_team() -> None:
     q = Queue("support", teams=("blue",), steps=(Step(), Step(after=60, kind=StepKind.LEADS)))
     lead = agent("lead", 5, queues={}, role=Role.LEAD, team="blue")
-    index = AgentIndex([q], [lead, agent("red-lead", 900, queues={}, role=Role.LEAD,
-                                         team="red")])
+    index = AgentIndex([q], [lead, agent("red-lead", 900, queues={}, role=Role.LEAD, team="red")])
     assert index.choose_agent_for_call(call("c1", arrived=NOW - 30), now=NOW) is None
     decision = index.choose_agent_for_call(call("c1", arrived=NOW - 60), now=NOW)
     assert decision == Assignment("c1", "lead", "support", step=1)
 
 
 def test_overflow_sees_logged_in_agents_only() -> None:
-    q = Queue("support", teams=("blue",),
-              steps=(Step(), Step(after=60, kind=StepKind.LEADS)))
-    index = AgentIndex([q], [agent("a", 0, state=AgentState.LOGGED_OUT),
-                             agent("lead", 0, queues={}, role=Role.LEAD, team="blue")])
+    q = Queue("support", teams=("blue",), steps=(Step(), Step(after=60, kind=StepKind.LEADS)))
+    index = AgentIndex(
+        [q],
+        [
+            agent("a", 0, state=AgentState.LOGGED_OUT),
+            agent("lead", 0, queues={}, role=Role.LEAD, team="blue"),
+        ],
+    )
     decision = index.overflow_decision(call("c1"), NOW)
     assert decision is not None and decision.step == 1
     index.update(agent("a", 0, state=AgentState.PAUSED, pause_reason="lunch"))
@@ -128,8 +150,10 @@ def test_waiting_calls_serve_a_freed_agent_in_order() -> None:
 
 
 def test_waiting_calls_follow_the_agents_queue_ranks() -> None:
-    waiting = WaitingCalls([Queue("vip"), Queue("support")],
-                           [call("s", arrived=NOW - 600, priority=9), call("v", "vip")])
+    waiting = WaitingCalls(
+        [Queue("vip"), Queue("support")],
+        [call("s", arrived=NOW - 600, priority=9), call("v", "vip")],
+    )
     anna = agent("anna", 0, queues={"vip": 1, "support": 2})
     assert waiting.choose_call_for_agent(anna, now=NOW) == Assignment("v", "anna", "vip")
 

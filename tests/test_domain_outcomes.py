@@ -17,9 +17,14 @@ S = AgentState
 
 
 def agent(state: AgentState, **fields: object) -> Agent:
-    return Agent(id="1001", dial="PJSIP/1001", queues={"sales": 1}, state=state,
-                 call="c1" if state in (S.RESERVED, S.RINGING, S.BUSY) else "",
-                 **fields)  # type: ignore[arg-type]
+    return Agent(
+        id="1001",
+        dial="PJSIP/1001",
+        queues={"sales": 1},
+        state=state,
+        call="c1" if state in (S.RESERVED, S.RINGING, S.BUSY) else "",
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def test_a_no_answer_pauses_the_agent_until_the_pause_ends_by_itself() -> None:
@@ -38,8 +43,7 @@ def test_a_conversation_counts_for_today_and_starts_wrap_up_or_frees_the_agent()
     # Yesterday's figures do not carry into today.
     assert (wrap.agent.calls_taken, wrap.agent.talk_seconds) == (1, 12.5)
     assert wrap.agent.state is S.WRAP_UP and wrap.resume_at == 60.0
-    same_day = after_conversation(busy, 50.0, talk=5.0, wrap_up_seconds=0,
-                                  today="2026-12-01")
+    same_day = after_conversation(busy, 50.0, talk=5.0, wrap_up_seconds=0, today="2026-12-01")
     assert same_day.free and same_day.agent.calls_taken == 8
     assert same_day.agent.talk_seconds == 305.0
 

@@ -42,8 +42,11 @@ SKILLS = ("lang:ru", "lang:en", "billing")
 TEAMS = ("t0", "t1")
 S = AgentState
 
-BOUNDED = settings(max_examples=100, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BOUNDED = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # Requirements mostly low and agents' levels spread, so that most calls find someone.
 skill_sets = st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 6), max_size=2)
@@ -55,19 +58,31 @@ def routing_steps(draw: st.DrawFn, queue: str, queues: list[str]) -> tuple[Step,
     after = 0.0
     for _ in range(draw(st.integers(0, 3))):
         after += draw(st.sampled_from([5.0, 10.0, 30.0, 60.0]))
-        steps.append(Step(
-            after=after,
-            kind=draw(st.sampled_from([StepKind.SKILLS, StepKind.LEADS, StepKind.SUPERVISORS])),
-            skills=draw(st.dictionaries(st.sampled_from(SKILLS), st.integers(0, 10), max_size=2)),
-            cap=draw(st.sampled_from([0, 0, 1, 3])),
-        ))
+        steps.append(
+            Step(
+                after=after,
+                kind=draw(st.sampled_from([StepKind.SKILLS, StepKind.LEADS, StepKind.SUPERVISORS])),
+                skills=draw(
+                    st.dictionaries(st.sampled_from(SKILLS), st.integers(0, 10), max_size=2)
+                ),
+                cap=draw(st.sampled_from([0, 0, 1, 3])),
+            )
+        )
     if draw(st.integers(0, 2)) == 0:
         to = draw(st.sampled_from(list(FallbackKind)))
         others = [q for q in queues if q != queue] + ["nowhere"]
-        target = {FallbackKind.QUEUE: draw(st.sampled_from(others)),
-                  FallbackKind.VOICEMAIL: "vm"}.get(to, "")
-        steps.append(Step(after=after + draw(st.sampled_from([10.0, 60.0])),
-                          kind=StepKind.FALLBACK, to=to, target=target))
+        target = {
+            FallbackKind.QUEUE: draw(st.sampled_from(others)),
+            FallbackKind.VOICEMAIL: "vm",
+        }.get(to, "")
+        steps.append(
+            Step(
+                after=after + draw(st.sampled_from([10.0, 60.0])),
+                kind=StepKind.FALLBACK,
+                to=to,
+                target=target,
+            )
+        )
     return tuple(steps)
 
 
@@ -93,31 +108,43 @@ def queues_(draw: st.DrawFn) -> dict[str, Queue]:
 def agents_(draw: st.DrawFn, queues: list[str]) -> list[Agent]:
     agents = []
     for n in range(draw(st.integers(0, 8))):
-        memberships = draw(st.dictionaries(st.sampled_from(queues), st.integers(1, 3),
-                                           min_size=1 if n % 4 else 0))
-        agents.append(Agent(
-            id=f"a{n}", dial=f"PJSIP/{n}",
-            role=draw(st.sampled_from([Role.AGENT, Role.AGENT, Role.LEAD, Role.SUPERVISOR])),
-            team=draw(st.sampled_from(("", *TEAMS))),
-            skills=draw(st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10),
-                                        min_size=1)),
-            queues=memberships,
-            state=draw(st.sampled_from([S.READY, S.READY, S.READY, S.PAUSED, S.LOGGED_OUT,
-                                        S.BUSY])),
-            idle_since=T0 - draw(st.integers(0, 5)) * 10.0,
-            calls_taken=draw(st.integers(0, 3)),
-            talk_seconds=draw(st.integers(0, 3)) * 60.0,
-            device_busy=draw(st.booleans()) and draw(st.booleans()),
-        ))
+        memberships = draw(
+            st.dictionaries(st.sampled_from(queues), st.integers(1, 3), min_size=1 if n % 4 else 0)
+        )
+        agents.append(
+            Agent(
+                id=f"a{n}",
+                dial=f"PJSIP/{n}",
+                role=draw(st.sampled_from([Role.AGENT, Role.AGENT, Role.LEAD, Role.SUPERVISOR])),
+                team=draw(st.sampled_from(("", *TEAMS))),
+                skills=draw(
+                    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), min_size=1)
+                ),
+                queues=memberships,
+                state=draw(
+                    st.sampled_from([S.READY, S.READY, S.READY, S.PAUSED, S.LOGGED_OUT, S.BUSY])
+                ),
+                idle_since=T0 - draw(st.integers(0, 5)) * 10.0,
+                calls_taken=draw(st.integers(0, 3)),
+                talk_seconds=draw(st.integers(0, 3)) * 60.0,
+                device_busy=draw(st.booleans()) and draw(st.booleans()),
+            )
+        )
     return agents
 
 
 @st.composite
 def calls_(draw: st.DrawFn, queues: list[str], at: float = T0) -> list[Call]:
     return [
-        Call(id=f"c{n}", channel=f"PJSIP/t-{n}", queue=draw(st.sampled_from(queues)),
-             priority=draw(st.integers(0, 9)), arrived_at=at - draw(st.integers(0, 40)) * 5.0,
-             skills=draw(skill_sets), step=draw(st.sampled_from([0, 0, 1])))
+        Call(
+            id=f"c{n}",
+            channel=f"PJSIP/t-{n}",
+            queue=draw(st.sampled_from(queues)),
+            priority=draw(st.integers(0, 9)),
+            arrived_at=at - draw(st.integers(0, 40)) * 5.0,
+            skills=draw(skill_sets),
+            step=draw(st.sampled_from([0, 0, 1])),
+        )
         for n in range(draw(st.integers(0, 10)))
     ]
 
@@ -133,15 +160,21 @@ def test_indexes_choose_what_the_reference_chooses(data: st.DataObject) -> None:
     before = data.draw(agents_(names))
     # Index one snapshot, then move every agent to another: updates must leave it exact.
     after = [
-        replace(a, state=data.draw(st.sampled_from(list(S))),
-                idle_since=data.draw(st.floats(T0 - 100, T0)),
-                calls_taken=data.draw(st.integers(0, 3)), device_busy=data.draw(st.booleans()))
+        replace(
+            a,
+            state=data.draw(st.sampled_from(list(S))),
+            idle_since=data.draw(st.floats(T0 - 100, T0)),
+            calls_taken=data.draw(st.integers(0, 3)),
+            device_busy=data.draw(st.booleans()),
+        )
         for a in before
     ]
     # ... and queues that change strategy must be re-sorted.
     first_strategies = [data.draw(st.sampled_from(list(Strategy))) for _ in names]
-    index = AgentIndex([replace(queues[n], strategy=s) for n, s in zip(names, first_strategies,
-                                                                       strict=True)], before)
+    index = AgentIndex(
+        [replace(queues[n], strategy=s) for n, s in zip(names, first_strategies, strict=True)],
+        before,
+    )
     for agent in after:
         index.update(agent)
     for queue in queues.values():
@@ -151,13 +184,15 @@ def test_indexes_choose_what_the_reference_chooses(data: st.DataObject) -> None:
     cursor = data.draw(st.sampled_from(["", "a0", "a3", "a9"]))
     for call in calls:
         queue = queues[call.queue]
-        expected = choose_agent_for_call(call, queue, after, now=now, rng=random.Random(1),
-                                         cursor=cursor)
+        expected = choose_agent_for_call(
+            call, queue, after, now=now, rng=random.Random(1), cursor=cursor
+        )
         got = index.choose_agent_for_call(call, now=now, rng=random.Random(1), cursor=cursor)
         assert got == expected
         ahead = data.draw(st.integers(0, 6))
         assert index.overflow_decision(call, now, waiting_ahead=ahead) == overflow_decision(
-            call, queue, after, now, waiting_ahead=ahead)
+            call, queue, after, now, waiting_ahead=ahead
+        )
     waiting = WaitingCalls(queues.values(), calls)
     by_queue = {name: [c for c in calls if c.queue == name] for name in names}
     for agent in after:
@@ -242,10 +277,17 @@ class Centre:
         tick); a call moved to another queue arrives there."""
         self.decisions += 1
         queue, cursor = self.queues[call.queue], self.cursors.get(call.queue, "")
-        expected = choose_agent_for_call(call, queue, self.agents.values(), now=now,
-                                         rng=random.Random(self.decisions), cursor=cursor)
-        plan = arrival_plan(call, self.index, self.waiting, now, cursor=cursor,
-                            rng=random.Random(self.decisions))
+        expected = choose_agent_for_call(
+            call,
+            queue,
+            self.agents.values(),
+            now=now,
+            rng=random.Random(self.decisions),
+            cursor=cursor,
+        )
+        plan = arrival_plan(
+            call, self.index, self.waiting, now, cursor=cursor, rng=random.Random(self.decisions)
+        )
         if isinstance(plan, Assignment):
             assert plan == expected
             self.offer(plan, now)
@@ -259,10 +301,17 @@ class Centre:
     def route(self, call: Call, now: float) -> None:
         self.decisions += 1
         queue, cursor = self.queues[call.queue], self.cursors.get(call.queue, "")
-        expected = choose_agent_for_call(call, queue, self.agents.values(), now=now,
-                                         rng=random.Random(self.decisions), cursor=cursor)
-        got = self.index.choose_agent_for_call(call, now=now, rng=random.Random(self.decisions),
-                                               cursor=cursor)
+        expected = choose_agent_for_call(
+            call,
+            queue,
+            self.agents.values(),
+            now=now,
+            rng=random.Random(self.decisions),
+            cursor=cursor,
+        )
+        got = self.index.choose_agent_for_call(
+            call, now=now, rng=random.Random(self.decisions), cursor=cursor
+        )
         assert got == expected
         if got is not None:
             self.offer(got, now)
@@ -287,12 +336,12 @@ class Centre:
         for call in self.all_waiting():
             self.overflow_call(call, now)
 
-    def overflow_call(self, call: Call, now: float,
-                      planned: Overflow | str | None = "unplanned") -> None:
+    def overflow_call(
+        self, call: Call, now: float, planned: Overflow | str | None = "unplanned"
+    ) -> None:
         queue = self.queues[call.queue]
         ahead = self.waiting.waiting_ahead(call, now)
-        decision = overflow_decision(call, queue, self.agents.values(), now,
-                                     waiting_ahead=ahead)
+        decision = overflow_decision(call, queue, self.agents.values(), now, waiting_ahead=ahead)
         assert self.index.overflow_decision(call, now, waiting_ahead=ahead) == decision
         if planned != "unplanned":
             assert planned == decision
@@ -324,8 +373,9 @@ class Centre:
                 del self.back_at[agent_id]
                 agent = self.agents[agent_id]
                 if self.holding.pop(agent_id, None):
-                    done = after_conversation(agent, now, talk=0.0, wrap_up_seconds=TICK,
-                                              today=agent.counts_day)
+                    done = after_conversation(
+                        agent, now, talk=0.0, wrap_up_seconds=TICK, today=agent.counts_day
+                    )
                     assert done.agent.state is S.WRAP_UP and not done.free
                     agent = done.agent
                 back = after_timer(agent, now)
@@ -362,9 +412,14 @@ def test_routing_invariants_hold_over_a_random_day(data: st.DataObject) -> None:
     for n in range(data.draw(st.integers(1, 25))):
         tick = data.draw(st.integers(0, 30))
         at = T0 + tick * TICK + n * 0.001  # distinct arrival times keep the order clear
-        call = Call(id=f"c{n}", channel=f"PJSIP/t-{n}", queue=data.draw(st.sampled_from(names)),
-                    priority=data.draw(st.integers(0, 9)), arrived_at=at,
-                    skills=data.draw(skill_sets))
+        call = Call(
+            id=f"c{n}",
+            channel=f"PJSIP/t-{n}",
+            queue=data.draw(st.sampled_from(names)),
+            priority=data.draw(st.integers(0, 9)),
+            arrived_at=at,
+            skills=data.draw(skill_sets),
+        )
         centre.patience[call.id] = at + data.draw(st.integers(1, 40)) * TICK
         arrivals.setdefault(tick, []).append(call)
         entered.append(call.id)
@@ -389,8 +444,16 @@ def test_an_escalated_call_goes_to_staff_never_back_and_own_team_lead_first(
     queue = queues[data.draw(st.sampled_from(sorted(queues)))]
     by = data.draw(st.sampled_from([a.id for a in agents] or ["gone"]))
     team = data.draw(st.sampled_from(("", *TEAMS)))
-    call = Call(id="c1", channel="PJSIP/t-1", queue=queue.name, priority=0, arrived_at=T0,
-                skills={"lang:ru": 9}, escalated_by=by, escalation_team=team)
+    call = Call(
+        id="c1",
+        channel="PJSIP/t-1",
+        queue=queue.name,
+        priority=0,
+        arrived_at=T0,
+        skills={"lang:ru": 9},
+        escalated_by=by,
+        escalation_team=team,
+    )
     chosen = choose_agent_for_call(call, queue, agents, now=T0 + 5)
     admitted = [a for a in agents if can_take(a, call, queue, T0 + 5)]
     assert (chosen is None) == (not admitted)
@@ -400,6 +463,7 @@ def test_an_escalated_call_goes_to_staff_never_back_and_own_team_lead_first(
     assert agent.role is not Role.AGENT and agent.id != by
     assert escalation_tier(call, agent) == min(escalation_tier(call, a) for a in admitted)
     # ... and it is served before any ordinary call of the highest priority.
-    ordinary = Call(id="c0", channel="PJSIP/t-0", queue=queue.name, priority=9,
-                    arrived_at=T0 - 1000)
+    ordinary = Call(
+        id="c0", channel="PJSIP/t-0", queue=queue.name, priority=9, arrived_at=T0 - 1000
+    )
     assert call_order_key(call, queue, T0) < call_order_key(ordinary, queue, T0)

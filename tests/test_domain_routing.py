@@ -25,17 +25,26 @@ NOW = 1_700_000_000.0
 
 def agent(agent_id: str, **kw: object) -> Agent:
     fields: dict[str, object] = {
-        "dial": f"PJSIP/{agent_id}", "queues": {"support": 1}, "state": AgentState.READY,
+        "dial": f"PJSIP/{agent_id}",
+        "queues": {"support": 1},
+        "state": AgentState.READY,
         "idle_since": NOW - 60,
     }
     fields.update(kw)
     return Agent(id=agent_id, **fields)  # type: ignore[arg-type]
 
 
-def call(call_id: str, queue: str = "support", priority: int = 0, arrived: float = NOW,
-         **kw: object) -> Call:
-    return Call(id=call_id, channel=f"PJSIP/trunk-{call_id}", queue=queue, priority=priority,
-                arrived_at=arrived, **kw)  # type: ignore[arg-type]
+def call(
+    call_id: str, queue: str = "support", priority: int = 0, arrived: float = NOW, **kw: object
+) -> Call:
+    return Call(
+        id=call_id,
+        channel=f"PJSIP/trunk-{call_id}",
+        queue=queue,
+        priority=priority,
+        arrived_at=arrived,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def chosen(c: Call, q: Queue, agents: list[Agent], **kw: object) -> str | None:
@@ -87,8 +96,9 @@ def test_nobody_with_the_language_means_no_offer() -> None:
         ({"role": Role.SUPERVISOR}, "a supervisor, and no step names supervisors"),
     ],
 )
-def test_agent_who_cannot_take_calls_is_not_offered_one(change: dict[str, object],
-                                                         why: str) -> None:
+def test_agent_who_cannot_take_calls_is_not_offered_one(
+    change: dict[str, object], why: str
+) -> None:
     busy = replace(agent("anna"), **change)  # type: ignore[arg-type]
     assert chosen(call("c1"), Queue("support"), [busy]) is None, why
     assert not can_take(busy, call("c1"))
@@ -103,35 +113,46 @@ def test_call_already_offered_is_not_offered_again() -> None:
 
 
 def test_longest_idle_agent_gets_the_call() -> None:
-    agents = [agent("a", idle_since=NOW - 10), agent("b", idle_since=NOW - 300),
-              agent("c", idle_since=NOW - 30)]
+    agents = [
+        agent("a", idle_since=NOW - 10),
+        agent("b", idle_since=NOW - 300),
+        agent("c", idle_since=NOW - 30),
+    ]
     assert chosen(call("c1"), Queue("support"), agents) == "b"
 
 
 def test_fewest_calls_shares_calls_evenly() -> None:
     q = Queue("support", strategy=Strategy.FEWEST_CALLS)
-    agents = {a.id: a for a in (agent("a", calls_taken=0), agent("b", calls_taken=0),
-                                agent("c", calls_taken=0))}
+    agents = {
+        a.id: a
+        for a in (agent("a", calls_taken=0), agent("b", calls_taken=0), agent("c", calls_taken=0))
+    }
     for n in range(9):
         winner = chosen(call(f"c{n}"), q, list(agents.values()))
         assert winner is not None
-        agents[winner] = replace(agents[winner], calls_taken=agents[winner].calls_taken + 1,
-                                 idle_since=NOW + n)
+        agents[winner] = replace(
+            agents[winner], calls_taken=agents[winner].calls_taken + 1, idle_since=NOW + n
+        )
     assert sorted(a.calls_taken for a in agents.values()) == [3, 3, 3]
 
 
 def test_fewest_calls_ties_go_to_the_longest_idle() -> None:
     q = Queue("support", strategy=Strategy.FEWEST_CALLS)
-    agents = [agent("a", calls_taken=2, idle_since=NOW - 900),
-              agent("b", calls_taken=1, idle_since=NOW - 5),
-              agent("c", calls_taken=1, idle_since=NOW - 50)]
+    agents = [
+        agent("a", calls_taken=2, idle_since=NOW - 900),
+        agent("b", calls_taken=1, idle_since=NOW - 5),
+        agent("c", calls_taken=1, idle_since=NOW - 50),
+    ]
     assert chosen(call("c1"), q, agents) == "c"
 
 
 def test_least_talk_time_favours_the_agent_who_talked_least() -> None:
     q = Queue("support", strategy=Strategy.LEAST_TALK_TIME)
-    agents = [agent("a", talk_seconds=3600.0, idle_since=NOW - 900),
-              agent("b", talk_seconds=600.0), agent("c", talk_seconds=1200.0)]
+    agents = [
+        agent("a", talk_seconds=3600.0, idle_since=NOW - 900),
+        agent("b", talk_seconds=600.0),
+        agent("c", talk_seconds=1200.0),
+    ]
     assert chosen(call("c1"), q, agents) == "b"
 
 
@@ -156,15 +177,20 @@ def test_round_robin_skips_agents_who_are_not_ready() -> None:
 
 def test_best_skill_gives_the_call_to_the_most_proficient_agent() -> None:
     q = Queue("support", strategy=Strategy.BEST_SKILL)
-    agents = [agent("a", skills={"lang:ru": 4}, idle_since=NOW - 900),
-              agent("b", skills={"lang:ru": 9}), agent("c", skills={"lang:ru": 7})]
+    agents = [
+        agent("a", skills={"lang:ru": 4}, idle_since=NOW - 900),
+        agent("b", skills={"lang:ru": 9}),
+        agent("c", skills={"lang:ru": 7}),
+    ]
     assert chosen(call("c1", skills={"lang:ru": 3}), q, agents) == "b"
 
 
 def test_best_skill_ties_go_to_the_longest_idle() -> None:
     q = Queue("support", strategy=Strategy.BEST_SKILL)
-    agents = [agent("a", skills={"billing": 7}, idle_since=NOW - 5),
-              agent("b", skills={"billing": 7}, idle_since=NOW - 50)]
+    agents = [
+        agent("a", skills={"billing": 7}, idle_since=NOW - 5),
+        agent("b", skills={"billing": 7}, idle_since=NOW - 50),
+    ]
     assert chosen(call("c1", skills={"billing": 1}), q, agents) == "b"
 
 
@@ -190,8 +216,12 @@ def test_random_spreads_calls_over_every_agent() -> None:
 
 
 def test_higher_priority_caller_is_served_first() -> None:
-    waiting = {"support": [call("early", priority=1, arrived=NOW - 100),
-                           call("vip", priority=5, arrived=NOW - 1)]}
+    waiting = {
+        "support": [
+            call("early", priority=1, arrived=NOW - 100),
+            call("vip", priority=5, arrived=NOW - 1),
+        ]
+    }
     decision = choose_call_for_agent(agent("anna"), waiting, now=NOW)
     assert decision == Assignment("vip", "anna", "support")
 
@@ -214,8 +244,9 @@ def test_first_come_first_served_within_a_priority() -> None:
         (9, 10, 1, 9),
     ],
 )
-def test_priority_ages_one_level_per_aging_period(priority: int, waited: float, aging: float,
-                                                  expected: int) -> None:
+def test_priority_ages_one_level_per_aging_period(
+    priority: int, waited: float, aging: float, expected: int
+) -> None:
     q = Queue("support", aging_seconds=aging)
     c = call("c1", priority=priority, arrived=NOW - waited)
     assert effective_priority(c, q, NOW) == expected
@@ -225,8 +256,9 @@ def test_aging_lets_a_long_waiting_low_priority_call_overtake() -> None:
     q = Queue("support", aging_seconds=30)
     old = call("old", priority=1, arrived=NOW - 120)  # aged to 5
     new_vip = call("vip", priority=4, arrived=NOW - 1)
-    decision = choose_call_for_agent(agent("anna"), {"support": [new_vip, old]}, now=NOW,
-                                     queues={"support": q})
+    decision = choose_call_for_agent(
+        agent("anna"), {"support": [new_vip, old]}, now=NOW, queues={"support": q}
+    )
     assert decision is not None and decision.call_id == "old"
     assert call_order_key(old, q, NOW) < call_order_key(new_vip, q, NOW)
 
@@ -243,8 +275,10 @@ def test_without_aging_the_urgent_call_still_goes_first() -> None:
 
 def test_freed_agent_serves_its_first_ranked_queue_first() -> None:
     anna = agent("anna", queues={"vip": 1, "support": 2})
-    waiting = {"support": [call("old", arrived=NOW - 600, priority=9)],
-               "vip": [call("new", "vip", arrived=NOW - 1)]}
+    waiting = {
+        "support": [call("old", arrived=NOW - 600, priority=9)],
+        "vip": [call("new", "vip", arrived=NOW - 1)],
+    }
     decision = choose_call_for_agent(anna, waiting, now=NOW)
     assert decision == Assignment("new", "anna", "vip")
 
@@ -258,8 +292,10 @@ def test_freed_agent_takes_the_next_queue_when_the_first_is_empty() -> None:
 
 def test_equal_ranks_compare_priority_then_wait_across_queues() -> None:
     anna = agent("anna", queues={"vip": 1, "support": 1})
-    waiting = {"support": [call("s", arrived=NOW - 600, priority=2)],
-               "vip": [call("v", "vip", arrived=NOW - 1, priority=3)]}
+    waiting = {
+        "support": [call("s", arrived=NOW - 600, priority=2)],
+        "vip": [call("v", "vip", arrived=NOW - 1, priority=3)],
+    }
     assert choose_call_for_agent(anna, waiting, now=NOW) == Assignment("v", "anna", "vip")
     waiting["vip"] = [call("v", "vip", arrived=NOW - 1, priority=2)]
     assert choose_call_for_agent(anna, waiting, now=NOW) == Assignment("s", "anna", "support")
@@ -267,8 +303,12 @@ def test_equal_ranks_compare_priority_then_wait_across_queues() -> None:
 
 def test_freed_agent_skips_calls_it_lacks_the_language_for() -> None:
     anna = agent("anna", skills={"lang:en": 5})
-    waiting = {"support": [call("ru", arrived=NOW - 600, skills={"lang:ru": 1}),
-                           call("en", arrived=NOW - 1, skills={"lang:en": 3})]}
+    waiting = {
+        "support": [
+            call("ru", arrived=NOW - 600, skills={"lang:ru": 1}),
+            call("en", arrived=NOW - 1, skills={"lang:en": 3}),
+        ]
+    }
     decision = choose_call_for_agent(anna, waiting, now=NOW)
     assert decision is not None and decision.call_id == "en"
 
@@ -288,6 +328,8 @@ def test_agent_who_is_not_ready_takes_no_call() -> None:
 def test_service_can_still_call_without_a_clock() -> None:
     """The original signatures keep working: no ``now`` means the call's recorded step."""
     assert choose_agent_for_call(call("c1"), Queue("support"), [agent("anna")]) == Assignment(
-        "c1", "anna", "support")
+        "c1", "anna", "support"
+    )
     assert choose_call_for_agent(agent("anna"), {"support": [call("c1")]}) == Assignment(
-        "c1", "anna", "support")
+        "c1", "anna", "support"
+    )

@@ -23,8 +23,9 @@ def test_skills_from_the_dialplan(text: str, expected: dict[str, int]) -> None:
     assert parse_skills("ACD_SKILLS", format_skills(expected)) == expected
 
 
-@pytest.mark.parametrize("text", ["lang:ru=0", "lang:ru=11", "lang:ru=x", "a b=", "x,y=-1",
-                                  "bad|name=1"])
+@pytest.mark.parametrize(
+    "text", ["lang:ru=0", "lang:ru=11", "lang:ru=x", "a b=", "x,y=-1", "bad|name=1"]
+)
 def test_bad_skills_name_the_variable(text: str) -> None:
     with pytest.raises(InvalidInput) as error:
         parse_skills("ACD_SKILLS", text)
@@ -41,8 +42,9 @@ def test_bad_skills_name_the_variable(text: str) -> None:
         ({}, {}, True),
     ],
 )
-def test_agent_meets_every_requirement_or_none(agent: dict[str, int], required: dict[str, int],
-                                               ok: bool) -> None:
+def test_agent_meets_every_requirement_or_none(
+    agent: dict[str, int], required: dict[str, int], ok: bool
+) -> None:
     assert meets(agent, required) is ok
 
 
@@ -55,6 +57,7 @@ def test_agent_meets_every_requirement_or_none(agent: dict[str, int], required: 
         ({}, {"vip": 2}, 0, {"vip": 2}),
     ],
 )
-def test_steps_relax_requirements(required: dict[str, int], overrides: dict[str, int], cap: int,
-                                  expected: dict[str, int]) -> None:
+def test_steps_relax_requirements(
+    required: dict[str, int], overrides: dict[str, int], cap: int, expected: dict[str, int]
+) -> None:
     assert relax(required, overrides, cap) == expected

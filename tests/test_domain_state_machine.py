@@ -28,8 +28,15 @@ FORBIDDEN = [(a, b) for a in S for b in S if b not in TRANSITIONS[a]]
 def agent_in(state: AgentState) -> Agent:
     on_call = "c1" if state in ON_CALL else ""
     reason = "lunch" if state is S.PAUSED else ""
-    return Agent(id="anna", dial="PJSIP/1001", state=state, call=on_call, pause_reason=reason,
-                 idle_since=NOW - 500, state_since=NOW - 500)
+    return Agent(
+        id="anna",
+        dial="PJSIP/1001",
+        state=state,
+        call=on_call,
+        pause_reason=reason,
+        idle_since=NOW - 500,
+        state_since=NOW - 500,
+    )
 
 
 def test_every_state_has_a_row_in_the_table() -> None:
@@ -63,8 +70,9 @@ def test_every_forbidden_transition_is_refused(current: AgentState, target: Agen
         (S.READY, S.READY, "ready again would reset the idle clock unfairly"),
     ],
 )
-def test_forbidden_in_the_contact_centres_words(current: AgentState, target: AgentState,
-                                                why: str) -> None:
+def test_forbidden_in_the_contact_centres_words(
+    current: AgentState, target: AgentState, why: str
+) -> None:
     assert not can_transition(current, target), why
 
 

@@ -47,8 +47,11 @@ RUSSIAN = Queue(
 
 def agent(agent_id: str, **kw: object) -> Agent:
     fields: dict[str, object] = {
-        "dial": f"PJSIP/{agent_id}", "queues": {"ru-support": 1}, "state": AgentState.READY,
-        "idle_since": T0 - 1000, "team": "ru-team",
+        "dial": f"PJSIP/{agent_id}",
+        "queues": {"ru-support": 1},
+        "state": AgentState.READY,
+        "idle_since": T0 - 1000,
+        "team": "ru-team",
     }
     fields.update(kw)
     return Agent(id=agent_id, **fields)  # type: ignore[arg-type]
@@ -57,8 +60,7 @@ def agent(agent_id: str, **kw: object) -> Agent:
 def call(call_id: str = "c1", queue: str = "ru-support", **kw: object) -> Call:
     fields: dict[str, object] = {"priority": 0, "arrived_at": T0}
     fields.update(kw)
-    return Call(id=call_id, channel=f"PJSIP/trunk-{call_id}", queue=queue,
-                **fields)  # type: ignore[arg-type]
+    return Call(id=call_id, channel=f"PJSIP/trunk-{call_id}", queue=queue, **fields)  # type: ignore[arg-type]
 
 
 LEARNER = agent("learner", skills={"lang:ru": 2})
@@ -105,8 +107,9 @@ def test_queue_without_steps_has_one_step_with_its_skills() -> None:
         (400, [LEARNER, LEAD], None),  # fallback time: nobody, the call leaves
     ],
 )
-def test_who_may_take_a_russian_call_over_time(waited: float, agents: list[Agent],
-                                               expected: str | None) -> None:
+def test_who_may_take_a_russian_call_over_time(
+    waited: float, agents: list[Agent], expected: str | None
+) -> None:
     assert who_gets(call(), RUSSIAN, agents, waited) == expected
 
 
@@ -144,8 +147,9 @@ def test_step_relaxation_is_cumulative() -> None:
 
 
 def test_level_zero_drops_a_skill_and_cap_relaxes_per_call_languages() -> None:
-    q = Queue("support", steps=(Step(), Step(after=60, skills={"billing": 0}),
-                                Step(after=120, cap=1)))
+    q = Queue(
+        "support", steps=(Step(), Step(after=60, skills={"billing": 0}), Step(after=120, cap=1))
+    )
     c = call(queue="support", skills={"billing": 4, "lang:de": 7})
     assert effective_requirements(c, q) == {"billing": 4, "lang:de": 7}
     requirements = [eligibility(c, q, T0 + t).requirements for t in (0, 60, 120)]  # type: ignore[union-attr]
@@ -173,7 +177,9 @@ def test_overflows_to_team_leads_at_once_when_no_eligible_agent_is_logged_in() -
 def test_skips_to_a_relaxed_step_when_only_learners_are_logged_in() -> None:
     decision = overflow_decision(call(), RUSSIAN, [LEARNER], T0 + 1)
     assert decision is not None and (decision.step, decision.reason) == (
-        1, OverflowReason.NO_AGENTS)
+        1,
+        OverflowReason.NO_AGENTS,
+    )
 
 
 def test_paused_agents_count_as_logged_in() -> None:
@@ -185,7 +191,10 @@ def test_falls_back_at_once_when_nobody_at_all_is_logged_in() -> None:
     decision = overflow_decision(call(), RUSSIAN, [], T0 + 1)
     assert decision is not None and decision.leaves
     assert (decision.to, decision.target, decision.reason) == (
-        FallbackKind.VOICEMAIL, "ru-vm", OverflowReason.NO_AGENTS)
+        FallbackKind.VOICEMAIL,
+        "ru-vm",
+        OverflowReason.NO_AGENTS,
+    )
     assert decision.label == "3-fallback"
 
 
@@ -197,7 +206,10 @@ def test_falls_back_to_voicemail_after_five_minutes() -> None:
     decision = overflow_decision(call(step=2), RUSSIAN, [LEARNER, LEAD], T0 + 300)
     assert decision is not None and decision.leaves
     assert (decision.step, decision.to, decision.reason) == (
-        3, FallbackKind.VOICEMAIL, OverflowReason.WAIT)
+        3,
+        FallbackKind.VOICEMAIL,
+        OverflowReason.WAIT,
+    )
 
 
 def test_long_queue_sends_new_callers_to_the_team_leads() -> None:
@@ -206,7 +218,9 @@ def test_long_queue_sends_new_callers_to_the_team_leads() -> None:
     assert overflow_decision(call(), q, staff, T0, waiting_ahead=4) is None
     decision = overflow_decision(call(), q, staff, T0, waiting_ahead=5)
     assert decision is not None and (decision.step, decision.reason) == (
-        2, OverflowReason.QUEUE_FULL)
+        2,
+        OverflowReason.QUEUE_FULL,
+    )
     assert overflow_decision(call(step=2), q, staff, T0, waiting_ahead=9) is None
 
 
@@ -215,7 +229,10 @@ def test_long_queue_without_leads_sends_callers_to_the_fallback() -> None:
     decision = overflow_decision(call(queue="plain"), q, [LEARNER], T0, waiting_ahead=2)
     assert decision is not None and decision.leaves
     assert (decision.to, decision.reason, decision.label) == (
-        FallbackKind.DIALPLAN, OverflowReason.QUEUE_FULL, "fallback")
+        FallbackKind.DIALPLAN,
+        OverflowReason.QUEUE_FULL,
+        "fallback",
+    )
 
 
 def test_caller_leaves_after_the_queues_maximum_wait() -> None:
@@ -228,8 +245,10 @@ def test_caller_leaves_after_the_queues_maximum_wait() -> None:
 
 
 def test_overflow_to_another_queue_names_it() -> None:
-    q = Queue("night", steps=(Step(), Step(after=60, kind=StepKind.FALLBACK,
-                                            to=FallbackKind.QUEUE, target="day")))
+    q = Queue(
+        "night",
+        steps=(Step(), Step(after=60, kind=StepKind.FALLBACK, to=FallbackKind.QUEUE, target="day")),
+    )
     decision = overflow_decision(call(queue="night"), q, [], T0 + 61)
     assert decision is not None and (decision.to, decision.target) == (FallbackKind.QUEUE, "day")
 
@@ -250,14 +269,17 @@ def test_step_labels_use_names_when_given() -> None:
         ((Step(), Step(after=9, kind=StepKind.FALLBACK), Step(after=10)), "must be the last"),
         ((Step(kind=StepKind.FALLBACK),), "cannot start with its fallback"),
         ((Step(), Step(after=9, kind=StepKind.FALLBACK, to=FallbackKind.QUEUE)), "say which"),
-        ((Step(), Step(after=9, kind=StepKind.FALLBACK, to=FallbackKind.QUEUE, target="q")),
-         "itself"),
+        (
+            (Step(), Step(after=9, kind=StepKind.FALLBACK, to=FallbackKind.QUEUE, target="q")),
+            "itself",
+        ),
         ((Step(cap=11),), "cap"),
         ((Step(skills={"lang:ru": 11}),), "level must be"),
     ],
 )
-def test_bad_step_plans_are_refused_with_the_setting_named(steps: tuple[Step, ...],
-                                                           message: str) -> None:
+def test_bad_step_plans_are_refused_with_the_setting_named(
+    steps: tuple[Step, ...], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message) as error:
         Queue("q", steps=steps)
     assert "queues.q.steps[" in str(error.value)

@@ -17,8 +17,9 @@ async def test_waiting_call_is_answered_by_an_agent_and_counted(
     sim.add_phone("1001", answer_after=1.0, talk_for=3.0)
     app, sink = await make_acd()
     await log_in(app, "1001")
-    call = await sim.place_call(queue="sales", caller_name="Иван Петров",
-                                caller_number="79991234567", patience=60)
+    call = await sim.place_call(
+        queue="sales", caller_name="Иван Петров", caller_number="79991234567", patience=60
+    )
     assert await call.answered(timeout=10) == "1001"
     await sink.wait_for("call.answered", call=call.uniqueid)
     ended = await sink.wait_for("call.ended", call=call.uniqueid)

@@ -32,8 +32,11 @@ class CountingConnection(UnixDomainSocketConnection):
 @pytest.fixture
 async def counted_redis(redis_url: str) -> AsyncIterator[Redis]:
     # Built by hand: from_url would pick the connection class from the URL's scheme.
-    pool = ConnectionPool(connection_class=CountingConnection, decode_responses=True,
-                          path=redis_url.removeprefix("unix://"))
+    pool = ConnectionPool(
+        connection_class=CountingConnection,
+        decode_responses=True,
+        path=redis_url.removeprefix("unix://"),
+    )
     client = Redis(connection_pool=pool)
     await client.ping()  # the connection's own set-up is not the batch's
     yield client
@@ -49,9 +52,17 @@ async def round_trips_of(publishing: Awaitable[None]) -> int:
 BATCH: list[tuple[str, dict[str, object]]] = [
     (EventKind.CALL_OFFERED, {"call": "c1", "queue": "продажи", "caller_name": "Иван"}),
     (EventKind.CALL_OFFERED, {"call": "c2", "queue": "продажи"}),
-    (EventKind.CALL_ANSWERED, {"call": "c1", "queue": "продажи", "agent": "1001",
-                               "team": "north", "wait_seconds": 4.5,
-                               "within_service_level": True}),
+    (
+        EventKind.CALL_ANSWERED,
+        {
+            "call": "c1",
+            "queue": "продажи",
+            "agent": "1001",
+            "team": "north",
+            "wait_seconds": 4.5,
+            "within_service_level": True,
+        },
+    ),
     (EventKind.AGENT_STATE, {"agent": "1001", "state": "busy"}),
     (EventKind.CALL_ABANDONED, {"call": "c2", "queue": "продажи", "wait_seconds": 30.0}),
 ]
@@ -59,8 +70,10 @@ BATCH: list[tuple[str, dict[str, object]]] = [
 
 def sinks(redis: Redis, site: str, metrics: Metrics) -> tuple[EventStream, DailyStats]:
     keys = Keys(site)
-    return (EventStream(redis, keys, metrics),
-            DailyStats(DailyFigures(redis, keys, metrics), timezone="Europe/Moscow"))
+    return (
+        EventStream(redis, keys, metrics),
+        DailyStats(DailyFigures(redis, keys, metrics), timezone="Europe/Moscow"),
+    )
 
 
 async def test_a_batch_of_call_events_is_one_round_trip_and_the_queue_report_includes_it(
@@ -75,7 +88,8 @@ async def test_a_batch_of_call_events_is_one_round_trip_and_the_queue_report_inc
 
     today = stats.today()
     assert await stats.read(today, Scope.QUEUE, "продажи") == DayCounters(
-        offered=2, answered=1, answered_within_sl=1, abandoned=1, wait_answered_sum=4.5)
+        offered=2, answered=1, answered_within_sl=1, abandoned=1, wait_answered_sum=4.5
+    )
     assert (await stats.read(today, Scope.TEAM, "north")).answered == 1
     _, recorded = await stream.read("0-0")
     assert [(e.kind, e.data) for e in recorded] == BATCH  # in the batch's order
@@ -89,18 +103,18 @@ async def test_one_event_is_one_round_trip_for_the_stream_and_the_figures(
     stream, stats = sinks(counted_redis, site, Metrics())
     fanout = Fanout(EventLog(stream), stats)
     offered = {"call": "c1", "queue": "sales"}
-    assert await round_trips_of(fanout.publish(EventKind.CALL_OFFERED,
-                                                              offered)) == 1
+    assert await round_trips_of(fanout.publish(EventKind.CALL_OFFERED, offered)) == 1
     assert (await stats.read(stats.today(), Scope.QUEUE, "sales")).offered == 1
     assert await stream.last_id() != "0-0"
 
 
 async def test_a_batch_while_redis_is_down_still_reaches_the_other_sinks_and_is_counted(
-    site: str
+    site: str,
 ) -> None:
     # A real client pointed at a port nothing listens on: every command fails at once.
-    down = Redis.from_url("redis://127.0.0.1:1/0", decode_responses=True,
-                          socket_connect_timeout=0.5)
+    down = Redis.from_url(
+        "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5
+    )
     metrics = Metrics()
     stream, stats = sinks(down, site, metrics)
     listener = RecordingSink()

@@ -32,8 +32,10 @@ async def test_sse_and_webhooks_read_the_same_events_in_either_protocol(
     await stream.append(EventKind.CALL_ANSWERED, {"call": "c1", "agent": "1001"})
 
     after, events = await stream.read("0-0")
-    assert [(e.kind, e.data["call"]) for e in events] == [("call.offered", "c1"),
-                                                          ("call.answered", "c1")]
+    assert [(e.kind, e.data["call"]) for e in events] == [
+        ("call.offered", "c1"),
+        ("call.answered", "c1"),
+    ]
     assert events[0].data["caller_name"] == "Фатима" and after == events[-1].id
     entries = await crm.read("host-1", ">", count=10, block_ms=None)
     assert [entry_id for entry_id, _ in entries] == [e.id for e in events]

@@ -13,8 +13,12 @@ async def test_no_per_agent_series_unless_enabled(sim: Simulator, make_acd: Make
     await log_in(app, "1001")
     await app._refresh_stats()
     assert sample(app, "acd_agents", queue="sales", state="ready") == 1
-    assert app.metrics.registry.get_sample_value(
-        "acd_agent_state", {"agent": "1001", "state": "ready"}) is None
+    assert (
+        app.metrics.registry.get_sample_value(
+            "acd_agent_state", {"agent": "1001", "state": "ready"}
+        )
+        is None
+    )
 
 
 async def test_per_agent_series_when_enabled(sim: Simulator, make_acd: MakeAcd) -> None:

@@ -9,13 +9,19 @@ import pytest
 from loadtest.erlang import erlang_b, erlang_c, predict_erlang_a, predict_erlang_c
 
 
-@pytest.mark.parametrize(("agents", "offered", "blocking"), [
-    # Erlang B tables: the traffic N circuits carry at 1 %, 2 % and 5 % blocking.
-    (10, 4.461, 0.01), (10, 5.084, 0.02), (10, 6.216, 0.05),
-    (15, 8.108, 0.01), (15, 9.010, 0.02), (15, 10.63, 0.05),
-])
-def test_erlang_b_matches_the_blocking_tables(agents: int, offered: float,
-                                              blocking: float) -> None:
+@pytest.mark.parametrize(
+    ("agents", "offered", "blocking"),
+    [
+        # Erlang B tables: the traffic N circuits carry at 1 %, 2 % and 5 % blocking.
+        (10, 4.461, 0.01),
+        (10, 5.084, 0.02),
+        (10, 6.216, 0.05),
+        (15, 8.108, 0.01),
+        (15, 9.010, 0.02),
+        (15, 10.63, 0.05),
+    ],
+)
+def test_erlang_b_matches_the_blocking_tables(agents: int, offered: float, blocking: float) -> None:
     assert erlang_b(offered, agents) == pytest.approx(blocking, rel=0.01)
 
 
@@ -67,8 +73,9 @@ def test_erlang_a_with_patience_equal_to_handle_time_is_the_infinite_server_queu
     a = predict_erlang_a(rate, handle, agents, patience=handle, threshold=20)
     assert a.wait_probability == pytest.approx(1 - below, rel=1e-6)
     # And every caller leaves in Exp(1/h) time: busy agents E[min(n, N)], the rest abandon.
-    busy = sum(math.exp(-offered) * offered**n / math.factorial(n) * min(n, agents)
-               for n in range(120))
+    busy = sum(
+        math.exp(-offered) * offered**n / math.factorial(n) * min(n, agents) for n in range(120)
+    )
     assert a.abandon_probability == pytest.approx(1 - busy / offered, rel=1e-6)
 
 

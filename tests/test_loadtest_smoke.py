@@ -16,10 +16,38 @@ OUTCOMES = ("answered", "abandoned", "fallback", "dropped", "waiting", "other")
 
 def test_a_small_centre_s_day_is_reported_whole(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    assert main(["--agents", "8", "--queues", "3", "--skills", "6", "--peak-rate", "4",
-                 "--time-scale", "0.01", "--sim-minutes", "4", "--erlang-agents", "3",
-                 "--patience-mean", "60", "--park", "20", "--idle-seconds", "0.3",
-                 "--drain-seconds", "60", "--quiet", "--json", str(target)]) == 0
+    assert (
+        main(
+            [
+                "--agents",
+                "8",
+                "--queues",
+                "3",
+                "--skills",
+                "6",
+                "--peak-rate",
+                "4",
+                "--time-scale",
+                "0.01",
+                "--sim-minutes",
+                "4",
+                "--erlang-agents",
+                "3",
+                "--patience-mean",
+                "60",
+                "--park",
+                "20",
+                "--idle-seconds",
+                "0.3",
+                "--drain-seconds",
+                "60",
+                "--quiet",
+                "--json",
+                str(target),
+            ]
+        )
+        == 0
+    )
     report = json.loads(target.read_text(encoding="utf-8"))
 
     queues = report["queues"]

@@ -19,11 +19,17 @@ from tests.openapi_check import check_request, check_response
 from tests.support import RecordingSink
 
 TOKENS = {"admin": "adm-1", "supervisor": "sup-1", "viewer": "view-1", "agent": "agt-1001"}
-HTTP = {"tokens": [
-    {"name": role, "role": role, "sha256": token_hash(token),
-     **({"agent": "1001"} if role == "agent" else {})}
-    for role, token in TOKENS.items()
-]}
+HTTP = {
+    "tokens": [
+        {
+            "name": role,
+            "role": role,
+            "sha256": token_hash(token),
+            **({"agent": "1001"} if role == "agent" else {}),
+        }
+        for role, token in TOKENS.items()
+    ]
+}
 METHODS = {"get", "put", "post", "delete", "patch", "options", "trace"}
 
 
@@ -44,7 +50,8 @@ def test_every_route_is_documented_and_every_documented_operation_exists() -> No
     documented = {
         (method, path)
         for path, item in openapi_document()["paths"].items()
-        for method in item if method in METHODS
+        for method in item
+        if method in METHODS
     }
     missing, extra = sorted(served - documented), sorted(documented - served)
     assert not missing, f"routes missing from acd/api/openapi.py: {missing}"
@@ -58,15 +65,25 @@ class CheckedClient:
         self.session, self.base, self.sink = session, base, sink
         self.checked: set[tuple[str, str, int]] = set()
 
-    async def request(self, method: str, template: str, token: str | None = "adm-1", *,
-                      json: Any = None, data: bytes | None = None, query: str = "",
-                      headers: dict[str, str] | None = None, **path: str) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        template: str,
+        token: str | None = "adm-1",
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+        **path: str,
+    ) -> tuple[int, Any]:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
         url = self.base + template.format(**path) + query
-        async with self.session.request(method, url, headers=sent, json=json,
-                                        data=data) as response:
+        async with self.session.request(
+            method, url, headers=sent, json=json, data=data
+        ) as response:
             if response.content_type == "application/json":
                 body = await response.json()
             elif response.content_type == "text/event-stream":
@@ -98,24 +115,31 @@ async def test_answers_about_agents_match_the_document(api: CheckedClient) -> No
     assert (await api.request("GET", agent, agent="1001", token=TOKENS["agent"]))[0] == 200
     assert (await api.request("GET", agent, agent="1002", token=TOKENS["agent"]))[0] == 403
     assert (await api.request("GET", agent, agent="nobody"))[0] == 404
-    profile = {"dial": "PJSIP/3001", "name": "Дарья", "team": "north", "role": "lead",
-               "skills": {"lang:ru": 8}, "queues": {"sales": 2}}
+    profile = {
+        "dial": "PJSIP/3001",
+        "name": "Дарья",
+        "team": "north",
+        "role": "lead",
+        "skills": {"lang:ru": 8},
+        "queues": {"sales": 2},
+    }
     check_request("PUT", agent, profile)
     check_request("POST", "/api/v1/agents/{agent}/state", {"state": "paused", "reason": "lunch"})
     assert (await api.request("PUT", agent, agent="3001", json=profile))[0] == 201
     assert (await api.request("PUT", agent, agent="3001", json=profile))[0] == 200
     assert (await api.request("PUT", agent, agent="3001", json={"dial": "x"}))[0] == 400
-    assert (await api.request("PUT", agent, agent="3001", json=profile,
-                              token=TOKENS["supervisor"]))[0] == 403
+    assert (
+        await api.request("PUT", agent, agent="3001", json=profile, token=TOKENS["supervisor"])
+    )[0] == 403
     assert (await api.request("PUT", agent, agent="3001", data=b"x" * 70_000))[0] == 413
     state = "/api/v1/agents/{agent}/state"
     assert (await api.request("POST", state, agent="3001", json={"state": "ready"}))[0] == 200
-    assert (await api.request("POST", state, agent="3001",
-                              json={"state": "paused", "reason": "lunch"}))[0] == 200
+    assert (
+        await api.request("POST", state, agent="3001", json={"state": "paused", "reason": "lunch"})
+    )[0] == 200
     assert (await api.request("POST", state, agent="3001", json={"state": "asleep"}))[0] == 400
     assert (await api.request("POST", state, agent="3002", json={"state": "ready"}))[0] == 404
-    assert (await api.request("POST", state, agent="1001",
-                              json={"state": "logged_out"}))[0] == 409
+    assert (await api.request("POST", state, agent="1001", json={"state": "logged_out"}))[0] == 409
     assert (await api.request("POST", state, agent="1001", data=b"x" * 70_000))[0] == 413
     assert (await api.request("DELETE", agent, agent="3001", token=TOKENS["viewer"]))[0] == 403
     assert (await api.request("DELETE", agent, agent="3001"))[0] == 204
@@ -126,20 +150,32 @@ async def test_answers_about_queues_and_calls_match_the_document(
     api: CheckedClient, sim: Simulator
 ) -> None:
     queue = "/api/v1/queues/{queue}"
-    settings = {"strategy": "best-skill", "skills": {"lang:ru": 3}, "priority": 2,
-                "teams": ["north"], "wrap_up_seconds": 5, "max_length": 10, "steps": [
-                    {"after": 0}, {"after": 30, "skills": {"lang:ru": 1}, "cap": 2},
-                    {"after": 90, "kind": "leads"},
-                    {"after": 300, "kind": "fallback", "to": "voicemail",
-                     "target": "vm-support"}]}
+    settings = {
+        "strategy": "best-skill",
+        "skills": {"lang:ru": 3},
+        "priority": 2,
+        "teams": ["north"],
+        "wrap_up_seconds": 5,
+        "max_length": 10,
+        "steps": [
+            {"after": 0},
+            {"after": 30, "skills": {"lang:ru": 1}, "cap": 2},
+            {"after": 90, "kind": "leads"},
+            {"after": 300, "kind": "fallback", "to": "voicemail", "target": "vm-support"},
+        ],
+    }
     check_request("PUT", queue, settings)
     assert (await api.request("PUT", queue, queue="поддержка", json=settings))[0] == 201
     assert (await api.request("PUT", queue, queue="поддержка", json=settings))[0] == 200
-    assert (await api.request("PUT", queue, queue="поддержка",
-                              json={"steps": [{"after": 0, "when": 1}]}))[0] == 400
+    assert (
+        await api.request(
+            "PUT", queue, queue="поддержка", json={"steps": [{"after": 0, "when": 1}]}
+        )
+    )[0] == 400
     assert (await api.request("PUT", queue, queue="q", json=[1]))[0] == 400
-    assert (await api.request("PUT", queue, queue="q", json={},
-                              token=TOKENS["supervisor"]))[0] == 403
+    assert (await api.request("PUT", queue, queue="q", json={}, token=TOKENS["supervisor"]))[
+        0
+    ] == 403
     assert (await api.request("GET", "/api/v1/queues"))[0] == 200
     call = await sim.place_call(queue="sales", caller_name="Bram", patience=60)
     await api.sink.wait_for("call.offered", call=call.uniqueid)

@@ -79,8 +79,7 @@ async def test_agent_who_answered_while_acd_was_down_keeps_the_caller(
         assert len(answered) == 1
         assert sample(second, "acd_calls_answered_total", queue="sales") == 1
         fields = await second.store.get_call_fields(call.uniqueid)
-        at_answer = await second.telephony.get_variable(fields["agent_channel"],
-                                                        "ACD_ANSWERED_AT")
+        at_answer = await second.telephony.get_variable(fields["agent_channel"], "ACD_ANSWERED_AT")
         assert float(fields["answered_at"]) == pytest.approx(float(at_answer))
         anna.hang_up()
         assert await call.ended(timeout=5) == "completed"
@@ -109,8 +108,7 @@ async def test_call_that_ended_while_acd_was_down_is_charged_what_asterisk_recor
     try:
         ended = await sink.wait_for("call.ended", call=call.uniqueid)
         assert ended["talk_seconds"] == pytest.approx(4.5, abs=0.1)
-        assert sample(second, "acd_talk_seconds_sum", queue="sales") == pytest.approx(4.5,
-                                                                                       abs=0.1)
+        assert sample(second, "acd_talk_seconds_sum", queue="sales") == pytest.approx(4.5, abs=0.1)
         assert sample(second, "acd_calls_failed_total", queue="sales", reason="vanished") == 0
     finally:
         await second.stop()
@@ -135,8 +133,9 @@ async def test_callers_dropped_by_an_asterisk_shutdown_are_failed_not_abandoned(
         await sink.wait_for("telephony.reconciled", reconnect=True)
         assert sample(app, "acd_calls_abandoned_total", queue="sales") == 0
         assert sample(app, "acd_calls_short_abandoned_total", queue="sales") == 0
-        assert sample(app, "acd_calls_failed_total", queue="sales",
-                      reason="telephony-shutdown") == 1
+        assert (
+            sample(app, "acd_calls_failed_total", queue="sales", reason="telephony-shutdown") == 1
+        )
         assert sample(app, "acd_calls_answered_total", queue="sales") == 1
         assert await app.store.active_call_ids() == []
     finally:

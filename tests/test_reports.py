@@ -26,13 +26,10 @@ QUEUES = [
     {"name": "поддержка", "teams": ["north", "الدعم"]},
 ]
 AGENTS = [
-    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "team": "north",
-     "queues": {"sales": 1}},
-    {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "team": "north",
-     "queues": {"sales": 1}},
+    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "team": "north", "queues": {"sales": 1}},
+    {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "team": "north", "queues": {"sales": 1}},
     {"id": "1101", "name": "Ольга", "dial": "PJSIP/1101", "team": "north", "role": "lead"},
-    {"id": "1201", "name": "سمير", "dial": "PJSIP/1201", "team": "north",
-     "role": "supervisor"},
+    {"id": "1201", "name": "سمير", "dial": "PJSIP/1201", "team": "north", "role": "supervisor"},
 ]
 
 
@@ -68,18 +65,39 @@ async def test_supervisor_sees_todays_answered_abandoned_and_service_level_of_a_
 
     await log_in(app, "1001", "1002")
     assert (await get(client, "/api/v1/queues/sales/stats"))["agents"]["ready"] == 2
-    calls = [await sim.place_call(queue="sales", caller_name=name, patience=60)
-             for name in ("Иван Петров", "محمد")]
+    calls = [
+        await sim.place_call(queue="sales", caller_name=name, patience=60)
+        for name in ("Иван Петров", "محمد")
+    ]
     for call in calls:
         await client.sink.wait_for("call.ended", call=call.uniqueid)
 
     stats = await get(client, "/api/v1/queues/sales/stats")
-    counted = {k: stats[k] for k in ("offered", "answered", "answered_within_sl", "abandoned",
-                                     "short_abandoned", "overflowed", "failed", "handled",
-                                     "waiting")}
-    assert counted == {"offered": 3, "answered": 2, "answered_within_sl": 2, "abandoned": 1,
-                       "short_abandoned": 1, "overflowed": 0, "failed": 0, "handled": 2,
-                       "waiting": 0}
+    counted = {
+        k: stats[k]
+        for k in (
+            "offered",
+            "answered",
+            "answered_within_sl",
+            "abandoned",
+            "short_abandoned",
+            "overflowed",
+            "failed",
+            "handled",
+            "waiting",
+        )
+    }
+    assert counted == {
+        "offered": 3,
+        "answered": 2,
+        "answered_within_sl": 2,
+        "abandoned": 1,
+        "short_abandoned": 1,
+        "overflowed": 0,
+        "failed": 0,
+        "handled": 2,
+        "waiting": 0,
+    }
     assert stats["service_level"] == round(2 / 3, 4)
     assert stats["abandon_rate"] == round(1 / 3, 4)
     assert stats["asa_seconds"] > 0 and stats["aht_seconds"] > 0
@@ -94,15 +112,19 @@ async def test_supervisor_sees_todays_answered_abandoned_and_service_level_of_a_
 
 
 async def test_teams_are_listed_with_their_leads_members_and_queues(
-    api: tuple[Client, Any]
+    api: tuple[Client, Any],
 ) -> None:
     client, _ = api
     body = await get(client, "/api/v1/teams")
     assert body["teams"] == [
-        {"name": "north", "leads": ["1101"], "supervisors": ["1201"],
-         "members": ["1001", "1002", "1101", "1201"], "queues": ["sales", "поддержка"]},
-        {"name": "الدعم", "leads": [], "supervisors": [], "members": [],
-         "queues": ["поддержка"]},
+        {
+            "name": "north",
+            "leads": ["1101"],
+            "supervisors": ["1201"],
+            "members": ["1001", "1002", "1101", "1201"],
+            "queues": ["sales", "поддержка"],
+        },
+        {"name": "الدعم", "leads": [], "supervisors": [], "members": [], "queues": ["поддержка"]},
     ]
     team = await get(client, "/api/v1/teams/الدعم")
     assert team["queues"] == ["поддержка"]
@@ -110,28 +132,39 @@ async def test_teams_are_listed_with_their_leads_members_and_queues(
     assert (stats["answered"], stats["aht_seconds"]) == (0, None)
 
 
-async def test_one_queue_shows_its_configuration_and_waiting_calls(
-    api: tuple[Client, Any]
-) -> None:
+async def test_one_queue_shows_its_configuration_and_waiting_calls(api: tuple[Client, Any]) -> None:
     client, _ = api
     queue = await get(client, "/api/v1/queues/поддержка")
-    assert (queue["name"], queue["teams"], queue["waiting"]) == (
-        "поддержка", ["north", "الدعم"], 0)
+    assert (queue["name"], queue["teams"], queue["waiting"]) == ("поддержка", ["north", "الدعم"], 0)
     stats = await get(client, "/api/v1/queues/поддержка/stats")
     assert (stats["queue"], stats["offered"], stats["asa_seconds"]) == ("поддержка", 0, None)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/teams/nobody", "/api/v1/teams/nobody/stats",
-                                  "/api/v1/queues/nowhere", "/api/v1/queues/nowhere/stats"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/teams/nobody",
+        "/api/v1/teams/nobody/stats",
+        "/api/v1/queues/nowhere",
+        "/api/v1/queues/nowhere/stats",
+    ],
+)
 async def test_unknown_team_or_queue_is_a_404(api: tuple[Client, Any], path: str) -> None:
     client, _ = api
     status, body = await client.request("GET", path, token=TOKENS["viewer"])
     assert status == 404 and "not found" in body["error"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/teams", "/api/v1/teams/north",
-                                  "/api/v1/teams/north/stats", "/api/v1/queues/sales",
-                                  "/api/v1/queues/sales/stats"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/teams",
+        "/api/v1/teams/north",
+        "/api/v1/teams/north/stats",
+        "/api/v1/queues/sales",
+        "/api/v1/queues/sales/stats",
+    ],
+)
 async def test_reports_need_a_token_with_the_viewer_role(
     api: tuple[Client, Any], path: str
 ) -> None:
@@ -143,10 +176,16 @@ async def test_reports_need_a_token_with_the_viewer_role(
 
 # --- DailyStats against a real Redis -----------------------------------------------------------
 
-def moscow_stats(redis: Redis, site: str, clock: list[float],
-                 metrics: Metrics | None = None) -> DailyStats:
-    return DailyStats(DailyFigures(redis, Keys(site), metrics or Metrics()),
-                      timezone="Europe/Moscow", short_abandon_seconds=5, clock=lambda: clock[0])
+
+def moscow_stats(
+    redis: Redis, site: str, clock: list[float], metrics: Metrics | None = None
+) -> DailyStats:
+    return DailyStats(
+        DailyFigures(redis, Keys(site), metrics or Metrics()),
+        timezone="Europe/Moscow",
+        short_abandon_seconds=5,
+        clock=lambda: clock[0],
+    )
 
 
 async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
@@ -161,19 +200,59 @@ async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
         ("call.offered", {"call": "c2", "queue": q}),
         ("call.offered", {"call": "c3", "queue": q}),
         ("call.offered", {"call": "c4", "queue": q}),
-        ("call.answered", {"call": "c1", "agent": "2001", "queue": q, "team": team,
-                           "wait_seconds": 12.5, "within_service_level": True}),
-        ("call.answered", {"call": "c2", "agent": "2001", "queue": q, "team": team,
-                           "wait_seconds": 40.0, "within_service_level": False}),
-        ("call.answered", {"call": "c2", "agent": "2002", "queue": q, "team": team,
-                           "wait_seconds": 90.0, "escalated": True}),  # counted already
-        ("call.ended", {"call": "c1", "agent": "2001", "queue": q, "team": team,
-                        "talk_seconds": 100.0, "handle_seconds": 110.0}),
+        (
+            "call.answered",
+            {
+                "call": "c1",
+                "agent": "2001",
+                "queue": q,
+                "team": team,
+                "wait_seconds": 12.5,
+                "within_service_level": True,
+            },
+        ),
+        (
+            "call.answered",
+            {
+                "call": "c2",
+                "agent": "2001",
+                "queue": q,
+                "team": team,
+                "wait_seconds": 40.0,
+                "within_service_level": False,
+            },
+        ),
+        (
+            "call.answered",
+            {
+                "call": "c2",
+                "agent": "2002",
+                "queue": q,
+                "team": team,
+                "wait_seconds": 90.0,
+                "escalated": True,
+            },
+        ),  # counted already
+        (
+            "call.ended",
+            {
+                "call": "c1",
+                "agent": "2001",
+                "queue": q,
+                "team": team,
+                "talk_seconds": 100.0,
+                "handle_seconds": 110.0,
+            },
+        ),
         ("call.abandoned", {"call": "c3", "queue": q, "wait_seconds": 3.0, "detail": ""}),
-        ("call.overflowed", {"call": "c4", "queue": q, "step": "2-leads", "reason": "wait",
-                             "to": ""}),
-        ("call.overflowed", {"call": "c4", "queue": q, "step": "3-fallback", "reason": "wait",
-                             "to": "voicemail"}),
+        (
+            "call.overflowed",
+            {"call": "c4", "queue": q, "step": "2-leads", "reason": "wait", "to": ""},
+        ),
+        (
+            "call.overflowed",
+            {"call": "c4", "queue": q, "step": "3-fallback", "reason": "wait", "to": "voicemail"},
+        ),
         ("agent.state", {"agent": "2001", "state": "ready"}),
     ]
     for kind, data in events:
@@ -181,22 +260,43 @@ async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
 
     counters = await stats.read("2026-11-29", Scope.QUEUE, q)
     assert counters == DayCounters(
-        offered=4, answered=2, answered_within_sl=1, abandoned=1, short_abandoned=1,
-        overflowed=1, handled=1, wait_answered_sum=52.5, talk_sum=100.0, handle_sum=110.0,
+        offered=4,
+        answered=2,
+        answered_within_sl=1,
+        abandoned=1,
+        short_abandoned=1,
+        overflowed=1,
+        handled=1,
+        wait_answered_sum=52.5,
+        talk_sum=100.0,
+        handle_sum=110.0,
     )
     assert service_level(counters) == 0.25 and abandon_rate(counters) == 0.25
     by_team = await stats.read("2026-11-29", Scope.TEAM, team)
-    assert (by_team.answered, by_team.answered_within_sl, by_team.handled,
-            by_team.handle_sum) == (2, 1, 1, 110.0)
+    assert (by_team.answered, by_team.answered_within_sl, by_team.handled, by_team.handle_sum) == (
+        2,
+        1,
+        1,
+        110.0,
+    )
 
     clock[0] += 120  # 00:01 in Moscow, still 29 November in UTC
-    await stats.publish("call.ended", {"call": "c2", "agent": "2001", "queue": q,
-                                       "team": team, "talk_seconds": 50.0,
-                                       "handle_seconds": 60.0})
+    await stats.publish(
+        "call.ended",
+        {
+            "call": "c2",
+            "agent": "2001",
+            "queue": q,
+            "team": team,
+            "talk_seconds": 50.0,
+            "handle_seconds": 60.0,
+        },
+    )
     assert stats.today() == "2026-11-30"
     assert (await stats.read("2026-11-29", Scope.QUEUE, q)).handled == 1
     assert await stats.read("2026-11-30", Scope.QUEUE, q) == DayCounters(
-        handled=1, talk_sum=50.0, handle_sum=60.0)
+        handled=1, talk_sum=50.0, handle_sum=60.0
+    )
 
     key = f"acd:{{{site}}}:stats:2026-11-30:queue:поддержка"
     assert await redis.hget(key, "handled") == "1"
@@ -207,8 +307,9 @@ async def test_daily_counters_per_queue_and_team_start_again_at_local_midnight(
 
 async def test_redis_down_never_stops_a_call_and_is_counted(site: str) -> None:
     # A real client pointed at a port nothing listens on: every command fails at once.
-    down = Redis.from_url("redis://127.0.0.1:1/0", decode_responses=True,
-                          socket_connect_timeout=0.5)
+    down = Redis.from_url(
+        "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5
+    )
     metrics = Metrics()
     stats = moscow_stats(down, site, [0.0], metrics)
     try:
@@ -219,17 +320,23 @@ async def test_redis_down_never_stops_a_call_and_is_counted(site: str) -> None:
 
 
 def test_counters_read_back_from_a_hash_keep_whole_numbers_whole() -> None:
-    counters = DayCounters.from_fields({"answered": "3", "wait_answered_sum": "7.25",
-                                        "something_new": "1"})
+    counters = DayCounters.from_fields(
+        {"answered": "3", "wait_answered_sum": "7.25", "something_new": "1"}
+    )
     assert counters.answered == 3 and isinstance(counters.answered, int)
     assert counters.wait_answered_sum == 7.25
     assert service_level(DayCounters()) is None
 
 
 def test_an_unknown_stats_time_zone_stops_acd_naming_the_setting() -> None:
-    settings = contact_centre("redis://127.0.0.1:6379/0", 5038, site="x",
-                              routing={"stats_timezone": "Asia/Riyadh"})
+    settings = contact_centre(
+        "redis://127.0.0.1:6379/0", 5038, site="x", routing={"stats_timezone": "Asia/Riyadh"}
+    )
     assert settings.routing.stats_timezone == "Asia/Riyadh"
     with pytest.raises(ConfigError, match=r"routing\.stats_timezone: unknown time zone"):
-        contact_centre("redis://127.0.0.1:6379/0", 5038, site="x",
-                       routing={"stats_timezone": "Mars/Olympus_Mons"})
+        contact_centre(
+            "redis://127.0.0.1:6379/0",
+            5038,
+            site="x",
+            routing={"stats_timezone": "Mars/Olympus_Mons"},
+        )

@@ -77,8 +77,13 @@ async def test_caller_who_entered_while_acd_was_down_is_adopted(
     sim: Simulator, redis_url: str, site: str
 ) -> None:
     sim.add_phone("1001", answer_after=1.0, talk_for=2.0)
-    call = await sim.place_call(queue="sales", caller_name="Ольга", patience=120,
-                                caller_number="4951234567", attrs={"crm": "42"})
+    call = await sim.place_call(
+        queue="sales",
+        caller_name="Ольга",
+        patience=120,
+        caller_number="4951234567",
+        attrs={"crm": "42"},
+    )
     await wait_on_hold(sim.port, call.channel)
     app = AcdApp(contact_centre(redis_url, sim.port, site=site), sink=(sink := RecordingSink()))
     await app.start()
@@ -88,7 +93,10 @@ async def test_caller_who_entered_while_acd_was_down_is_adopted(
         adopted = await app.store.get_call(call.uniqueid)
         assert adopted is not None
         assert (adopted.caller_name, adopted.caller_number, adopted.attrs) == (
-            "Ольга", "4951234567", {"crm": "42"})
+            "Ольга",
+            "4951234567",
+            {"crm": "42"},
+        )
         await log_in(app, "1001")
         assert await call.answered(timeout=10) == "1001"
     finally:
@@ -134,8 +142,9 @@ async def test_events_are_held_while_redis_restarts_and_nothing_is_lost(
 async def test_two_acd_processes_never_give_one_call_to_two_agents(
     sim: Simulator, redis_url: str, site: str
 ) -> None:
-    agents = [{"id": f"{1001 + i}", "dial": f"PJSIP/{1001 + i}", "queues": {"sales": 1}}
-              for i in range(4)]
+    agents = [
+        {"id": f"{1001 + i}", "dial": f"PJSIP/{1001 + i}", "queues": {"sales": 1}} for i in range(4)
+    ]
     for agent in agents:
         sim.add_phone(str(agent["id"]), answer_after=0.5, talk_for=2.0)
     settings = contact_centre(redis_url, sim.port, site=site, agents=agents)
@@ -147,8 +156,10 @@ async def test_two_acd_processes_never_give_one_call_to_two_agents(
     try:
         for agent in agents:
             await log_in(apps[0], str(agent["id"]))
-        calls = [await sim.place_call(queue="sales", caller_name=f"Caller {i}", patience=300)
-                 for i in range(12)]
+        calls = [
+            await sim.place_call(queue="sales", caller_name=f"Caller {i}", patience=300)
+            for i in range(12)
+        ]
         answered = await asyncio.gather(*(c.answered(timeout=30) for c in calls))
         assert all(answered)
         await asyncio.gather(*(c.ended(timeout=30) for c in calls))
@@ -188,10 +199,17 @@ async def test_a_log_in_made_by_another_process_counts_at_once_for_overflow(
     team lead: the roster version tells it to read the agents again, without waiting a tick."""
     sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
     sim.add_phone("2001", answer_after=0.5, talk_for=1.0)
-    agents = [{"id": "1001", "dial": "PJSIP/1001", "queues": {"support": 1}, "team": "north"},
-              {"id": "2001", "dial": "PJSIP/2001", "team": "north", "role": "lead"}]
-    queues = [{"name": "support", "teams": ["north"],
-               "steps": [{"after": 0}, {"after": 90, "kind": "leads"}]}]
+    agents = [
+        {"id": "1001", "dial": "PJSIP/1001", "queues": {"support": 1}, "team": "north"},
+        {"id": "2001", "dial": "PJSIP/2001", "team": "north", "role": "lead"},
+    ]
+    queues = [
+        {
+            "name": "support",
+            "teams": ["north"],
+            "steps": [{"after": 0}, {"after": 90, "kind": "leads"}],
+        }
+    ]
     app, sink = await make_acd(agents=agents, queues=queues, routing={"tick_seconds": 30})
     await log_in(app, "2001")
     await app.router.call(app.router.reload_config)  # this process has seen the lead at work

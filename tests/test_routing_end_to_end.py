@@ -8,10 +8,20 @@ from tests.conftest import MakeAcd
 from tests.support import log_in, sample
 
 RU_AND_EN = [
-    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1},
-     "skills": {"lang:en": 8}},
-    {"id": "1002", "name": "Олег", "dial": "PJSIP/1002", "queues": {"sales": 1},
-     "skills": {"lang:ru": 7, "lang:en": 3}},
+    {
+        "id": "1001",
+        "name": "Anna",
+        "dial": "PJSIP/1001",
+        "queues": {"sales": 1},
+        "skills": {"lang:en": 8},
+    },
+    {
+        "id": "1002",
+        "name": "Олег",
+        "dial": "PJSIP/1002",
+        "queues": {"sales": 1},
+        "skills": {"lang:ru": 7, "lang:en": 3},
+    },
 ]
 
 
@@ -65,25 +75,31 @@ async def test_call_overflows_to_team_lead_when_no_agent_is_logged_in(
         {"id": "1001", "dial": "PJSIP/1001", "queues": {"support": 1}, "team": "north"},
         {"id": "2001", "name": "Lead", "dial": "PJSIP/2001", "team": "north", "role": "lead"},
     ]
-    queues = [{"name": "support", "teams": ["north"],
-               "steps": [{"after": 0}, {"after": 90, "kind": "leads"}]}]
+    queues = [
+        {
+            "name": "support",
+            "teams": ["north"],
+            "steps": [{"after": 0}, {"after": 90, "kind": "leads"}],
+        }
+    ]
     app, sink = await make_acd(agents=agents, queues=queues)
     await log_in(app, "2001")  # only the lead is at work
     call = await sim.place_call(queue="support", caller_name="Дарья", patience=300)
     overflowed = await sink.wait_for("call.overflowed", call=call.uniqueid)
     assert overflowed["reason"] == "no-agents"
     assert await call.answered(timeout=10) == "2001"
-    assert sample(app, "acd_calls_overflowed_total", queue="support",
-                  step=overflowed["step"]) == 1
+    assert sample(app, "acd_calls_overflowed_total", queue="support", step=overflowed["step"]) == 1
 
 
 async def test_fewest_calls_shares_calls_evenly(sim: Simulator, make_acd: MakeAcd) -> None:
-    agents = [{"id": f"{1001 + i}", "dial": f"PJSIP/{1001 + i}", "queues": {"sales": 1}}
-              for i in range(3)]
+    agents = [
+        {"id": f"{1001 + i}", "dial": f"PJSIP/{1001 + i}", "queues": {"sales": 1}} for i in range(3)
+    ]
     for agent in agents:
         sim.add_phone(str(agent["id"]), answer_after=0.2, talk_for=0.2)
-    app, sink = await make_acd(agents=agents,
-                               queues=[{"name": "sales", "strategy": "fewest-calls"}])
+    app, sink = await make_acd(
+        agents=agents, queues=[{"name": "sales", "strategy": "fewest-calls"}]
+    )
     await log_in(app, *(str(a["id"]) for a in agents))
     for i in range(6):
         call = await sim.place_call(queue="sales", caller_name=f"Caller {i}", patience=60)

@@ -41,8 +41,13 @@ async def sim(dialplan: Path, tmp_path: Path) -> AsyncIterator[Simulator]:
     voicemail context added: acd sends callers there by name."""
     voicemail = tmp_path / "extensions_voicemail.conf"
     voicemail.write_text(VOICEMAIL_DIALPLAN, encoding="utf-8")
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan, voicemail],
-                          time_scale=TIME_SCALE, seed=7)
+    simulator = Simulator(
+        username="acd",
+        secret="s3cret",
+        dialplan_files=[dialplan, voicemail],
+        time_scale=TIME_SCALE,
+        seed=7,
+    )
     await simulator.start(host="127.0.0.1", port=0)
     yield simulator
     await simulator.stop()
@@ -57,8 +62,11 @@ async def at_work_but_paused(app: AcdApp, *agent_ids: str) -> None:
 
 async def take_a_break(app: AcdApp, *agent_ids: str) -> None:
     for agent_id in agent_ids:
-        await app.router.call(lambda a=agent_id: app.router.change_agent_state(  # type: ignore[misc]
-            a, AgentState.PAUSED, "break"))
+        await app.router.call(
+            lambda a=agent_id: app.router.change_agent_state(  # type: ignore[misc]
+                a, AgentState.PAUSED, "break"
+            )
+        )
 
 
 async def router_knows_who_is_at_work(app: AcdApp) -> None:
@@ -71,8 +79,11 @@ async def router_knows_who_is_at_work(app: AcdApp) -> None:
 async def first_offer(app: AcdApp, call_id: str) -> tuple[str, float]:
     """The agent ``call_id`` was first offered to, and how long it had waited by then."""
     fields = await app.store.get_call_fields(call_id)
-    offers = [entry for entry in await app.store.history(call_id)
-              if entry["event"] == "call.offered_to_agent"]
+    offers = [
+        entry
+        for entry in await app.store.history(call_id)
+        if entry["event"] == "call.offered_to_agent"
+    ]
     assert offers, f"call {call_id} was never offered to an agent"
     return offers[0]["agent"], offers[0]["at"] - float(fields["arrived_at"])
 
@@ -114,15 +125,26 @@ class AmiListener:
 # --- 1. skill thresholds relax over time ---------------------------------------------------------
 
 DUTCH = [
-    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1},
-     "skills": {"lang:nl": 8}},
-    {"id": "1002", "name": "Daan", "dial": "PJSIP/1002", "queues": {"sales": 1},
-     "skills": {"lang:nl": 4}},
+    {
+        "id": "1001",
+        "name": "Anna",
+        "dial": "PJSIP/1001",
+        "queues": {"sales": 1},
+        "skills": {"lang:nl": 8},
+    },
+    {
+        "id": "1002",
+        "name": "Daan",
+        "dial": "PJSIP/1002",
+        "queues": {"sales": 1},
+        "skills": {"lang:nl": 4},
+    },
 ]
 
 
-@pytest.mark.parametrize("relaxation", [{"skills": {"lang:nl": 4}}, {"cap": 4}],
-                         ids=["skills", "cap"])
+@pytest.mark.parametrize(
+    "relaxation", [{"skills": {"lang:nl": 4}}, {"cap": 4}], ids=["skills", "cap"]
+)
 async def test_dutch_caller_reaches_a_less_fluent_agent_once_the_step_relaxes_the_threshold(
     sim: Simulator, make_acd: MakeAcd, relaxation: dict[str, Any]
 ) -> None:
@@ -133,8 +155,9 @@ async def test_dutch_caller_reaches_a_less_fluent_agent_once_the_step_relaxes_th
     await at_work_but_paused(app, "1001")  # the fluent speaker is on a break
     await log_in(app, "1002")
     await router_knows_who_is_at_work(app)
-    call = await sim.place_call(queue="sales", skills="lang:nl=7", caller_name="Joost",
-                                patience=None)
+    call = await sim.place_call(
+        queue="sales", skills="lang:nl=7", caller_name="Joost", patience=None
+    )
     await sink.wait_for("call.offered", call=call.uniqueid)
     assert await call.answered(timeout=10) == "1002"
     agent, waited = await first_offer(app, call.uniqueid)
@@ -146,9 +169,13 @@ async def test_dutch_caller_reaches_a_less_fluent_agent_once_the_step_relaxes_th
 
 # --- 2-4. the final fallback: another queue, voicemail, a callback request ----------------------
 
+
 def fallback_queue(**fallback: str) -> dict[str, Any]:
-    return {"name": "sales", "wrap_up_seconds": 0,
-            "steps": [{"after": 0}, {"after": STEP_AFTER, "kind": "fallback", **fallback}]}
+    return {
+        "name": "sales",
+        "wrap_up_seconds": 0,
+        "steps": [{"after": 0}, {"after": STEP_AFTER, "kind": "fallback", **fallback}],
+    }
 
 
 async def test_call_falls_back_to_another_queue_and_is_answered_there(
@@ -171,7 +198,10 @@ async def test_call_falls_back_to_another_queue_and_is_answered_there(
     assert (answered["agent"], answered["queue"]) == ("2001", "backup")
     overflowed = await sink.wait_for("call.overflowed", call=call.uniqueid, queue="sales")
     assert (overflowed["step"], overflowed["reason"], overflowed["to"]) == (
-        "1-fallback", "wait", "queue")
+        "1-fallback",
+        "wait",
+        "queue",
+    )
     _, waited = await first_offer(app, call.uniqueid)
     assert waited >= STEP_AFTER
     assert sim.phone("1001").calls_rung == 0
@@ -194,9 +224,13 @@ async def test_call_falls_back_to_a_voicemail_context(sim: Simulator, make_acd: 
         call = await sim.place_call(queue="sales", caller_name="Ольга Смирнова", patience=None)
         overflowed = await sink.wait_for("call.overflowed", call=call.uniqueid)
         assert (overflowed["step"], overflowed["reason"], overflowed["to"]) == (
-            "1-fallback", "wait", "voicemail")
-        reached = await listener.wait_for(Event="Newexten", Channel=call.channel,
-                                          Context="vm-sales")
+            "1-fallback",
+            "wait",
+            "voicemail",
+        )
+        reached = await listener.wait_for(
+            Event="Newexten", Channel=call.channel, Context="vm-sales"
+        )
         assert (reached["Application"], reached["AppData"]) == ("Playback", "vm-intro")
     finally:
         listener.close()
@@ -215,20 +249,26 @@ async def test_call_falls_back_to_a_callback_request_keeping_the_callers_name(
     await router_knows_who_is_at_work(app)
     listener = await AmiListener.connect(sim.port)
     try:
-        call = await sim.place_call(queue="sales", caller_name="مریم رضایی",
-                                    caller_number="989121234567", patience=None)
+        call = await sim.place_call(
+            queue="sales", caller_name="مریم رضایی", caller_number="989121234567", patience=None
+        )
         overflowed = await sink.wait_for("call.overflowed", call=call.uniqueid)
         assert (overflowed["step"], overflowed["reason"], overflowed["to"]) == (
-            "1-fallback", "wait", "callback")
-        fell_back = await listener.wait_for(Event="UserEvent", UserEvent="ACDFallback",
-                                            Channel=call.channel)
+            "1-fallback",
+            "wait",
+            "callback",
+        )
+        fell_back = await listener.wait_for(
+            Event="UserEvent", UserEvent="ACDFallback", Channel=call.channel
+        )
         assert fell_back["Reason"] == "callback"
     finally:
         listener.close()
     assert await call.ended(timeout=10) == "fallback"
     requests = [json.loads(entry) for entry in await redis.lrange(Keys(site).callbacks, 0, -1)]
     assert [(r["call"], r["queue"], r["number"], r["name"]) for r in requests] == [
-        (call.uniqueid, "sales", "989121234567", "مریم رضایی")]
+        (call.uniqueid, "sales", "989121234567", "مریم رضایی")
+    ]
     fields = await app.store.get_call_fields(call.uniqueid)
     assert (fields["status"], fields["outcome"]) == ("ended", "overflowed")
     assert sample(app, "acd_calls_overflowed_total", queue="sales", step="1-fallback") == 1
@@ -239,14 +279,14 @@ async def test_call_arriving_right_after_an_agent_logs_in_is_answered_not_sent_a
 ) -> None:
     sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
     # No tick during the test: the window after a log-in is as long as a tick interval.
-    app, _ = await make_acd(queues=[fallback_queue(to="callback")],
-                            routing={"tick_seconds": 30})
+    app, _ = await make_acd(queues=[fallback_queue(to="callback")], routing={"tick_seconds": 30})
     await log_in(app, "1001")
     call = await sim.place_call(queue="sales", caller_name="Ahmed", patience=None)
     assert await call.answered(timeout=10) == "1001"
 
 
 # --- 5. a line too long goes to the team leads at once -------------------------------------------
+
 
 async def test_call_goes_to_a_team_lead_at_once_when_the_line_is_longer_than_max_length(
     sim: Simulator, make_acd: MakeAcd
@@ -256,8 +296,14 @@ async def test_call_goes_to_a_team_lead_at_once_when_the_line_is_longer_than_max
         {"id": "1001", "dial": "PJSIP/1001", "queues": {"support": 1}, "team": "north"},
         {"id": "2001", "name": "Лейла", "dial": "PJSIP/2001", "team": "north", "role": "lead"},
     ]
-    queues = [{"name": "support", "teams": ["north"], "max_length": 1,
-               "steps": [{"after": 0}, {"after": 90, "kind": "leads"}]}]
+    queues = [
+        {
+            "name": "support",
+            "teams": ["north"],
+            "max_length": 1,
+            "steps": [{"after": 0}, {"after": 90, "kind": "leads"}],
+        }
+    ]
     app, sink = await make_acd(agents=agents, queues=queues)
     await at_work_but_paused(app, "1001")
     await log_in(app, "2001")
@@ -278,20 +324,38 @@ async def test_call_goes_to_a_team_lead_at_once_when_the_line_is_longer_than_max
 # --- 6. strategies per queue ---------------------------------------------------------------------
 
 THREE_DUTCH = [
-    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1},
-     "skills": {"lang:nl": 5}},
-    {"id": "1002", "name": "Bram", "dial": "PJSIP/1002", "queues": {"sales": 1},
-     "skills": {"lang:nl": 9}},
-    {"id": "1003", "name": "Cor", "dial": "PJSIP/1003", "queues": {"sales": 1},
-     "skills": {"lang:nl": 9}},
+    {
+        "id": "1001",
+        "name": "Anna",
+        "dial": "PJSIP/1001",
+        "queues": {"sales": 1},
+        "skills": {"lang:nl": 5},
+    },
+    {
+        "id": "1002",
+        "name": "Bram",
+        "dial": "PJSIP/1002",
+        "queues": {"sales": 1},
+        "skills": {"lang:nl": 9},
+    },
+    {
+        "id": "1003",
+        "name": "Cor",
+        "dial": "PJSIP/1003",
+        "queues": {"sales": 1},
+        "skills": {"lang:nl": 9},
+    },
 ]
 
 
-@pytest.mark.parametrize(("strategy", "expected"), [
-    ("best-skill", "1003"),  # most fluent; of the two at 9, idle longer
-    ("longest-idle", "1001"),
-    (None, "1001"),  # the default
-])
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("best-skill", "1003"),  # most fluent; of the two at 9, idle longer
+        ("longest-idle", "1001"),
+        (None, "1001"),  # the default
+    ],
+)
 async def test_queue_strategy_picks_the_agent_for_a_call(
     sim: Simulator, make_acd: MakeAcd, strategy: str | None, expected: str
 ) -> None:
@@ -309,8 +373,9 @@ async def test_queue_strategy_picks_the_agent_for_a_call(
 async def test_round_robin_takes_agents_in_turn(sim: Simulator, make_acd: MakeAcd) -> None:
     for agent in THREE_DUTCH:
         sim.add_phone(str(agent["id"]), answer_after=0.2, talk_for=0.2)
-    app, sink = await make_acd(agents=THREE_DUTCH,
-                               queues=[{"name": "sales", "strategy": "round-robin"}])
+    app, sink = await make_acd(
+        agents=THREE_DUTCH, queues=[{"name": "sales", "strategy": "round-robin"}]
+    )
     await log_in(app, "1003", "1002", "1001")  # longest idle would start with 1003
     taken = []
     for i in range(4):
@@ -326,8 +391,9 @@ async def test_least_talk_time_prefers_the_agent_who_talked_least_today(
     for phone in ("1001", "1002"):
         sim.add_phone(phone, answer_after=0.5, talk_for=3600)  # callers end the calls
     agents = THREE_DUTCH[:2]
-    app, sink = await make_acd(agents=agents,
-                               queues=[{"name": "sales", "strategy": "least-talk-time"}])
+    app, sink = await make_acd(
+        agents=agents, queues=[{"name": "sales", "strategy": "least-talk-time"}]
+    )
     await log_in(app, "1001")
     long_call = await sim.place_call(queue="sales", caller_name="Lang", talk_for=15)
     assert await long_call.answered(timeout=10) == "1001"
@@ -357,8 +423,9 @@ async def test_random_strategy_gives_each_call_to_a_seeded_draw_among_eligible_a
     app, sink = await make_acd(agents=agents, queues=[{"name": "sales", "strategy": "random"}])
     await log_in(app, "1001", "1002", "1003")  # 1001 idle longest, but speaks no Dutch
     for i in range(6):
-        call = await sim.place_call(queue="sales", skills="lang:nl=5", caller_name=f"Beller {i}",
-                                    patience=60)
+        call = await sim.place_call(
+            queue="sales", skills="lang:nl=5", caller_name=f"Beller {i}", patience=60
+        )
         eligible = await app.store.get_agents(["1002", "1003"])
         # The draw is seeded by the call id, so the same call goes to the same agent.
         drawn = pick_agent(Strategy.RANDOM, eligible, seed=call.uniqueid)
@@ -370,12 +437,14 @@ async def test_random_strategy_gives_each_call_to_a_seeded_draw_among_eligible_a
 
 # --- 7. an agent in several queues takes its better-ranked queue first ---------------------------
 
+
 async def test_agent_takes_the_call_of_its_better_ranked_queue_though_another_waited_longer(
     sim: Simulator, make_acd: MakeAcd
 ) -> None:
     sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
-    agents = [{"id": "1001", "name": "Nadia", "dial": "PJSIP/1001",
-               "queues": {"sales": 1, "billing": 2}}]
+    agents = [
+        {"id": "1001", "name": "Nadia", "dial": "PJSIP/1001", "queues": {"sales": 1, "billing": 2}}
+    ]
     app, sink = await make_acd(agents=agents, queues=[{"name": "sales"}, {"name": "billing"}])
     billing = await sim.place_call(queue="billing", caller_name="Sami", patience=None)
     await sink.wait_for("call.offered", call=billing.uniqueid)
@@ -391,17 +460,28 @@ async def test_agent_takes_the_call_of_its_better_ranked_queue_though_another_wa
 
 # --- 8. supervisors only when a step names them --------------------------------------------------
 
+
 async def test_supervisor_gets_a_call_only_from_the_step_that_names_supervisors(
     sim: Simulator, make_acd: MakeAcd
 ) -> None:
     sim.add_phone("3001", answer_after=0.5, talk_for=1.0)
     agents = [
         {"id": "1001", "dial": "PJSIP/1001", "queues": {"sales": 1}, "team": "north"},
-        {"id": "3001", "name": "Фарид", "dial": "PJSIP/3001", "team": "north",
-         "role": "supervisor"},
+        {
+            "id": "3001",
+            "name": "Фарид",
+            "dial": "PJSIP/3001",
+            "team": "north",
+            "role": "supervisor",
+        },
     ]
-    queues = [{"name": "sales", "teams": ["north"],
-               "steps": [{"after": 0}, {"after": STEP_AFTER, "kind": "supervisors"}]}]
+    queues = [
+        {
+            "name": "sales",
+            "teams": ["north"],
+            "steps": [{"after": 0}, {"after": STEP_AFTER, "kind": "supervisors"}],
+        }
+    ]
     app, sink = await make_acd(agents=agents, queues=queues)
     await at_work_but_paused(app, "1001")
     await log_in(app, "3001")  # ready the whole time
@@ -415,6 +495,7 @@ async def test_supervisor_gets_a_call_only_from_the_step_that_names_supervisors(
 
 
 # --- 9. a missed offer keeps the caller's place --------------------------------------------------
+
 
 async def test_missed_call_goes_back_ahead_of_callers_who_came_after_it(
     sim: Simulator, make_acd: MakeAcd
@@ -431,9 +512,12 @@ async def test_missed_call_goes_back_ahead_of_callers_who_came_after_it(
     await sink.wait_for("agent.missed", call=earlier.uniqueid, agent="1001")
     kinds = [(kind, data.get("call")) for kind, data in sink.events]
     assert kinds.index(("call.offered", later.uniqueid)) < kinds.index(
-        ("agent.missed", earlier.uniqueid))  # the later caller was in line before the miss
+        ("agent.missed", earlier.uniqueid)
+    )  # the later caller was in line before the miss
     assert [c.id for c in await app.store.waiting_calls("sales")] == [
-        earlier.uniqueid, later.uniqueid]
+        earlier.uniqueid,
+        later.uniqueid,
+    ]
     assert (await app.store.get_call_fields(earlier.uniqueid))["arrived_at"] == arrived
     paused = await app.store.get_agent("1001")
     assert paused is not None

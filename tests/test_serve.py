@@ -43,13 +43,25 @@ async def test_serve_routes_with_settings_from_file_and_environment(
     config.write_text(CONFIG, encoding="utf-8")
     port = free_port()
     env = {
-        "PATH": os.environ.get("PATH", ""), "ACD_AMI_HOST": "127.0.0.1",
-        "ACD_AMI_PORT": str(sim.port), "ACD_AMI_USER": "acd", "ACD_AMI_SECRET": "s3cret",
-        "ACD_REDIS_URL": redis_url, "ACD_SITE": site, "ACD_HTTP_PORT": str(port),
+        "PATH": os.environ.get("PATH", ""),
+        "ACD_AMI_HOST": "127.0.0.1",
+        "ACD_AMI_PORT": str(sim.port),
+        "ACD_AMI_USER": "acd",
+        "ACD_AMI_SECRET": "s3cret",
+        "ACD_REDIS_URL": redis_url,
+        "ACD_SITE": site,
+        "ACD_HTTP_PORT": str(port),
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acd", "serve", "--config", str(config), env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "acd",
+        "serve",
+        "--config",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
     lines: list[bytes] = []
@@ -64,8 +76,10 @@ async def test_serve_routes_with_settings_from_file_and_environment(
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/health") as response:
                 health = await response.json()
-            async with http.get(f"http://127.0.0.1:{port}/api/v1/agents",
-                                headers={"Authorization": "Bearer wallboard-token"}) as response:
+            async with http.get(
+                f"http://127.0.0.1:{port}/api/v1/agents",
+                headers={"Authorization": "Bearer wallboard-token"},
+            ) as response:
                 agents = (await response.json())["agents"]
         assert health["ok"] is True
         assert [(a["id"], a["name"]) for a in agents] == [("1001", "Fatima")]

@@ -38,11 +38,19 @@ async def test_banner_login_and_fully_booted(sim: Simulator) -> None:
     client = await AmiClient.connect(sim.port)
     assert client.banner == b"Asterisk Call Manager/11.0.0\r\n"
     reply = await client.login()
-    assert reply.headers == [("Response", "Success"), ("ActionID", reply["ActionID"]),
-                             ("Message", "Authentication accepted")]
+    assert reply.headers == [
+        ("Response", "Success"),
+        ("ActionID", reply["ActionID"]),
+        ("Message", "Authentication accepted"),
+    ]
     booted = await client.expect("FullyBooted")
-    assert [k for k, _ in booted.headers] == ["Event", "Privilege", "Uptime", "LastReload",
-                                              "Status"]
+    assert [k for k, _ in booted.headers] == [
+        "Event",
+        "Privilege",
+        "Uptime",
+        "LastReload",
+        "Status",
+    ]
     auth = await client.expect("SuccessfulAuth", AccountID="acd")
     assert auth["Privilege"] == "security,all"
     await client.close()
@@ -56,13 +64,12 @@ async def test_wrong_secret_is_refused_and_the_connection_closed(sim: Simulator)
     await client.close()
 
 
-async def test_before_login_only_login_logoff_and_challenge_are_allowed(
-    sim: Simulator
-) -> None:
+async def test_before_login_only_login_logoff_and_challenge_are_allowed(sim: Simulator) -> None:
     client = await AmiClient.connect(sim.port)
     assert (await client.action("Ping"))["Message"] == "Permission denied"
     assert (await client.action("Challenge", AuthType="plain"))["Message"] == (
-        "Must specify AuthType")
+        "Must specify AuthType"
+    )
     client.send([("ActionID", "no-action")])
     reply = await client.find(lambda m: m.get("ActionID") == "no-action")
     assert reply["Message"] == "Missing action in request"
@@ -83,8 +90,10 @@ async def test_md5_challenge_login(sim: Simulator) -> None:
 
 async def test_errors_are_answered_as_asterisk_answers_them(ami: AmiClient) -> None:
     cases = {
-        ("Redirect", (("Channel", "PJSIP/x-1"), ("Context", "c"), ("Exten", "s"),
-                      ("Priority", "1"))): "Channel does not exist: PJSIP/x-1",
+        (
+            "Redirect",
+            (("Channel", "PJSIP/x-1"), ("Context", "c"), ("Exten", "s"), ("Priority", "1")),
+        ): "Channel does not exist: PJSIP/x-1",
         ("Redirect", (("Channel", "PJSIP/x-1"),)): "Context not specified",
         ("Setvar", (("Channel", "PJSIP/x-1"), ("Variable", "A"))): "No such channel",
         ("Setvar", ()): "No variable specified",
@@ -92,14 +101,18 @@ async def test_errors_are_answered_as_asterisk_answers_them(ami: AmiClient) -> N
         ("Hangup", (("Channel", "nope"),)): "No such channel",
         ("Hangup", ()): "No channel specified",
         ("Hangup", (("Channel", "/unterminated"),)): (
-            "Regex format invalid, Channel param should be /regex/"),
+            "Regex format invalid, Channel param should be /regex/"
+        ),
         ("Originate", (("Channel", "Bogus/xyz"), ("Application", "Wait"))): "Originate failed",
         ("Originate", (("Application", "Wait"),)): "Channel not specified",
         ("Originate", (("Channel", "PJSIP/1001"),)): (
-            "Originate with 'Exten' requires 'Context' and 'Priority'"),
+            "Originate with 'Exten' requires 'Context' and 'Priority'"
+        ),
         ("Events", ()): "Invalid event mask",
-        ("NoSuchAction", ()): ("Invalid/unknown command: NoSuchAction. "
-                               "Use Action: ListCommands to show available commands."),
+        ("NoSuchAction", ()): (
+            "Invalid/unknown command: NoSuchAction. "
+            "Use Action: ListCommands to show available commands."
+        ),
     }
     for (action, headers), message in cases.items():
         reply = await ami.action(action, **dict(headers))
@@ -158,13 +171,19 @@ async def test_garbage_and_lines_without_a_colon_do_not_break_the_server(
 
 
 async def test_originate_of_a_local_channel_in_the_capture_dialplan() -> None:
-    sim = Simulator(username="acd", secret="s3cret", dialplan_files=[CAPTURE_DIALPLAN],
-                    time_scale=TIME_SCALE)
+    sim = Simulator(
+        username="acd", secret="s3cret", dialplan_files=[CAPTURE_DIALPLAN], time_scale=TIME_SCALE
+    )
     await sim.start()
     ami = await AmiClient.connect(sim.port)
     await ami.login()
-    reply = await ami.action("Originate", Channel="Local/100@from-customer",
-                             Application="Wait", Data="2", CallerID='"Олег" <+7 999 123>')
+    reply = await ami.action(
+        "Originate",
+        Channel="Local/100@from-customer",
+        Application="Wait",
+        Data="2",
+        CallerID='"Олег" <+7 999 123>',
+    )
     assert reply["Message"] == "Originate successfully queued"  # synchronous: after answer
     user = await ami.expect("UserEvent", UserEvent="ACDEnqueue")
     assert user["CallerIDName"] == "Олег" and user["CallerIDNum"] == "+7999123"
@@ -178,12 +197,17 @@ async def test_originate_of_a_local_channel_in_the_capture_dialplan() -> None:
 
 
 async def test_async_originate_to_an_unknown_endpoint_reports_failure(ami: AmiClient) -> None:
-    reply = await ami.action("Originate", Channel="PJSIP/9999", Context="acd.inbound",
-                             Exten="s", Priority="1", Async="true")
+    reply = await ami.action(
+        "Originate",
+        Channel="PJSIP/9999",
+        Context="acd.inbound",
+        Exten="s",
+        Priority="1",
+        Async="true",
+    )
     assert reply["Message"] == "Originate successfully queued"
     failed = await ami.expect("OriginateResponse", ActionID=reply["ActionID"])
-    assert (failed["Response"], failed["Reason"], failed["Uniqueid"]) == (
-        "Failure", "0", "<null>")
+    assert (failed["Response"], failed["Reason"], failed["Uniqueid"]) == ("Failure", "0", "<null>")
 
 
 async def test_status_and_core_show_channels_list_live_channels(
@@ -257,8 +281,14 @@ async def test_stop_leaves_no_task_behind() -> None:
 
 
 async def test_panoramisk_talks_to_the_simulator(sim: Simulator) -> None:
-    manager = Manager(host="127.0.0.1", port=sim.port, username="acd", secret="s3cret",
-                      ping_delay=0, reconnect_timeout=0)
+    manager = Manager(
+        host="127.0.0.1",
+        port=sim.port,
+        username="acd",
+        secret="s3cret",
+        ping_delay=0,
+        reconnect_timeout=0,
+    )
     enqueued: asyncio.Queue[str] = asyncio.Queue()
     manager.register_event("UserEvent", lambda _, event: enqueued.put_nowait(event.Queue))
     await manager.connect()
@@ -273,10 +303,10 @@ async def test_panoramisk_talks_to_the_simulator(sim: Simulator) -> None:
 
 async def test_a_looping_dialplan_does_not_freeze_the_server(tmp_path: Path) -> None:
     spin = tmp_path / "spin.conf"
-    spin.write_text("[acd.inbound]\nexten => s,1,NoOp(spin)\n same => n,Goto(1)\n",
-                    encoding="utf-8")
-    sim = Simulator(username="acd", secret="s3cret", dialplan_files=[spin],
-                    time_scale=TIME_SCALE)
+    spin.write_text(
+        "[acd.inbound]\nexten => s,1,NoOp(spin)\n same => n,Goto(1)\n", encoding="utf-8"
+    )
+    sim = Simulator(username="acd", secret="s3cret", dialplan_files=[spin], time_scale=TIME_SCALE)
     await sim.start()
     ami = await AmiClient.connect(sim.port)
     await ami.login(Events="off")

@@ -40,19 +40,34 @@ async def enqueued(ami: AmiClient, call: SimCall) -> Message:
 
 def ring_agent(ami: AmiClient, call: SimCall, dial: str, ring: int = 15) -> None:
     """What acd does to offer a call: Setvar the dial string and ring time, then Redirect."""
-    for name, value in (("ACD_AGENT_DIAL", dial), ("ACD_AGENT", dial.split("/")[-1]),
-                        ("ACD_RING", str(ring))):
+    for name, value in (
+        ("ACD_AGENT_DIAL", dial),
+        ("ACD_AGENT", dial.split("/")[-1]),
+        ("ACD_RING", str(ring)),
+    ):
         ami.send({"Action": "Setvar", "Channel": call.channel, "Variable": name, "Value": value})
-    ami.send({"Action": "Redirect", "Channel": call.channel, "Context": "acd.connect",
-              "Exten": "s", "Priority": "1"})
+    ami.send(
+        {
+            "Action": "Redirect",
+            "Channel": call.channel,
+            "Context": "acd.connect",
+            "Exten": "s",
+            "Priority": "1",
+        }
+    )
 
 
 async def test_enqueue_event_carries_queue_priority_skills_and_encoded_attrs(
     sim: Simulator, ami: AmiClient
 ) -> None:
-    russian = await sim.place_call(queue="support", priority=7, skills="lang:ru=3,billing=1",
-                                   attrs={"crm": "42", "note": "VIP клиент"},
-                                   caller_name="Иван Петров", caller_number="79991234567")
+    russian = await sim.place_call(
+        queue="support",
+        priority=7,
+        skills="lang:ru=3,billing=1",
+        attrs={"crm": "42", "note": "VIP клиент"},
+        caller_name="Иван Петров",
+        caller_number="79991234567",
+    )
     event = await enqueued(ami, russian)
     assert event["Uniqueid"] == russian.uniqueid and event["Linkedid"] == russian.linkedid
     assert event["CallerIDName"] == "Иван Петров" and event["CallerIDNum"] == "79991234567"
@@ -61,11 +76,15 @@ async def test_enqueue_event_carries_queue_priority_skills_and_encoded_attrs(
     assert event["Skills"] == "lang:ru=3,billing=1"  # the quotes keep the comma inside
     assert event["Attrs"] == "crm%3D42%3Bnote%3DVIP%20%D0%BA%D0%BB%D0%B8%D0%B5%D0%BD%D1%82"
     assert unquote(event["Attrs"]) == "crm=42;note=VIP клиент"
-    arabic = await sim.place_call(queue="поддержка", caller_name="فاطمة الزهراء",
-                                  caller_number="971501234567")
+    arabic = await sim.place_call(
+        queue="поддержка", caller_name="فاطمة الزهراء", caller_number="971501234567"
+    )
     event = await enqueued(ami, arabic)
     assert (event["CallerIDName"], event["Queue"], event["Skills"]) == (
-        "فاطمة الزهراء", "поддержка", "")
+        "فاطمة الزهراء",
+        "поддержка",
+        "",
+    )
     newchannel = ami.events("Newchannel", Channel=arabic.channel)[0]
     assert newchannel["Channel"].startswith("PJSIP/trunk-")
     assert (newchannel["ChannelState"], newchannel["Context"]) == ("4", "acd.inbound")
@@ -79,10 +98,13 @@ async def test_offered_call_rings_the_phone_which_answers_talks_and_hangs_up(
     await enqueued(ami, call)
     ring_agent(ami, call, "PJSIP/1001")
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
-    await ami.expect("Newexten", Channel=call.channel, Context="acd.connect",
-                     Application="Dial",
-                     AppData="PJSIP/1001,15,m(default)b(acd.agent-leg^s^1)"
-                             "U(acd.agent-answered)")
+    await ami.expect(
+        "Newexten",
+        Channel=call.channel,
+        Context="acd.connect",
+        Application="Dial",
+        AppData="PJSIP/1001,15,m(default)b(acd.agent-leg^s^1)U(acd.agent-answered)",
+    )
     begin = await ami.expect("DialBegin", Channel=call.channel, DialString="1001")
     agent = begin["DestChannel"]
     assert agent.startswith("PJSIP/1001-") and begin["DestLinkedid"] == call.linkedid
@@ -199,8 +221,9 @@ async def test_redirect_while_ringing_stops_the_dial_and_continues_there(
     await enqueued(ami, call)
     ring_agent(ami, call, "PJSIP/1001", ring=60)
     agent = (await ami.expect("DialBegin", Channel=call.channel))["DestChannel"]
-    reply = await ami.action("Redirect", Channel=call.channel, Context="acd.inbound", Exten="s",
-                             Priority="hold")
+    reply = await ami.action(
+        "Redirect", Channel=call.channel, Context="acd.inbound", Exten="s", Priority="hold"
+    )
     assert reply["Message"] == "Redirect successful"
     await ami.expect("DialEnd", DestChannel=agent, DialStatus="CANCEL")
     await ami.expect("MusicOnHoldStop", Channel=call.channel)
@@ -247,8 +270,12 @@ async def test_local_channel_agents_answer_through_the_dialplan(tmp_path: object
 
     extra = Path(str(tmp_path)) / "agents.conf"
     extra.write_text("[agents]\nexten => _1XXX,1,Dial(PJSIP/${EXTEN},,)\n", encoding="utf-8")
-    sim = Simulator(username="acd", secret="s3cret", time_scale=TIME_SCALE,
-                    dialplan_files=[default_dialplan(), extra])
+    sim = Simulator(
+        username="acd",
+        secret="s3cret",
+        time_scale=TIME_SCALE,
+        dialplan_files=[default_dialplan(), extra],
+    )
     await sim.start()
     sim.add_phone("1001", answer_after=0.5, talk_for=2)
     ami = await AmiClient.connect(sim.port)

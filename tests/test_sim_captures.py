@@ -32,14 +32,31 @@ NOT_SIMULATED = {"QueueParams", "QueueMember", "QueueMemberStatus"}
 # compared as a multiset.
 OUT_OF_BAND = {"OriginateResponse", "DeviceStateChange"}
 SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth", "RequestBadFormat"}
-DURATION_VARIABLES = {"ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS",
-                      "RINGTIME", "RINGTIME_MS"}
-VOLATILE = {"EventTV": "<time>", "SessionTV": "<time>", "Timestamp": "<time>",
-            "Uptime": "<uptime>", "LastReload": "<uptime>", "SessionID": "<session>",
-            "LocalAddress": "<address>", "RemoteAddress": "<address>",
-            "CoreStartupDate": "<date>", "CoreStartupTime": "<date>",
-            "CoreReloadDate": "<date>", "CoreReloadTime": "<date>",
-            "CoreProcessedCalls": "<count>", "Duration": "<duration>", "Seconds": "<duration>"}
+DURATION_VARIABLES = {
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "RINGTIME",
+    "RINGTIME_MS",
+}
+VOLATILE = {
+    "EventTV": "<time>",
+    "SessionTV": "<time>",
+    "Timestamp": "<time>",
+    "Uptime": "<uptime>",
+    "LastReload": "<uptime>",
+    "SessionID": "<session>",
+    "LocalAddress": "<address>",
+    "RemoteAddress": "<address>",
+    "CoreStartupDate": "<date>",
+    "CoreStartupTime": "<date>",
+    "CoreReloadDate": "<date>",
+    "CoreReloadTime": "<date>",
+    "CoreProcessedCalls": "<count>",
+    "Duration": "<duration>",
+    "Seconds": "<duration>",
+}
 CHANNEL_NAME = re.compile(r"((?:Local|PJSIP)/[^\s;,]+?)-([0-9a-f]{8})")
 
 
@@ -75,10 +92,16 @@ def load_capture(name: str) -> Capture:
             assert line.endswith(b"\r"), f"{name}: server line without \\r\\n: {line!r}"
             server.append(line[:-1])
     assert not server and not action
-    dropped = Counter(i.get("ActionID") for i in capture.items
-                      if isinstance(i, Message) and i.event in NOT_SIMULATED)
-    capture.items = [_recount(i, dropped) for i in capture.items
-                     if not (isinstance(i, Message) and i.event in NOT_SIMULATED)]
+    dropped = Counter(
+        i.get("ActionID")
+        for i in capture.items
+        if isinstance(i, Message) and i.event in NOT_SIMULATED
+    )
+    capture.items = [
+        _recount(i, dropped)
+        for i in capture.items
+        if not (isinstance(i, Message) and i.event in NOT_SIMULATED)
+    ]
     return capture
 
 
@@ -87,8 +110,7 @@ def _recount(item: Message | list[str], dropped: Counter[str | None]) -> Message
     if not isinstance(item, Message) or item.get("EventList") != "Complete":
         return item
     removed = dropped[item.get("ActionID")]
-    return Message([(k, str(int(v) - removed) if k == "ListItems" else v)
-                    for k, v in item.headers])
+    return Message([(k, str(int(v) - removed) if k == "ListItems" else v) for k, v in item.headers])
 
 
 async def replay(capture: Capture, port: int) -> AmiClient:
@@ -102,14 +124,18 @@ async def replay(capture: Capture, port: int) -> AmiClient:
             batch.append(item)
             continue
         if batch:  # actions the capture shows back to back are sent in one write
+
             def caught_up(n: int = seen) -> bool:
                 return _counted(client.messages) >= n
 
             await client.wait(caught_up, 10)
             rename = _renamer(recorded, client.messages)
-            client.write(b"".join(
-                ("".join(f"{rename(line)}\r\n" for line in lines) + "\r\n").encode()
-                for lines in batch))
+            client.write(
+                b"".join(
+                    ("".join(f"{rename(line)}\r\n" for line in lines) + "\r\n").encode()
+                    for lines in batch
+                )
+            )
             batch = []
         seen += isinstance(item, Message)
     await client.closed(10)  # every capture ends with a Logoff or a refused Login
@@ -123,7 +149,8 @@ def _renamer(recorded: Normaliser, received: list[Message]) -> Callable[[str], s
     normalise(received, ours)
     by_label = {label: name for name, label in ours.names.items()}
     return lambda line: CHANNEL_NAME.sub(
-        lambda m: by_label.get(recorded.names.get(m.group(0), ""), m.group(0)), line)
+        lambda m: by_label.get(recorded.names.get(m.group(0), ""), m.group(0)), line
+    )
 
 
 def _counted(messages: list[Message]) -> int:
@@ -145,20 +172,23 @@ class Normaliser:
             return VOLATILE[name]
         if message.get("Variable") in DURATION_VARIABLES and name == "Value" and value:
             return "<duration>"
-        if message.event == "DeviceStateChange" and name == "State" and message.get(
-                "Device", "").startswith("Local/"):
+        if (
+            message.event == "DeviceStateChange"
+            and name == "State"
+            and message.get("Device", "").startswith("Local/")
+        ):
             return "<local-device-state>"  # computed later, in another thread, in Asterisk
         if name.endswith(("Uniqueid", "Linkedid")) and value:
             return self._label(self.ids, value, "B" if name == "BridgeUniqueid" else "U")
         return CHANNEL_NAME.sub(
-            lambda m: f"{m.group(1)}-<{self._label(self.names, m.group(0), '')}>", value)
+            lambda m: f"{m.group(1)}-<{self._label(self.names, m.group(0), '')}>", value
+        )
 
     def message(self, message: Message) -> Message:
         return Message([(k, self.value(message, k, v)) for k, v in message.headers])
 
 
-def normalise(messages: Iterable[Message], normaliser: Normaliser | None = None
-              ) -> list[Message]:
+def normalise(messages: Iterable[Message], normaliser: Normaliser | None = None) -> list[Message]:
     normaliser = normaliser or Normaliser()
     return [normaliser.message(m) for m in messages]
 
@@ -202,7 +232,7 @@ def compare(capture: Capture, client: AmiClient, *, per_channel: bool) -> None:
     assert client.banner == capture.banner
     raw = bytes(client.raw)
     assert raw.startswith(capture.banner)
-    body = raw[len(capture.banner):]
+    body = raw[len(capture.banner) :]
     assert body.endswith(b"\r\n\r\n") or not body
     assert b"\n" not in body.replace(b"\r\n", b"") and b"\r" not in body.replace(b"\r\n", b"")
     expected = normalise(capture.messages())
@@ -223,15 +253,22 @@ def compare(capture: Capture, client: AmiClient, *, per_channel: bool) -> None:
     keys = Counter(_stream_key(m) for m in rest_expected)
     assert keys == Counter(_stream_key(m) for m in rest_actual)
     for key in keys:
-        assert_same(_canonical([m for m in rest_expected if _stream_key(m) == key]),
-                    _canonical([m for m in rest_actual if _stream_key(m) == key]), key)
+        assert_same(
+            _canonical([m for m in rest_expected if _stream_key(m) == key]),
+            _canonical([m for m in rest_actual if _stream_key(m) == key]),
+            key,
+        )
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(username="acd", secret="acdsecret",
-                          dialplan_files=[CAPTURES / "extensions.conf"],
-                          time_scale=TIME_SCALE, seed=3)
+    simulator = Simulator(
+        username="acd",
+        secret="acdsecret",
+        dialplan_files=[CAPTURES / "extensions.conf"],
+        time_scale=TIME_SCALE,
+        seed=3,
+    )
     await simulator.start(host="127.0.0.1", port=0)
     yield simulator
     await simulator.stop()

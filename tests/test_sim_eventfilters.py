@@ -21,38 +21,77 @@ VARSET = AmiEvent.build("VarSet", "dialplan", [("Channel", "ABC"), ("Someheader"
 
 
 # The cases of manager.c's own test table (TEST_EVENT_NEWCHANNEL, TEST_EVENT_VARSET).
-@pytest.mark.parametrize(("criteria", "value", "event", "sent"), [
-    ("eventfilter", "XXX", NEWCHANNEL, True),
-    ("eventfilter", "!XXX", VARSET, False),
-    ("eventfilter(name(VarSet),method(none))", "", VARSET, True),
-    ("eventfilter(name(Newchannel),method(regex))", "X[XYZ]X", NEWCHANNEL, True),
-    ("eventfilter(name(Newchannel),method(regex))", "X[abc]X", NEWCHANNEL, False),
-    ("eventfilter(action(exclude),name(Newchannel),method(regex))", "X[XYZ]X", NEWCHANNEL, False),
-    ("eventfilter(action(exclude),name(Newchannel),method(regex))", "X[abc]X", NEWCHANNEL, True),
-    ("eventfilter(action(include),name(VarSet),header(Channel),method(starts_with))", "AB",
-     VARSET, True),
-    ("eventfilter(action(include),name(VarSet),header(Channel),method(ends_with))", "BC",
-     VARSET, True),
-    ("eventfilter(action(include),name(VarSet),header(Channel),method(exact))", "ABC",
-     VARSET, True),
-    ("eventfilter(action(include),name(VarSet),header(Channel),method(exact))", "XXX",
-     VARSET, False),
-    ("eventfilter(name(VarSet),header(Channel),method(exact))", "!ZZZ", VARSET, True),
-    ("eventfilter(action(exclude),name(VarSet),header(Channel),method(exact))", "ZZZ",
-     VARSET, True),
-])
-def test_filters_decide_as_manager_c_does(criteria: str, value: str, event: AmiEvent,
-                                          sent: bool) -> None:
+@pytest.mark.parametrize(
+    ("criteria", "value", "event", "sent"),
+    [
+        ("eventfilter", "XXX", NEWCHANNEL, True),
+        ("eventfilter", "!XXX", VARSET, False),
+        ("eventfilter(name(VarSet),method(none))", "", VARSET, True),
+        ("eventfilter(name(Newchannel),method(regex))", "X[XYZ]X", NEWCHANNEL, True),
+        ("eventfilter(name(Newchannel),method(regex))", "X[abc]X", NEWCHANNEL, False),
+        (
+            "eventfilter(action(exclude),name(Newchannel),method(regex))",
+            "X[XYZ]X",
+            NEWCHANNEL,
+            False,
+        ),
+        (
+            "eventfilter(action(exclude),name(Newchannel),method(regex))",
+            "X[abc]X",
+            NEWCHANNEL,
+            True,
+        ),
+        (
+            "eventfilter(action(include),name(VarSet),header(Channel),method(starts_with))",
+            "AB",
+            VARSET,
+            True,
+        ),
+        (
+            "eventfilter(action(include),name(VarSet),header(Channel),method(ends_with))",
+            "BC",
+            VARSET,
+            True,
+        ),
+        (
+            "eventfilter(action(include),name(VarSet),header(Channel),method(exact))",
+            "ABC",
+            VARSET,
+            True,
+        ),
+        (
+            "eventfilter(action(include),name(VarSet),header(Channel),method(exact))",
+            "XXX",
+            VARSET,
+            False,
+        ),
+        ("eventfilter(name(VarSet),header(Channel),method(exact))", "!ZZZ", VARSET, True),
+        (
+            "eventfilter(action(exclude),name(VarSet),header(Channel),method(exact))",
+            "ZZZ",
+            VARSET,
+            True,
+        ),
+    ],
+)
+def test_filters_decide_as_manager_c_does(
+    criteria: str, value: str, event: AmiEvent, sent: bool
+) -> None:
     parsed = parse_filter(criteria, value)
     filters = EventFilters(exclude=(parsed,)) if parsed.exclude else EventFilters((parsed,))
     assert filters.allows(event) is sent
 
 
-@pytest.mark.parametrize(("criteria", "value"), [
-    ("eventfilter(action(inlude))", ""), ("eventfilter(nnnn(yyy))", "XXX"),
-    ("eventfilter(name(VarSet),method(none))", "XXX"), ("eventfilter(name(VarSet))", "X"),
-    ("eventfilter", ""),
-])
+@pytest.mark.parametrize(
+    ("criteria", "value"),
+    [
+        ("eventfilter(action(inlude))", ""),
+        ("eventfilter(nnnn(yyy))", "XXX"),
+        ("eventfilter(name(VarSet),method(none))", "XXX"),
+        ("eventfilter(name(VarSet))", "X"),
+        ("eventfilter", ""),
+    ],
+)
 def test_filters_manager_c_refuses_are_refused(criteria: str, value: str) -> None:
     with pytest.raises(ValueError, match="filter"):
         parse_filter(criteria, value)
@@ -61,8 +100,10 @@ def test_filters_manager_c_refuses_are_refused(criteria: str, value: str) -> Non
 def test_the_shipped_filters_keep_what_acd_reads_and_drop_the_rest() -> None:
     filters = load_user_filters(MANAGER_CONF, "acd")
     assert len(filters.include) == 10 and not filters.exclude
+
     def event(name: str, *headers: tuple[str, str]) -> AmiEvent:
         return AmiEvent.build(name, "call", list(headers))
+
     assert filters.allows(event("UserEvent", ("UserEvent", "ACDEnqueue")))
     assert filters.allows(event("UserEvent", ("UserEvent", "ACDEscalate")))
     assert not filters.allows(event("UserEvent", ("UserEvent", "SomeoneElse")))
@@ -76,8 +117,14 @@ def test_the_shipped_filters_keep_what_acd_reads_and_drop_the_rest() -> None:
 @pytest.fixture
 async def sim(dialplan: Path) -> AsyncIterator[Simulator]:
     """The simulator with the acd user's eventfilter lines of asterisk/manager.conf."""
-    simulator = Simulator(username="acd", secret="s3cret", dialplan_files=[dialplan],
-                          time_scale=TIME_SCALE, seed=7, manager_conf=MANAGER_CONF)
+    simulator = Simulator(
+        username="acd",
+        secret="s3cret",
+        dialplan_files=[dialplan],
+        time_scale=TIME_SCALE,
+        seed=7,
+        manager_conf=MANAGER_CONF,
+    )
     await simulator.start(host="127.0.0.1", port=0)
     yield simulator
     await simulator.stop()
@@ -89,9 +136,11 @@ async def test_acd_routes_answers_retries_and_escalates_with_the_shipped_filters
     sim.add_phone("1001", answer_after=0.5, answers=False)
     sim.add_phone("1002", answer_after=0.5, talk_for=3600)
     sim.add_phone("2001", answer_after=0.5, talk_for=3600)
-    agents = [{"id": "1001", "dial": "PJSIP/1001", "queues": {"sales": 1}, "team": "north"},
-              {"id": "1002", "dial": "PJSIP/1002", "queues": {"sales": 1}, "team": "north"},
-              {"id": "2001", "dial": "PJSIP/2001", "team": "north", "role": "lead"}]
+    agents = [
+        {"id": "1001", "dial": "PJSIP/1001", "queues": {"sales": 1}, "team": "north"},
+        {"id": "1002", "dial": "PJSIP/1002", "queues": {"sales": 1}, "team": "north"},
+        {"id": "2001", "dial": "PJSIP/2001", "team": "north", "role": "lead"},
+    ]
     app, sink = await make_acd(agents=agents)
     await log_in(app, "1001", "1002", "2001")
     # 1001 does not answer: the call comes back and 1002 takes it; then 1002 keys *0.
@@ -111,8 +160,12 @@ async def test_acd_routes_answers_retries_and_escalates_with_the_shipped_filters
     assert sample(app, "acd_calls_answered_total", queue="sales") == 1
     assert sample(app, "acd_calls_escalated_total", queue="sales") == 1
     # What reached acd was only what it reads: no dialplan chatter.
-    received = {sample.labels["event"] for metric in app.metrics.registry.collect()
-                if metric.name == "acd_ami_events" for sample in metric.samples
-                if sample.name.endswith("_total")}
+    received = {
+        sample.labels["event"]
+        for metric in app.metrics.registry.collect()
+        if metric.name == "acd_ami_events"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
     assert "DialEnd" in received and "UserEvent" in received
     assert not received & {"Newexten", "VarSet", "Newstate", "MusicOnHoldStart"}

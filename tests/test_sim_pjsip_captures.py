@@ -23,8 +23,18 @@ from tests.test_sim_captures import Normaliser, assert_same
 
 CAPTURES = Path(__file__).parent / "captures" / "pjsip"
 TIME_SCALE = 0.05  # the longest flow (noanswer: a 10 s Dial timeout) takes half a second
-CALL_EVENTS = ("Newchannel", "Newstate", "DialBegin", "DialState", "DialEnd", "BridgeEnter",
-               "BridgeLeave", "HangupRequest", "SoftHangupRequest", "Hangup")
+CALL_EVENTS = (
+    "Newchannel",
+    "Newstate",
+    "DialBegin",
+    "DialState",
+    "DialEnd",
+    "BridgeEnter",
+    "BridgeLeave",
+    "HangupRequest",
+    "SoftHangupRequest",
+    "Hangup",
+)
 # The recording's caller was the endpoint "callers"; the simulator's trunk is "trunk".
 CALLER_ENDPOINT, SIM_TRUNK = "PJSIP/callers", "PJSIP/trunk"
 
@@ -57,8 +67,12 @@ def load_flow(name: str) -> list[Message]:
 def watched(messages: list[Message]) -> list[Message]:
     """The call's channel events and the PJSIP devices' states, normalised."""
     normaliser = Normaliser()
-    picked = [m for m in messages if m.event in CALL_EVENTS or (
-        m.event == "DeviceStateChange" and (m.get("Device") or "").startswith("PJSIP/"))]
+    picked = [
+        m
+        for m in messages
+        if m.event in CALL_EVENTS
+        or (m.event == "DeviceStateChange" and (m.get("Device") or "").startswith("PJSIP/"))
+    ]
     return [normaliser.message(m) for m in picked]
 
 
@@ -68,15 +82,22 @@ def compare(expected: list[Message], actual: list[Message]) -> None:
     device. Across channels Asterisk's threads race: chan_pjsip hangs a channel up on its
     SIP serializer, so the agent's Hangup comes before the caller's next dialplan step in
     noanswer and caller_hangs_up, after it in busy and answered."""
+
     def stream(ms: list[Message], key: str) -> list[Message]:
         if key.startswith("device "):
-            return [m for m in ms if m.event == "DeviceStateChange"
-                    and m.get("Device") == key.removeprefix("device ")]
+            return [
+                m
+                for m in ms
+                if m.event == "DeviceStateChange" and m.get("Device") == key.removeprefix("device ")
+            ]
         return [m for m in ms if key in (m.get("Channel"), m.get("DestChannel"))]
 
     def keys(ms: list[Message]) -> set[str]:
-        return {f"device {m['Device']}" if m.event == "DeviceStateChange" else m["Channel"]
-                for m in ms if m.event == "DeviceStateChange" or "Channel" in m}
+        return {
+            f"device {m['Device']}" if m.event == "DeviceStateChange" else m["Channel"]
+            for m in ms
+            if m.event == "DeviceStateChange" or "Channel" in m
+        }
 
     assert keys(expected) == keys(actual)
     for key in sorted(keys(expected)):
@@ -96,6 +117,7 @@ class Flow:
 def _answers(after: float, talk: float) -> Callable[[SimPhone], None]:
     def setup(phone: SimPhone) -> None:
         phone.answer_after, phone.talk_for = after, talk
+
     return setup
 
 
@@ -127,12 +149,14 @@ FLOWS = {
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    simulator = Simulator(dialplan_files=[CAPTURES / "extensions.conf"],
-                          time_scale=TIME_SCALE, seed=5)
+    simulator = Simulator(
+        dialplan_files=[CAPTURES / "extensions.conf"], time_scale=TIME_SCALE, seed=5
+    )
     await simulator.start()
     for endpoint in ("1001", "1002", "1003"):  # as pjsip.conf has them
-        simulator.add_phone(endpoint, context="from-agents",
-                            callerid=(endpoint, f"Agent {endpoint}"))
+        simulator.add_phone(
+            endpoint, context="from-agents", callerid=(endpoint, f"Agent {endpoint}")
+        )
     yield simulator
     await simulator.stop()
 
@@ -146,9 +170,15 @@ async def test_pjsip_call_on_the_simulator_matches_the_real_asterisk(
     client = await AmiClient.connect(sim.port)
     await client.login("acd", "acd")
     start = len(client.messages)
-    call = await sim.place_call(None, context="from-callers", exten=played.agent,
-                                caller_name="Caller", caller_number="79991234567",
-                                patience=None, talk_for=played.caller_talks_for)
+    call = await sim.place_call(
+        None,
+        context="from-callers",
+        exten=played.agent,
+        caller_name="Caller",
+        caller_number="79991234567",
+        patience=None,
+        talk_for=played.caller_talks_for,
+    )
     await call.ended(5)
     expected = watched(load_flow(played.capture))
     # Once as many events as the recording's have come, a Ping's answer shows that no

@@ -19,15 +19,20 @@ async def test_generated_callers_arrive_in_the_given_queues_with_their_skills() 
     await sim.start()
     ami = await AmiClient.connect(sim.port)
     await ami.login()
-    traffic = asyncio.create_task(generate_callers(
-        sim, queues=["sales", "поддержка"], calls_per_minute=120, rng=random.Random(4),
-        skills_by_queue={"поддержка": ["lang:ru=1"]}))
+    traffic = asyncio.create_task(
+        generate_callers(
+            sim,
+            queues=["sales", "поддержка"],
+            calls_per_minute=120,
+            rng=random.Random(4),
+            skills_by_queue={"поддержка": ["lang:ru=1"]},
+        )
+    )
     events = [await ami.expect("UserEvent", UserEvent="ACDEnqueue") for _ in range(6)]
     traffic.cancel()
     await asyncio.gather(traffic, return_exceptions=True)
     assert {e["Queue"] for e in events} <= {"sales", "поддержка"}
-    assert all(e["Skills"] == ("lang:ru=1" if e["Queue"] == "поддержка" else "")
-               for e in events)
+    assert all(e["Skills"] == ("lang:ru=1" if e["Queue"] == "поддержка" else "") for e in events)
     await ami.close()
     await sim.stop()
 
@@ -39,7 +44,7 @@ def _free_port() -> int:
 
 
 async def test_run_standalone_serves_phones_and_callers_until_cancelled(
-    caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     started = asyncio.Event()
 
@@ -52,8 +57,9 @@ async def test_run_standalone_serves_phones_and_callers_until_cancelled(
     logging.getLogger("acd.sim.standalone").addHandler(handler)
     caplog.set_level(logging.INFO, logger="acd.sim")
     port = _free_port()
-    task = asyncio.create_task(run_standalone("127.0.0.1", port, "acd", "pw", phones=3,
-                                              calls_per_minute=3000, seed=2))
+    task = asyncio.create_task(
+        run_standalone("127.0.0.1", port, "acd", "pw", phones=3, calls_per_minute=3000, seed=2)
+    )
     try:
         await asyncio.wait_for(started.wait(), 5)
         ami = await AmiClient.connect(port)
@@ -74,9 +80,16 @@ async def test_originate_to_an_agent_phone_runs_the_dialplan_once_answered() -> 
     phone = sim.add_phone("1002", answer_after=0.5, talk_for=1)
     ami = await AmiClient.connect(sim.port)
     await ami.login()
-    reply = await ami.action("Originate", Channel="PJSIP/1002", Context="acd.inbound",
-                             Exten="s", Priority="1", Async="yes", CallerID="Callback <100>",
-                             Variable="ACD_QUEUE=callback")
+    reply = await ami.action(
+        "Originate",
+        Channel="PJSIP/1002",
+        Context="acd.inbound",
+        Exten="s",
+        Priority="1",
+        Async="yes",
+        CallerID="Callback <100>",
+        Variable="ACD_QUEUE=callback",
+    )
     assert reply["Message"] == "Originate successfully queued"
     answered = await ami.expect("OriginateResponse", ActionID=reply["ActionID"])
     assert (answered["Response"], answered["Reason"]) == ("Success", "4")

@@ -29,8 +29,14 @@ async def ready_agent(store: Store, agent_id: str, idle_since: float, **kw: obje
 
 
 def call(call_id: str, priority: int = 0, arrived: float = NOW, **kw: object) -> Call:
-    return Call(id=call_id, channel=f"PJSIP/trunk-{call_id}", queue="sales", priority=priority,
-                arrived_at=arrived, **kw)  # type: ignore[arg-type]
+    return Call(
+        id=call_id,
+        channel=f"PJSIP/trunk-{call_id}",
+        queue="sales",
+        priority=priority,
+        arrived_at=arrived,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 async def test_waiting_calls_are_ordered_by_priority_then_arrival(store: Store) -> None:
@@ -50,9 +56,17 @@ async def test_duplicate_enqueue_event_changes_nothing(store: Store) -> None:
 
 async def test_names_in_any_script_round_trip(store: Store) -> None:
     await store.save_queue(Queue("поддержка"))
-    original = Call(id="c1", channel="PJSIP/trunk-1", queue="поддержка", priority=3,
-                    arrived_at=NOW, skills={"lang:ar": 2}, attrs={"ملاحظة": "عميل مهم"},
-                    caller_name="محمد رضایی", caller_number="+31201234567")
+    original = Call(
+        id="c1",
+        channel="PJSIP/trunk-1",
+        queue="поддержка",
+        priority=3,
+        arrived_at=NOW,
+        skills={"lang:ar": 2},
+        attrs={"ملاحظة": "عميل مهم"},
+        caller_name="محمد رضایی",
+        caller_number="+31201234567",
+    )
     await store.enqueue(original)
     assert await store.get_call("c1") == original
     agent = Agent(id="أحمد", dial="PJSIP/2001", name="Ольга ван Дейк", queues={"поддержка": 1})
@@ -170,8 +184,9 @@ async def test_wrap_up_timer_is_found_when_due(store: Store) -> None:
     await store.claim(c1, anna, NOW, NOW + 20)
     await store.connect("c1", NOW + 1)
     await store.set_agent_state(anna, AgentState.BUSY, NOW + 1, expected_call="c1", call="c1")
-    await store.set_agent_state(anna, AgentState.WRAP_UP, NOW + 9, expected_call="c1",
-                                wrap_up_until=NOW + 19)
+    await store.set_agent_state(
+        anna, AgentState.WRAP_UP, NOW + 9, expected_call="c1", wrap_up_until=NOW + 19
+    )
     assert await store.due_wrap_ups(NOW + 18) == []
     assert await store.due_wrap_ups(NOW + 19) == ["anna"]
     await store.set_agent_state(anna, AgentState.READY, NOW + 19)
@@ -197,12 +212,14 @@ async def test_agents_call_counts_start_again_each_day(store: Store) -> None:
     counted = await store.get_agent(agent.id)
     assert counted is not None
     assert (counted.calls_taken, counted.talk_seconds, counted.counts_day) == (
-        2, 42.5, "2026-11-28")
+        2,
+        42.5,
+        "2026-11-28",
+    )
     await store.count_handled(agent.id, 5.0, "2026-11-29")
     counted = await store.get_agent(agent.id)
     assert counted is not None
-    assert (counted.calls_taken, counted.talk_seconds, counted.counts_day) == (
-        1, 5.0, "2026-11-29")
+    assert (counted.calls_taken, counted.talk_seconds, counted.counts_day) == (1, 5.0, "2026-11-29")
 
 
 async def test_escalated_calls_wait_ahead_of_every_priority_and_keep_their_arrival(

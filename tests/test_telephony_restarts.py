@@ -46,8 +46,7 @@ async def test_acd_killed_while_agents_talk_and_ring_picks_up_where_asterisk_is(
     waiting caller, the answered call stays with its agent, and talk is what Asterisk saw."""
     await pbx.add_phone("1001", answer_after=0.2, talk_for=2.0)
     await pbx.add_phone("1002", answer_after=2.5, talk_for=4.0)
-    acd = AcdProcess(tmp_path, ami_port=pbx.port, redis_url=redis_url, site=site,
-                     config=CONFIG)
+    acd = AcdProcess(tmp_path, ami_port=pbx.port, redis_url=redis_url, site=site, config=CONFIG)
     await acd.start()
     try:
         for agent in ("1001", "1002"):
@@ -67,8 +66,10 @@ async def test_acd_killed_while_agents_talk_and_ring_picks_up_where_asterisk_is(
         assert await waiting.answered(timeout=15) == "1001"
         assert await ringing.ended(timeout=15) == "completed"
         assert await waiting.ended(timeout=15) == "completed"
-        ended = {call.uniqueid: await stream_event(redis, site, "call.ended", call=call.uniqueid)
-                 for call in (talking, ringing, waiting)}
+        ended = {
+            call.uniqueid: await stream_event(redis, site, "call.ended", call=call.uniqueid)
+            for call in (talking, ringing, waiting)
+        }
         # The talk Asterisk recorded (2 s), not the time until acd came back to look.
         assert 1.5 <= ended[talking.uniqueid]["talk_seconds"] <= 3.0, ended[talking.uniqueid]
         kept = await redis.hgetall(Keys(site).call(ringing.uniqueid))

@@ -36,8 +36,9 @@ async def test_call_is_answered_by_an_agent_and_counted(pbx: Pbx, make_tier_acd:
     await pbx.add_phone("1001", answer_after=0.5, talk_for=1.0)
     app, sink = await make_tier_acd(queues=QUEUES)
     await log_in(app, "1001")
-    call = await pbx.place_call("sales", caller_name="Иван Петров", caller_number="79991234567",
-                                patience=60)
+    call = await pbx.place_call(
+        "sales", caller_name="Иван Петров", caller_number="79991234567", patience=60
+    )
     assert await call.answered(timeout=15) == "1001"
     answered = await sink.wait_for("call.answered", call=call.uniqueid)
     assert answered["agent"] == "1001"
@@ -59,8 +60,10 @@ async def test_arabic_and_persian_caller_names_and_attributes_arrive_intact(
 ) -> None:
     app, sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
     names = ["فاطمة الزهراء", "مریم رضایی", "Ольга Сергеевна"]
-    calls = [await pbx.place_call("sales", caller_name=name, patience=30,
-                                  attrs={"note": name}) for name in names]
+    calls = [
+        await pbx.place_call("sales", caller_name=name, patience=30, attrs={"note": name})
+        for name in names
+    ]
     for call, name in zip(calls, names, strict=True):
         await sink.wait_for("call.offered", call=call.uniqueid)
         stored = await app.store.get_call(call.uniqueid)
@@ -111,10 +114,13 @@ async def test_agent_who_does_not_answer_is_paused_and_another_takes_the_call(
     assert sample(app, "acd_calls_answered_total", queue="sales") == 1
 
 
-@pytest.mark.parametrize(("phone", "status"), [
-    ({"busy": True}, "BUSY"),  # 486 Busy Here: the device stays NOT_INUSE on PJSIP
-    ({"registered": False}, "CHANUNAVAIL"),  # no contact: no agent channel, no DialEnd
-])
+@pytest.mark.parametrize(
+    ("phone", "status"),
+    [
+        ({"busy": True}, "BUSY"),  # 486 Busy Here: the device stays NOT_INUSE on PJSIP
+        ({"registered": False}, "CHANUNAVAIL"),  # no contact: no agent channel, no DialEnd
+    ],
+)
 async def test_phone_that_cannot_take_the_call_is_passed_over_for_the_next_agent(
     pbx: Pbx, make_tier_acd: MakeAcd, phone: dict[str, bool], status: str
 ) -> None:
@@ -150,8 +156,9 @@ async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     pbx: Pbx, make_tier_acd: MakeAcd
 ) -> None:
     """Every outcome, counted from Asterisk's own events, matches acd's metrics and API."""
-    agents: list[dict[str, Any]] = [{"id": a, "dial": f"PJSIP/{a}", "queues": {"sales": 1}}
-                                    for a in ("1001", "1002", "1003")]
+    agents: list[dict[str, Any]] = [
+        {"id": a, "dial": f"PJSIP/{a}", "queues": {"sales": 1}} for a in ("1001", "1002", "1003")
+    ]
     for agent in agents:
         await pbx.add_phone(agent["id"], answer_after=0.3, talk_for=0.8)
     app, sink = await make_tier_acd(queues=QUEUES, agents=agents, http=http_settings())
@@ -177,7 +184,10 @@ async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
         stats = await response.json()
     assert (stats["offered"], stats["answered"], stats["abandoned"]) == (
-        len(calls), completed, abandoned)
+        len(calls),
+        completed,
+        abandoned,
+    )
 
 
 async def _agent_becomes(app: Any, sink: Any, agent_id: str, state: AgentState) -> None:
@@ -194,11 +204,15 @@ async def _device_busy(app: Any, sink: Any, agent_id: str, busy: bool) -> None:
 
 
 TEAM = [
-    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1},
-     "team": "север"},
+    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1}, "team": "север"},
     {"id": "2001", "name": "Lead", "dial": "PJSIP/2001", "team": "север", "role": "lead"},
-    {"id": "9001", "name": "Supervisor", "dial": "PJSIP/9001", "team": "север",
-     "role": "supervisor"},
+    {
+        "id": "9001",
+        "name": "Supervisor",
+        "dial": "PJSIP/9001",
+        "team": "север",
+        "role": "supervisor",
+    },
 ]
 
 
@@ -211,8 +225,7 @@ async def test_agent_keys_star_zero_and_a_team_lead_takes_the_caller(
     await log_in(app, "1001", "2001")  # the lead serves the queue only when escalated to
     call = await pbx.place_call("sales", caller_name="Ахмед", patience=60)
     assert await call.answered(timeout=15) == "1001"
-    escalated = await sink.wait_for("call.answered", call=call.uniqueid, agent="2001",
-                                    timeout=15)
+    escalated = await sink.wait_for("call.answered", call=call.uniqueid, agent="2001", timeout=15)
     assert escalated["escalated"] is True
     assert await call.ended(timeout=15) == "completed"
     await sink.wait_for("call.ended", call=call.uniqueid, agent="2001")
@@ -231,8 +244,11 @@ async def test_supervisor_listens_whispers_or_barges_on_a_live_call(
     call = await pbx.place_call("sales", caller_name="Noor", patience=60)
     assert await call.answered(timeout=15) == "1001"
     await sink.wait_for("call.answered", call=call.uniqueid)
-    await app.router.call(lambda: call_actions.monitor(app.router.services, call.uniqueid, mode,
-                                                       "PJSIP/9001", "supervisor"))
+    await app.router.call(
+        lambda: call_actions.monitor(
+            app.router.services, call.uniqueid, mode, "PJSIP/9001", "supervisor"
+        )
+    )
     spying = await pbx.event("ChanSpyStart", SpyeeChannel="PJSIP/1001-", timeout=15)
     assert spying["SpyerChannel"].startswith("PJSIP/9001-")
     await sink.wait_for("call.monitored", call=call.uniqueid, mode=mode.value)
@@ -245,8 +261,10 @@ async def test_the_shipped_dialplan_is_found_whole_and_unmerged(
     app, _ = await make_tier_acd(queues=QUEUES)
     assert await check_dialplan(app.ami, app.metrics) == {}
     for context in shipped_contexts():
-        assert app.metrics.registry.get_sample_value(
-            "acd_dialplan_problems", {"context": context}) == 0
+        assert (
+            app.metrics.registry.get_sample_value("acd_dialplan_problems", {"context": context})
+            == 0
+        )
 
 
 OPERATOR_CONTEXT = "[acd.connect]\nexten => 100,1,NoOp(the operator's own)\n"
@@ -254,16 +272,21 @@ OPERATOR_CONTEXT = "[acd.connect]\nexten => 100,1,NoOp(the operator's own)\n"
 
 @pytest.mark.parametrize("tier", ["sim", "asterisk"])
 async def test_an_operator_context_with_a_shipped_name_is_reported_at_login(
-    tier: str, request: pytest.FixtureRequest, dialplan: Path, tmp_path: Path, redis_url: str,
-    site: str
+    tier: str,
+    request: pytest.FixtureRequest,
+    dialplan: Path,
+    tmp_path: Path,
+    redis_url: str,
+    site: str,
 ) -> None:
     """Asterisk merges two contexts of one name and only warns; acd names the merged one."""
     stop: Callable[[], Awaitable[None]]
     if tier == "sim":
         operator = tmp_path / "operator.conf"
         operator.write_text(OPERATOR_CONTEXT, encoding="utf-8")
-        simulator = Simulator(username="acd", secret="s3cret", seed=7,
-                              dialplan_files=[dialplan, operator])
+        simulator = Simulator(
+            username="acd", secret="s3cret", seed=7, dialplan_files=[dialplan, operator]
+        )
         await simulator.start(host="127.0.0.1", port=0)
         port, stop = simulator.port, simulator.stop
     else:

@@ -47,14 +47,21 @@ class Receiver:
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         timestamp = request.headers["X-ACD-Timestamp"]
-        expected = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body,
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         signed = hmac.compare_digest(request.headers["X-ACD-Signature"], "sha256=" + expected)
         status = self.statuses.pop(0) if self.statuses else 200
         async with self._changed:
-            self.requests.append({"headers": dict(request.headers), "body": json.loads(body),
-                                  "signed": signed, "status": status,
-                                  "to": request.query.get("to", "")})
+            self.requests.append(
+                {
+                    "headers": dict(request.headers),
+                    "body": json.loads(body),
+                    "signed": signed,
+                    "status": status,
+                    "to": request.query.get("to", ""),
+                }
+            )
             self._changed.notify_all()
         if self.hang_first > 0:
             self.hang_first -= 1
@@ -95,9 +102,15 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def subscriber(url: str, **overrides: Any) -> WebhookSettings:
-    fields: dict[str, Any] = {"name": "crm", "url": url, "secret": Secret(SECRET),
-                              "timeout_seconds": 2.0, "max_attempts": 4,
-                              "backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.05}
+    fields: dict[str, Any] = {
+        "name": "crm",
+        "url": url,
+        "secret": Secret(SECRET),
+        "timeout_seconds": 2.0,
+        "max_attempts": 4,
+        "backoff_base_seconds": 0.01,
+        "backoff_cap_seconds": 0.05,
+    }
     return WebhookSettings(**(fields | overrides))
 
 
@@ -116,14 +129,16 @@ StartWebhooks = Callable[..., Awaitable[Webhooks]]
 
 
 @pytest.fixture
-async def start_webhooks(event_log: EventLog,
-                         metrics: Metrics) -> AsyncIterator[StartWebhooks]:
+async def start_webhooks(event_log: EventLog, metrics: Metrics) -> AsyncIterator[StartWebhooks]:
     """Starts Webhooks as one acd process would; each call is another process (consumer)."""
     started: list[Webhooks] = []
 
     async def start(*subscribers: WebhookSettings, **options: Any) -> Webhooks:
-        defaults: dict[str, Any] = {"consumer": f"host-{len(started)}", "block_ms": 50,
-                                    "claim_idle_seconds": 0}
+        defaults: dict[str, Any] = {
+            "consumer": f"host-{len(started)}",
+            "block_ms": 50,
+            "claim_idle_seconds": 0,
+        }
         webhooks = Webhooks(subscribers, event_log.stream, metrics, **(defaults | options))
         await webhooks.start()
         started.append(webhooks)
@@ -148,33 +163,49 @@ async def stream_ids(redis: Redis, event_log: EventLog) -> list[str]:
 
 def count(metrics: Metrics, name: str, outcome: str) -> float:
     value = metrics.registry.get_sample_value(
-        "acd_webhook_deliveries_total", {"subscriber": name, "outcome": outcome})
+        "acd_webhook_deliveries_total", {"subscriber": name, "outcome": outcome}
+    )
     return 0.0 if value is None else value
 
 
 async def test_crm_receives_signed_events_in_order_with_names_in_any_script(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog, redis: Redis,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    redis: Redis,
     start_webhooks: StartWebhooks,
 ) -> None:
     webhooks = await start_webhooks(
         subscriber(receiver.url + "?to=crm"),
-        subscriber(receiver.url + "?to=sales", name="sales-calls", kinds=frozenset({"call."}),
-                   queues=frozenset({"sales"})),
+        subscriber(
+            receiver.url + "?to=sales",
+            name="sales-calls",
+            kinds=frozenset({"call."}),
+            queues=frozenset({"sales"}),
+        ),
     )
-    await event_log.publish("call.offered", {"call": "c1", "queue": "sales",
-                                             "caller_name": "Фатима الزهراء"})
+    await event_log.publish(
+        "call.offered", {"call": "c1", "queue": "sales", "caller_name": "Фатима الزهراء"}
+    )
     await event_log.publish("agent.state", {"agent": "1001", "state": "ready"})
-    await event_log.publish("call.offered", {"call": "c2", "queue": "support",
-                                             "caller_name": "Олег"})
+    await event_log.publish(
+        "call.offered", {"call": "c2", "queue": "support", "caller_name": "Олег"}
+    )
     await event_log.publish("call.answered", {"call": "c1", "queue": "sales", "agent": "1001"})
     await idle(webhooks)
     requests = await receiver.wait_for(6)
     assert len(receiver.requests) == 6
     assert all(r["signed"] for r in requests)
-    seen = {to: [(r["body"]["kind"], r["body"]["data"].get("call")) for r in requests
-                 if r["to"] == to] for to in ("crm", "sales")}
-    assert seen["crm"] == [("call.offered", "c1"), ("agent.state", None),
-                           ("call.offered", "c2"), ("call.answered", "c1")]
+    seen = {
+        to: [(r["body"]["kind"], r["body"]["data"].get("call")) for r in requests if r["to"] == to]
+        for to in ("crm", "sales")
+    }
+    assert seen["crm"] == [
+        ("call.offered", "c1"),
+        ("agent.state", None),
+        ("call.offered", "c2"),
+        ("call.answered", "c1"),
+    ]
     assert seen["sales"] == [("call.offered", "c1"), ("call.answered", "c1")]
     first = next(r for r in requests if r["to"] == "crm")
     assert first["body"]["data"]["caller_name"] == "Фатима الزهراء"
@@ -193,7 +224,9 @@ async def test_crm_receives_signed_events_in_order_with_names_in_any_script(
 
 
 async def test_receiver_that_fails_twice_gets_the_event_once_after_retries(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
     start_webhooks: StartWebhooks,
 ) -> None:
     receiver.statuses = [500, 503]
@@ -212,8 +245,11 @@ async def test_receiver_that_fails_twice_gets_the_event_once_after_retries(
 
 
 async def test_bad_request_is_not_retried_and_the_next_event_still_goes(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog,
-    start_webhooks: StartWebhooks, caplog: pytest.LogCaptureFixture,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.statuses = [400]
     webhooks = await start_webhooks(subscriber(receiver.url))
@@ -233,8 +269,11 @@ async def test_bad_request_is_not_retried_and_the_next_event_still_goes(
 
 @pytest.mark.parametrize("status", [408, 429])
 async def test_timeout_and_too_many_requests_statuses_are_retried(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog,
-    start_webhooks: StartWebhooks, status: int,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
+    status: int,
 ) -> None:
     receiver.statuses = [status]
     webhooks = await start_webhooks(subscriber(receiver.url))
@@ -245,7 +284,9 @@ async def test_timeout_and_too_many_requests_statuses_are_retried(
 
 
 async def test_receiver_that_does_not_answer_in_time_is_retried(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
     start_webhooks: StartWebhooks,
 ) -> None:
     receiver.hang_first = 1
@@ -256,7 +297,10 @@ async def test_receiver_that_does_not_answer_in_time_is_retried(
 
 
 async def test_unreachable_receiver_is_given_up_after_max_attempts(
-    metrics: Metrics, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
+    metrics: Metrics,
+    event_log: EventLog,
+    redis: Redis,
+    start_webhooks: StartWebhooks,
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -272,8 +316,12 @@ async def test_unreachable_receiver_is_given_up_after_max_attempts(
 
 # --- durability: the stream and its consumer groups -----------------------------------------
 
+
 async def test_calls_offered_while_acd_was_down_reach_the_crm_after_start_in_order_once(
-    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver,
+    event_log: EventLog,
+    redis: Redis,
+    start_webhooks: StartWebhooks,
 ) -> None:
     await event_log.publish("call.offered", {"call": "before-the-crm-subscribed", "queue": "s"})
     first = await start_webhooks(subscriber(receiver.url))  # the group starts at new events
@@ -298,7 +346,10 @@ async def test_calls_offered_while_acd_was_down_reach_the_crm_after_start_in_ord
 
 
 async def test_call_event_left_unacknowledged_by_a_dead_process_is_taken_over(
-    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver,
+    event_log: EventLog,
+    redis: Redis,
+    start_webhooks: StartWebhooks,
 ) -> None:
     await redis.xgroup_create(event_log.stream.key, GROUP, id="$", mkstream=True)
     await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
@@ -317,7 +368,9 @@ async def test_call_event_left_unacknowledged_by_a_dead_process_is_taken_over(
 
 
 async def test_call_event_being_posted_when_acd_stops_is_delivered_after_the_restart(
-    receiver: Receiver, event_log: EventLog, start_webhooks: StartWebhooks,
+    receiver: Receiver,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
 ) -> None:
     receiver.hang_first = 1  # the CRM is slow to answer the first POST
     before = await start_webhooks(subscriber(receiver.url, timeout_seconds=60))
@@ -325,8 +378,9 @@ async def test_call_event_being_posted_when_acd_stops_is_delivered_after_the_res
     await receiver.wait_for(1)
     await before.stop()  # mid-POST: the event stays pending, not acknowledged
     # The same consumer name comes back (a container restarted: same hostname, pid 1).
-    after = await start_webhooks(subscriber(receiver.url), consumer=before.consumer,
-                                 claim_idle_seconds=60)
+    after = await start_webhooks(
+        subscriber(receiver.url), consumer=before.consumer, claim_idle_seconds=60
+    )
     await idle(after)
     first, second = await receiver.wait_for(2)
     assert len(receiver.requests) == 2
@@ -335,7 +389,10 @@ async def test_call_event_being_posted_when_acd_stops_is_delivered_after_the_res
 
 
 async def test_entry_that_is_no_event_is_counted_and_the_next_call_event_still_goes(
-    receiver: Receiver, metrics: Metrics, event_log: EventLog, redis: Redis,
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    redis: Redis,
     start_webhooks: StartWebhooks,
 ) -> None:
     webhooks = await start_webhooks(subscriber(receiver.url))
@@ -348,24 +405,28 @@ async def test_entry_that_is_no_event_is_counted_and_the_next_call_event_still_g
 
 
 async def test_two_acd_processes_deliver_each_call_event_once_between_them(
-    receiver: Receiver, event_log: EventLog, redis: Redis, start_webhooks: StartWebhooks,
+    receiver: Receiver,
+    event_log: EventLog,
+    redis: Redis,
+    start_webhooks: StartWebhooks,
 ) -> None:
-    one = await start_webhooks(subscriber(receiver.url), consumer="acd-a-1",
-                               claim_idle_seconds=60)
-    two = await start_webhooks(subscriber(receiver.url), consumer="acd-b-2",
-                               claim_idle_seconds=60)
+    one = await start_webhooks(subscriber(receiver.url), consumer="acd-a-1", claim_idle_seconds=60)
+    two = await start_webhooks(subscriber(receiver.url), consumer="acd-b-2", claim_idle_seconds=60)
     for n in range(40):
         await event_log.publish("call.offered", {"call": f"c{n}", "queue": "sales"})
     await idle(one, two)
     ids = [r["body"]["id"] for r in receiver.requests]
     assert len(ids) == 40
     assert sorted(ids, key=lambda i: tuple(map(int, i.split("-")))) == await stream_ids(
-        redis, event_log)
+        redis, event_log
+    )
     assert (await redis.xpending(event_log.stream.key, GROUP))["pending"] == 0
 
 
 async def test_crm_that_was_down_gets_the_calls_when_it_comes_back(
-    metrics: Metrics, event_log: EventLog, start_webhooks: StartWebhooks,
+    metrics: Metrics,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
 ) -> None:
     knocked = asyncio.Event()
 
@@ -375,8 +436,7 @@ async def test_crm_that_was_down_gets_the_calls_when_it_comes_back(
 
     down = await asyncio.start_server(refuse, "127.0.0.1", 0)
     port = down.sockets[0].getsockname()[1]
-    webhooks = await start_webhooks(subscriber(f"http://127.0.0.1:{port}/hook",
-                                               max_attempts=1_000))
+    webhooks = await start_webhooks(subscriber(f"http://127.0.0.1:{port}/hook", max_attempts=1_000))
     await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
     await event_log.publish("call.answered", {"call": "c1", "queue": "sales", "agent": "1001"})
     async with asyncio.timeout(10):
@@ -409,8 +469,10 @@ HOOK: dict[str, Any] = {"name": "crm", "url": "https://crm.example/acd", "secret
         ({**HOOK, "url": "crm.example"}, "webhooks[0].url"),
         ({"name": "crm", "url": "https://crm.example"}, "webhooks[0].secret: missing"),
         ({**HOOK, "secret_env": "CRM_SECRET"}, "webhooks[0].secret: give secret or secret_env"),
-        ({"name": "crm", "url": "https://x.example", "secret_env": "NOPE"},
-         "webhooks[0].secret: environment variable NOPE is not set"),
+        (
+            {"name": "crm", "url": "https://x.example", "secret_env": "NOPE"},
+            "webhooks[0].secret: environment variable NOPE is not set",
+        ),
         ({**HOOK, "kinds": ["call.answerd"]}, "webhooks[0].kinds: unknown event kind"),
         ({**HOOK, "kinds": "call."}, "webhooks[0].kinds: must be a list of strings"),
         ({**HOOK, "max_attempts": 0}, "webhooks[0].max_attempts"),
@@ -432,7 +494,8 @@ def test_webhook_name_used_twice_is_refused() -> None:
 
 def test_webhook_from_file_with_secret_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "acd.toml"
-    path.write_text("""
+    path.write_text(
+        """
 [[webhooks]]
 name = "crm"
 url = "https://crm.example/acd"
@@ -440,7 +503,9 @@ secret_env = "CRM_WEBHOOK_SECRET"
 kinds = ["call.", "agent.missed"]
 queues = ["продажи"]
 max_attempts = 3
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     settings = load_settings(path, env={"ACD_AMI_SECRET": "s", "CRM_WEBHOOK_SECRET": "hunter22"})
     (hook,) = settings.webhooks
     assert hook.secret == "hunter22" and "hunter22" not in repr(settings)
@@ -458,6 +523,7 @@ max_attempts = 3
 
 
 # --- end to end ------------------------------------------------------------------------------
+
 
 async def test_crm_webhook_hears_a_call_offered_and_answered(
     sim: Simulator, redis_url: str, site: str, receiver: Receiver
@@ -487,5 +553,6 @@ async def test_crm_webhook_hears_a_call_offered_and_answered(
     assert offered["data"]["call"] == answered["data"]["call"] == call.uniqueid
     assert answered["data"]["agent"] == "1001"
     value = app.metrics.registry.get_sample_value(
-        "acd_webhook_deliveries_total", {"subscriber": "crm", "outcome": "delivered"})
+        "acd_webhook_deliveries_total", {"subscriber": "crm", "outcome": "delivered"}
+    )
     assert value is not None and value >= 2

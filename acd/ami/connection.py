@@ -92,8 +92,11 @@ class AmiConnection:
         self._drop()
 
     async def send(
-        self, fields: Mapping[str, ActionValue], timeout: float | None = None,
-        *, single: bool = False,
+        self,
+        fields: Mapping[str, ActionValue],
+        timeout: float | None = None,
+        *,
+        single: bool = False,
     ) -> Message | list[Message]:
         """Send an action and wait for its response (a list for list actions).
 
@@ -172,8 +175,11 @@ class AmiConnection:
             except (OSError, AmiError, TimeoutError) as exc:
                 log.warning(
                     "AMI connect failed",
-                    extra={"host": self.settings.host, "port": self.settings.port,
-                           "error": str(exc) or type(exc).__name__},
+                    extra={
+                        "host": self.settings.host,
+                        "port": self.settings.port,
+                        "error": str(exc) or type(exc).__name__,
+                    },
                 )
             self._drop()
             if self._closing:
@@ -198,8 +204,12 @@ class AmiConnection:
         self._protocol = protocol
         try:
             await self.send(
-                {"Action": "Login", "Username": self.settings.user,
-                 "Secret": str(self.settings.secret), "Events": "on"}
+                {
+                    "Action": "Login",
+                    "Username": self.settings.user,
+                    "Secret": str(self.settings.secret),
+                    "Events": "on",
+                }
             )
         except AmiError as exc:
             if "Authentication" in str(exc):

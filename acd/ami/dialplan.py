@@ -40,7 +40,7 @@ def read_contexts(text: str) -> dict[str, dict[Priority, Step]]:
     for raw in text.splitlines():
         line = raw.replace("\\;", "\0").split(";", 1)[0].replace("\0", ";").strip()
         if line.startswith("["):
-            steps = contexts.setdefault(line[1:line.index("]")], {})
+            steps = contexts.setdefault(line[1 : line.index("]")], {})
             exten, last = "", 0
             continue
         key, _, value = line.partition("=>")
@@ -64,8 +64,9 @@ def shipped_contexts() -> dict[str, dict[Priority, Step]]:
     return read_contexts(SHIPPED_DIALPLAN.read_text(encoding="utf-8"))
 
 
-async def listed_context(ami: AmiConnection, context: str
-                         ) -> tuple[dict[Priority, Step], list[str]]:
+async def listed_context(
+    ami: AmiConnection, context: str
+) -> tuple[dict[Priority, Step], list[str]]:
     """What Asterisk runs in ``context``: its priorities, and what else it holds (includes,
     ignore patterns, switches). AmiError "Did not find context" when it has none."""
     reply = await ami.send_list({"Action": "ShowDialPlan", "Context": context})
@@ -76,19 +77,27 @@ async def listed_context(ami: AmiConnection, context: str
             continue
         if "Extension" in item:
             steps[(item["Extension"], item.get("Priority", ""))] = (
-                item.get("Application", ""), item.get("AppData", ""),
-                item.get("ExtensionLabel", ""))
+                item.get("Application", ""),
+                item.get("AppData", ""),
+                item.get("ExtensionLabel", ""),
+            )
         else:
-            other += [f"{k.lower()} {v}" for k, v in item.items()
-                      if k in ("IncludeContext", "IgnorePattern", "Switch")]
+            other += [
+                f"{k.lower()} {v}"
+                for k, v in item.items()
+                if k in ("IncludeContext", "IgnorePattern", "Switch")
+            ]
     return steps, other
 
 
-def differences(expected: dict[Priority, Step], found: dict[Priority, Step],
-                other: list[str]) -> list[str]:
+def differences(
+    expected: dict[Priority, Step], found: dict[Priority, Step], other: list[str]
+) -> list[str]:
     """What differs, in the dialplan's own words: ``s,1 is NoOp(x), not Dial(...)``."""
+
     def shown(step: Step) -> str:
         return f"{step[0]}({step[1]})" + (f" labelled {step[2]}" if step[2] else "")
+
     out: list[str] = []
     for key in sorted(expected.keys() | found.keys()):
         where = ",".join(key)
@@ -101,16 +110,18 @@ def differences(expected: dict[Priority, Step], found: dict[Priority, Step],
     return out + [f"{entry}, which acd does not define" for entry in other]
 
 
-async def check_context(ami: AmiConnection, context: str, expected: dict[Priority, Step]
-                        ) -> list[str] | None:
+async def check_context(
+    ami: AmiConnection, context: str, expected: dict[Priority, Step]
+) -> list[str] | None:
     """The problems of one context ([] if none); None when Asterisk could not be asked."""
     try:
         found, other = await listed_context(ami, context)
     except AmiError as exc:
         if "Did not find context" in str(exc):
             return [MISSING]
-        log.warning("could not list a dialplan context", extra={"context": context,
-                                                                 "error": str(exc)})
+        log.warning(
+            "could not list a dialplan context", extra={"context": context, "error": str(exc)}
+        )
         return None
     return differences(expected, found, other)
 
@@ -131,16 +142,19 @@ async def check_dialplan(ami: AmiConnection, metrics: Metrics) -> dict[str, list
         metrics.dialplan_problems.labels(name).set(1 if found else 0)
         if found:
             problems[name] = found
-            log.error(_complaint(name, found), extra={"context": name,
-                                                      "differences": len(found)})
+            log.error(_complaint(name, found), extra={"context": name, "differences": len(found)})
     return problems
 
 
 def _complaint(name: str, found: list[str]) -> str:
     check = f"check with `dialplan show {name}` on the Asterisk CLI"
     if found == [MISSING]:
-        return (f"dialplan context {name} is missing: #include the extensions_acd.conf of "
-                f"this acd version and `dialplan reload`; {check}")
-    return (f"dialplan context {name} is not the one acd ships: {'; '.join(found[:4])}. "
-            f"Another context named {name} was merged into it, or extensions_acd.conf is "
-            f"outdated: {check}")
+        return (
+            f"dialplan context {name} is missing: #include the extensions_acd.conf of "
+            f"this acd version and `dialplan reload`; {check}"
+        )
+    return (
+        f"dialplan context {name} is not the one acd ships: {'; '.join(found[:4])}. "
+        f"Another context named {name} was merged into it, or extensions_acd.conf is "
+        f"outdated: {check}"
+    )

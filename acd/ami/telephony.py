@@ -56,16 +56,18 @@ class AsteriskTelephony:
 
     async def hang_up(self, channel: str) -> None:
         """Hang up ``channel`` with cause 16 (normal clearing)."""
-        await self.ami.send({"Action": "Hangup", "Channel": check_channel("channel", channel),
-                             "Cause": "16"})
+        await self.ami.send(
+            {"Action": "Hangup", "Channel": check_channel("channel", channel), "Cause": "16"}
+        )
 
     async def return_to_hold(self, call: Call) -> None:
         """The caller leaves the agent for music on hold, with a fresh maximum wait.
 
         Redirecting one side of a Dial bridge hangs up the other: the agent's leg ends.
         """
-        await self.ami.send(_redirect(check_channel("call.channel", call.channel),
-                                      contexts.ESCALATE))
+        await self.ami.send(
+            _redirect(check_channel("call.channel", call.channel), contexts.ESCALATE)
+        )
 
     async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
         """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered.
@@ -76,12 +78,18 @@ class AsteriskTelephony:
         """
         if not _SPY_TARGET.fullmatch(channel):
             raise InvalidInput("agent_channel", "is not a channel name ChanSpy can take")
-        await self.ami.send({
-            "Action": "Originate", "Channel": check_dial_string("dial", dial),
-            "Application": "ChanSpy", "Data": f"{channel},{SPY_OPTIONS[mode]}",
-            "CallerID": f'"acd {mode}" <{check_name("call", call_id)}>',
-            "Timeout": str(SPY_RING_SECONDS * 1000), "Async": "true",
-        }, single=True)
+        await self.ami.send(
+            {
+                "Action": "Originate",
+                "Channel": check_dial_string("dial", dial),
+                "Application": "ChanSpy",
+                "Data": f"{channel},{SPY_OPTIONS[mode]}",
+                "CallerID": f'"acd {mode}" <{check_name("call", call_id)}>',
+                "Timeout": str(SPY_RING_SECONDS * 1000),
+                "Async": "true",
+            },
+            single=True,
+        )
 
     async def live_channels(self) -> dict[str, LiveChannel]:
         """Every channel Asterisk has now, by Uniqueid."""
@@ -106,10 +114,17 @@ class AsteriskTelephony:
         as the caller enters); then this is the only record of the call, so it carries the
         caller id and attributes too.
         """
-        names = ("ACD_QUEUE", "ACD_PRIORITY", "ACD_SKILLS", "ACD_ATTRS", "CALLERID(name)",
-                 "CALLERID(num)")
+        names = (
+            "ACD_QUEUE",
+            "ACD_PRIORITY",
+            "ACD_SKILLS",
+            "ACD_ATTRS",
+            "CALLERID(name)",
+            "CALLERID(num)",
+        )
         queue, priority, skills, attrs, name, number = await asyncio.gather(
-            *(self.get_variable(channel, n) for n in names))
+            *(self.get_variable(channel, n) for n in names)
+        )
         try:
             return call_entered(uniqueid, channel, queue, priority, skills, attrs, name, number)
         except MalformedEvent as exc:
@@ -127,15 +142,20 @@ class AsteriskTelephony:
         Its items are DeviceStateChange events written into the response, which eventfilters
         do not touch. Local channels' devices are not cached, so never listed."""
         messages = await self.ami.send_list({"Action": "DeviceStateList"}, timeout=30.0)
-        return {str(m["Device"]) for m in messages
-                if m.get("Event") == "DeviceStateChange" and "Device" in m
-                and device_busy(str(m.get("State", "")))}
+        return {
+            str(m["Device"])
+            for m in messages
+            if m.get("Event") == "DeviceStateChange"
+            and "Device" in m
+            and device_busy(str(m.get("State", "")))
+        }
 
     async def answered_at(self, agent_channel: str) -> float:
         """When the agent on ``agent_channel`` answered (extensions_acd.conf's
         ``acd.agent-answered`` keeps it), on Asterisk's clock; 0 if unknown."""
-        return _seconds(await self.get_variable(check_channel("channel", agent_channel),
-                                                "ACD_ANSWERED_AT"))
+        return _seconds(
+            await self.get_variable(check_channel("channel", agent_channel), "ACD_ANSWERED_AT")
+        )
 
     async def last_agent_leg(self, agent_id: str) -> AgentLegRecord | None:
         """The record of the agent's last call leg in AstDB (``acd/agent-<id>``, written by
@@ -146,8 +166,9 @@ class AsteriskTelephony:
             messages = await self.ami.send_list(action)
         except AmiError:
             return None  # "Database entry not found", or Asterisk is gone again
-        value = next((str(m.get("Val", "")) for m in messages
-                      if m.get("Event") == "DBGetResponse"), "")
+        value = next(
+            (str(m.get("Val", "")) for m in messages if m.get("Event") == "DBGetResponse"), ""
+        )
         call_id, _, times = value.partition(",")
         answered, _, ended = times.partition(",")
         if not call_id or not _seconds(ended):
@@ -187,7 +208,9 @@ def _setvar(channel: str, name: str, value: str) -> dict[str, str]:
 
 def _redirect(channel: str, context: str) -> dict[str, str]:
     return {
-        "Action": "Redirect", "Channel": channel, "Context": context, "Exten": "s",
+        "Action": "Redirect",
+        "Channel": channel,
+        "Context": context,
+        "Exten": "s",
         "Priority": "1",
     }
-

@@ -92,8 +92,16 @@ def miss_reason(status: str) -> MissReason:
         return MissReason.OTHER
 
 
-def call_entered(uniqueid: str, channel: str, queue: str, priority: str, skills: str,
-                 attrs: str, caller_name: str | None, caller_number: str | None) -> CallEntered:
+def call_entered(
+    uniqueid: str,
+    channel: str,
+    queue: str,
+    priority: str,
+    skills: str,
+    attrs: str,
+    caller_name: str | None,
+    caller_number: str | None,
+) -> CallEntered:
     """A caller's ACDEnqueue (or its channel's variables) in acd's words: priority and skills
     parsed; what cannot be parsed is named in ``problems`` and left to the queue's default."""
     try:
@@ -112,9 +120,15 @@ def call_entered(uniqueid: str, channel: str, queue: str, priority: str, skills:
         problems.append(("bad_skills", exc.reason))
         required = {}
     return CallEntered(
-        call_id=uniqueid, channel=channel, queue=queue.strip(), priority=level,
-        skills=required, attrs=parse_attrs(attrs), caller_name=caller_id(caller_name),
-        caller_number=caller_id(caller_number), problems=tuple(problems),
+        call_id=uniqueid,
+        channel=channel,
+        queue=queue.strip(),
+        priority=level,
+        skills=required,
+        attrs=parse_attrs(attrs),
+        caller_name=caller_id(caller_name),
+        caller_number=caller_id(caller_number),
+        problems=tuple(problems),
     )
 
 
@@ -153,9 +167,14 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
     kind = event.get("UserEvent")
     if kind == "ACDEnqueue":
         return call_entered(
-            _header(event, "Uniqueid"), _header(event, "Channel"), _header(event, "Queue"),
-            _body(event, "Priority"), _body(event, "Skills"), unquote(_body(event, "Attrs")),
-            event.get("CallerIDName"), event.get("CallerIDNum"),
+            _header(event, "Uniqueid"),
+            _header(event, "Channel"),
+            _header(event, "Queue"),
+            _body(event, "Priority"),
+            _body(event, "Skills"),
+            unquote(_body(event, "Attrs")),
+            event.get("CallerIDName"),
+            event.get("CallerIDNum"),
         )
     if kind == "ACDDialResult":
         status = _body(event, "Status")

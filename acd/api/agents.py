@@ -95,14 +95,13 @@ async def patch_agent(request: web.Request) -> web.Response:
         if current is None:
             raise NotFound(f"agent {agent_id} not found")
         return agent_from_table(
-            SettingTable({**merge_patch(agent_settings(current), body), "id": agent_id}))
+            SettingTable({**merge_patch(agent_settings(current), body), "id": agent_id})
+        )
 
     return await _save(request, merged)
 
 
-async def _save(
-    request: web.Request, profile: Callable[[Agent | None], Agent]
-) -> web.Response:
+async def _save(request: web.Request, profile: Callable[[Agent | None], Agent]) -> web.Response:
     """Save the agent ``profile(current)`` gives, in the worker; 201 if it is new."""
     store = request.app[STORE]
     agent_id = request.match_info["agent"]

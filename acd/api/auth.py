@@ -87,6 +87,3 @@ def may_act_on_agent(token: Token, agent_id: str, needed: Role) -> bool:
     if token.role is Role.AGENT:
         return token.agent == agent_id
     return token.role >= needed
-
-
-

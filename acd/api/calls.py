@@ -73,8 +73,7 @@ async def patch_call(request: web.Request) -> web.Response:
         raise InvalidInput("body", "give priority and/or queue")
     priority, queue = body.get("priority"), body.get("queue")
     if "priority" in body and (not isinstance(priority, int) or isinstance(priority, bool)):
-        raise InvalidInput("priority",
-                           f"must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}")
+        raise InvalidInput("priority", f"must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}")
     if "queue" in body and not isinstance(queue, str):
         raise InvalidInput("queue", "must be a queue name")
     router = request.app[ROUTER]
@@ -150,8 +149,9 @@ async def monitor_call(request: web.Request) -> web.Response:
     check_dial_string("dial", dial)
     router = request.app[ROUTER]
     listen_on = dial
-    await router.call(lambda: call_actions.monitor(router.services, call_id, mode, listen_on,
-                                                   token.name))
+    await router.call(
+        lambda: call_actions.monitor(router.services, call_id, mode, listen_on, token.name)
+    )
     return web.json_response({"call": call_id, "mode": mode.value, "dial": dial}, status=202)
 
 
@@ -160,4 +160,3 @@ async def _call_now(request: web.Request, call_id: str) -> web.Response:
     if call is None:
         raise NotFound(f"call {call_id} not found")
     return web.json_response(call_json(call, time.time()))
-

@@ -109,8 +109,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """
     raw = await request.read()
     try:
-        body = json.loads(raw.decode("utf-8"), parse_float=_json_number,
-                          parse_int=_json_integer, parse_constant=_json_constant)
+        body = json.loads(
+            raw.decode("utf-8"),
+            parse_float=_json_number,
+            parse_int=_json_integer,
+            parse_constant=_json_constant,
+        )
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError among them
         raise InvalidInput("body", "must be a JSON object") from None
     if not isinstance(body, dict):

@@ -38,9 +38,12 @@ async def events(request: web.Request) -> web.StreamResponse:
     # two, and Redis being down is a 503 (by errors_as_json), not a stream that stops at once.
     batches = stream.follow(last or await stream.last_id())
     batch = await anext(batches)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-    })
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+        }
+    )
     await response.prepare(request)
     try:
         while True:

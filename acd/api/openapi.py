@@ -38,7 +38,7 @@ ERROR_REASONS = {
     403: "The token's role may not do this",
     404: "No such agent, queue or call",
     409: "Conflicts with the current state (an illegal state change, a busy agent or queue, "
-         "or a change another acd kept making meanwhile)",
+    "or a change another acd kept making meanwhile)",
     413: "Body larger than 64 KiB",
     502: "Asterisk refused the action or is unreachable",
     503: "The state store (Redis) is unavailable",
@@ -50,8 +50,13 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(properties: Schema, required: tuple[str, ...] = (), *, closed: bool = False,
-        description: str = "") -> Schema:
+def obj(
+    properties: Schema,
+    required: tuple[str, ...] = (),
+    *,
+    closed: bool = False,
+    description: str = "",
+) -> Schema:
     """An object schema; ``closed`` only where the server rejects unknown keys."""
     schema: Schema = {"type": "object", "properties": properties}
     if required:
@@ -70,8 +75,11 @@ def enum(values: type[Any]) -> Schema:
 
 def string_map(value: Schema, key_pattern: str = NAME, max_key: int = 64) -> Schema:
     """An object used as a map from names to ``value``."""
-    return {"type": "object", "additionalProperties": value,
-            "propertyNames": {"type": "string", "pattern": key_pattern, "maxLength": max_key}}
+    return {
+        "type": "object",
+        "additionalProperties": value,
+        "propertyNames": {"type": "string", "pattern": key_pattern, "maxLength": max_key},
+    }
 
 
 def levels(low: int) -> Schema:
@@ -111,16 +119,21 @@ def errors(*statuses: int) -> dict[str, Schema]:
     return answers
 
 
-def operation(summary: str, responses: dict[str, Schema], *, tag: str,
-              parameters: list[Schema] | None = None, body: Schema | None = None,
-              public: bool = False) -> Schema:
+def operation(
+    summary: str,
+    responses: dict[str, Schema],
+    *,
+    tag: str,
+    parameters: list[Schema] | None = None,
+    body: Schema | None = None,
+    public: bool = False,
+) -> Schema:
     """One operation; ``public`` ones also answer without a token (configurable)."""
     op: Schema = {"summary": summary, "tags": [tag], "operationId": "", "responses": responses}
     if parameters:
         op["parameters"] = parameters
     if body is not None:
-        op["requestBody"] = {"required": True,
-                             "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if public:
         op["security"] = [{}, {"bearer": []}]
     return op
@@ -128,13 +141,23 @@ def operation(summary: str, responses: dict[str, Schema], *, tag: str,
 
 def path_param(name: str, description: str) -> Schema:
     """A path parameter; odd values are answered 404 (or 400 where a name is created)."""
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
 
 
 def query_param(name: str, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 NUMBER = {"type": "number"}
@@ -143,8 +166,11 @@ STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
 NAMES = {"type": "array", "items": {"type": "string"}}
 COUNT = {"type": "integer", "minimum": 0}
-BY_STATE = {"type": "object", "additionalProperties": COUNT,
-            "propertyNames": {"enum": [s.value for s in AgentState]}}
+BY_STATE = {
+    "type": "object",
+    "additionalProperties": COUNT,
+    "propertyNames": {"enum": [s.value for s in AgentState]},
+}
 RATIO = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 SECONDS_OR_NULL = {"type": ["number", "null"], "minimum": 0}
 NAME_OR_EMPTY = {"type": "string", "anyOf": [{"maxLength": 0}, {"pattern": NAME}]}
@@ -185,110 +211,282 @@ def schemas() -> dict[str, Schema]:
     queue_list: Schema = {"type": "array", "items": {"type": "string", "pattern": NAME}}
     agent_input: Schema = {
         **profile,
-        "queues": {"anyOf": [ranks, queue_list],
-                   "description": "queue -> rank, or a list (rank 1 everywhere)"},
+        "queues": {
+            "anyOf": [ranks, queue_list],
+            "description": "queue -> rank, or a list (rank 1 everywhere)",
+        },
     }
-    queue_input: Schema = {**queue_settings,
-                           "steps": {"type": "array", "items": ref("StepInput")}}
+    queue_input: Schema = {**queue_settings, "steps": {"type": "array", "items": ref("StepInput")}}
     return {
-        "Error": obj({"error": STRING, "field": STRING}, ("error",),
-                     description="Every failure: the reason, and the field it is about"),
-        "Health": obj({"ok": BOOLEAN, "checks": {"type": "object",
-                                                   "additionalProperties": BOOLEAN}},
-                      ("ok", "checks")),
-        "Agent": obj({
-            "id": STRING, **profile, "dial": STRING, "name": STRING, "team": STRING,
-            "queues": {**ranks, "description": "queue -> rank (1 = first)"},
-            "state": enum(AgentState), "state_since": NUMBER, "idle_since": NUMBER,
-            "pause_reason": STRING, "call": STRING, "calls_taken": INTEGER,
-            "talk_seconds": NUMBER, "device_busy": BOOLEAN,
-            "counts_day": {**STRING, "description": "the local day calls_taken and "
-                                                   "talk_seconds are of"},
-        }, ("id", "dial", "name", "team", "role", "skills", "queues", "state", "state_since",
-            "idle_since", "pause_reason", "call", "calls_taken", "talk_seconds",
-            "device_busy")),
-        "AgentInput": obj(agent_input, ("dial",), closed=True,
-                          description="The whole profile: what is left out takes its "
-                                      "default. The id comes from the path; unknown keys "
-                                      "are refused, naming the nearest known one."),
+        "Error": obj(
+            {"error": STRING, "field": STRING},
+            ("error",),
+            description="Every failure: the reason, and the field it is about",
+        ),
+        "Health": obj(
+            {"ok": BOOLEAN, "checks": {"type": "object", "additionalProperties": BOOLEAN}},
+            ("ok", "checks"),
+        ),
+        "Agent": obj(
+            {
+                "id": STRING,
+                **profile,
+                "dial": STRING,
+                "name": STRING,
+                "team": STRING,
+                "queues": {**ranks, "description": "queue -> rank (1 = first)"},
+                "state": enum(AgentState),
+                "state_since": NUMBER,
+                "idle_since": NUMBER,
+                "pause_reason": STRING,
+                "call": STRING,
+                "calls_taken": INTEGER,
+                "talk_seconds": NUMBER,
+                "device_busy": BOOLEAN,
+                "counts_day": {
+                    **STRING,
+                    "description": "the local day calls_taken and talk_seconds are of",
+                },
+            },
+            (
+                "id",
+                "dial",
+                "name",
+                "team",
+                "role",
+                "skills",
+                "queues",
+                "state",
+                "state_since",
+                "idle_since",
+                "pause_reason",
+                "call",
+                "calls_taken",
+                "talk_seconds",
+                "device_busy",
+            ),
+        ),
+        "AgentInput": obj(
+            agent_input,
+            ("dial",),
+            closed=True,
+            description="The whole profile: what is left out takes its "
+            "default. The id comes from the path; unknown keys "
+            "are refused, naming the nearest known one.",
+        ),
         "AgentPatch": merge_patch(
             {**agent_input, "queues": {"anyOf": [nullable_entries(ranks), queue_list]}},
             "Changes to the profile (JSON Merge Patch, RFC 7396); the result is checked as "
-            "a whole profile is."),
-        "AgentStateChange": obj({
-            "state": {"type": "string", "enum": ["ready", "paused", "logged_out"]},
-            "reason": {"type": "string", "description": "a pause's reason code: "
-                       + ", ".join(r.value for r in PauseReason)},
-        }, ("state",)),
+            "a whole profile is.",
+        ),
+        "AgentStateChange": obj(
+            {
+                "state": {"type": "string", "enum": ["ready", "paused", "logged_out"]},
+                "reason": {
+                    "type": "string",
+                    "description": "a pause's reason code: "
+                    + ", ".join(r.value for r in PauseReason),
+                },
+            },
+            ("state",),
+        ),
         "Step": obj(step_fields, tuple(step_fields)),
-        "StepInput": obj(step_fields, closed=True,
-                         description="Unknown keys are rejected. The first step starts at 0 s, "
-                                     "steps are in order of time, a fallback comes last."),
-        "Queue": obj({"name": STRING, **queue_settings,
-                      "steps": {"type": "array", "items": ref("Step")}},
-                     ("name", *queue_settings, "steps")),
-        "QueueInput": obj(queue_input, closed=True,
-                          description="The whole queue: what is left out takes its default. "
-                                      "The name comes from the path; unknown keys are "
-                                      "refused, naming the nearest known one."),
-        "QueuePatch": merge_patch(queue_input, "Changes to the queue (JSON Merge Patch, RFC "
-                                               "7396): steps and teams are replaced whole; "
-                                               "the result is checked as a whole queue is."),
-        "QueueWithWaiting": {"allOf": [ref("Queue"), obj({"waiting": {**INTEGER, "minimum": 0}},
-                                                         ("waiting",))]},
-        "Call": obj({
-            "id": STRING, "channel": STRING, "queue": STRING, "priority": INTEGER,
-            "arrived_at": NUMBER, "skills": {"type": "object", "additionalProperties": INTEGER},
-            "attrs": {"type": "object", "additionalProperties": STRING},
-            "caller_name": STRING, "caller_number": STRING, "status": enum(CallStatus),
-            "attempts": INTEGER, "agent": STRING, "step": INTEGER,
-            "escalated_by": STRING, "escalation_team": STRING,
-            "wait_seconds": {**NUMBER, "minimum": 0},
-            "position": {**INTEGER, "minimum": 1,
-                         "description": "place in line, when listed by queue"},
-        }, ("id", "channel", "queue", "priority", "arrived_at", "skills", "attrs",
-            "caller_name", "caller_number", "status", "attempts", "agent", "step",
-            "wait_seconds")),
-        "CallDetail": {"allOf": [ref("Call"), obj({"history": {
-            "type": "array", "description": "offers, answers, misses, escalations, moves, "
-                                            "oldest first",
-            "items": obj({"at": NUMBER, "event": STRING}, ("at", "event"))}}, ("history",))]},
-        "CallChange": obj({"priority": {**INTEGER, "minimum": 0, "maximum": 9},
-                           "queue": {"type": "string", "pattern": NAME}}, closed=True,
-                          description="Give priority and/or queue; unknown keys are rejected"),
-        "SendTo": obj({"agent": STRING}, ("agent",),
-                      description="A ready agent, whatever the queue's rules say"),
-        "MonitorRequest": obj({
-            "mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
-            "agent": {**STRING, "description": "whose phone rings (supervisor, lead, QA)"},
-            "dial": {"type": "string", "pattern": DIAL, "maxLength": 200,
-                     "description": "or a dial string, instead of agent"},
-        }, ("mode",)),
-        "Team": obj({"name": STRING, "leads": NAMES, "supervisors": NAMES, "members": NAMES,
-                     "queues": NAMES}, ("name", "leads", "supervisors", "members", "queues")),
-        "QueueStats": obj({
-            "queue": STRING, "day": {**STRING, "description": "local day, e.g. 2026-11-29"},
-            "waiting": COUNT, "oldest_wait_seconds": {**NUMBER, "minimum": 0},
-            "agents": BY_STATE, "offered": COUNT, "answered": COUNT,
-            "answered_within_sl": COUNT, "abandoned": COUNT, "short_abandoned": COUNT,
-            "overflowed": COUNT, "failed": COUNT, "handled": COUNT,
-            "service_level_seconds": NUMBER, "service_level": RATIO, "abandon_rate": RATIO,
-            "asa_seconds": SECONDS_OR_NULL, "aht_seconds": SECONDS_OR_NULL,
-        }, ("queue", "day", "waiting", "oldest_wait_seconds", "agents", "offered", "answered",
-            "answered_within_sl", "abandoned", "short_abandoned", "overflowed", "failed",
-            "handled", "service_level_seconds", "service_level", "abandon_rate",
-            "asa_seconds", "aht_seconds"),
+        "StepInput": obj(
+            step_fields,
+            closed=True,
+            description="Unknown keys are rejected. The first step starts at 0 s, "
+            "steps are in order of time, a fallback comes last.",
+        ),
+        "Queue": obj(
+            {"name": STRING, **queue_settings, "steps": {"type": "array", "items": ref("Step")}},
+            ("name", *queue_settings, "steps"),
+        ),
+        "QueueInput": obj(
+            queue_input,
+            closed=True,
+            description="The whole queue: what is left out takes its default. "
+            "The name comes from the path; unknown keys are "
+            "refused, naming the nearest known one.",
+        ),
+        "QueuePatch": merge_patch(
+            queue_input,
+            "Changes to the queue (JSON Merge Patch, RFC "
+            "7396): steps and teams are replaced whole; "
+            "the result is checked as a whole queue is.",
+        ),
+        "QueueWithWaiting": {
+            "allOf": [ref("Queue"), obj({"waiting": {**INTEGER, "minimum": 0}}, ("waiting",))]
+        },
+        "Call": obj(
+            {
+                "id": STRING,
+                "channel": STRING,
+                "queue": STRING,
+                "priority": INTEGER,
+                "arrived_at": NUMBER,
+                "skills": {"type": "object", "additionalProperties": INTEGER},
+                "attrs": {"type": "object", "additionalProperties": STRING},
+                "caller_name": STRING,
+                "caller_number": STRING,
+                "status": enum(CallStatus),
+                "attempts": INTEGER,
+                "agent": STRING,
+                "step": INTEGER,
+                "escalated_by": STRING,
+                "escalation_team": STRING,
+                "wait_seconds": {**NUMBER, "minimum": 0},
+                "position": {
+                    **INTEGER,
+                    "minimum": 1,
+                    "description": "place in line, when listed by queue",
+                },
+            },
+            (
+                "id",
+                "channel",
+                "queue",
+                "priority",
+                "arrived_at",
+                "skills",
+                "attrs",
+                "caller_name",
+                "caller_number",
+                "status",
+                "attempts",
+                "agent",
+                "step",
+                "wait_seconds",
+            ),
+        ),
+        "CallDetail": {
+            "allOf": [
+                ref("Call"),
+                obj(
+                    {
+                        "history": {
+                            "type": "array",
+                            "description": "offers, answers, misses, escalations, moves, "
+                            "oldest first",
+                            "items": obj({"at": NUMBER, "event": STRING}, ("at", "event")),
+                        }
+                    },
+                    ("history",),
+                ),
+            ]
+        },
+        "CallChange": obj(
+            {
+                "priority": {**INTEGER, "minimum": 0, "maximum": 9},
+                "queue": {"type": "string", "pattern": NAME},
+            },
+            closed=True,
+            description="Give priority and/or queue; unknown keys are rejected",
+        ),
+        "SendTo": obj(
+            {"agent": STRING},
+            ("agent",),
+            description="A ready agent, whatever the queue's rules say",
+        ),
+        "MonitorRequest": obj(
+            {
+                "mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
+                "agent": {**STRING, "description": "whose phone rings (supervisor, lead, QA)"},
+                "dial": {
+                    "type": "string",
+                    "pattern": DIAL,
+                    "maxLength": 200,
+                    "description": "or a dial string, instead of agent",
+                },
+            },
+            ("mode",),
+        ),
+        "Team": obj(
+            {
+                "name": STRING,
+                "leads": NAMES,
+                "supervisors": NAMES,
+                "members": NAMES,
+                "queues": NAMES,
+            },
+            ("name", "leads", "supervisors", "members", "queues"),
+        ),
+        "QueueStats": obj(
+            {
+                "queue": STRING,
+                "day": {**STRING, "description": "local day, e.g. 2026-11-29"},
+                "waiting": COUNT,
+                "oldest_wait_seconds": {**NUMBER, "minimum": 0},
+                "agents": BY_STATE,
+                "offered": COUNT,
+                "answered": COUNT,
+                "answered_within_sl": COUNT,
+                "abandoned": COUNT,
+                "short_abandoned": COUNT,
+                "overflowed": COUNT,
+                "failed": COUNT,
+                "handled": COUNT,
+                "service_level_seconds": NUMBER,
+                "service_level": RATIO,
+                "abandon_rate": RATIO,
+                "asa_seconds": SECONDS_OR_NULL,
+                "aht_seconds": SECONDS_OR_NULL,
+            },
+            (
+                "queue",
+                "day",
+                "waiting",
+                "oldest_wait_seconds",
+                "agents",
+                "offered",
+                "answered",
+                "answered_within_sl",
+                "abandoned",
+                "short_abandoned",
+                "overflowed",
+                "failed",
+                "handled",
+                "service_level_seconds",
+                "service_level",
+                "abandon_rate",
+                "asa_seconds",
+                "aht_seconds",
+            ),
             description="Live figures and today's counters; service level = answered within "
-                        "the threshold / offered, as the Prometheus recording rules"),
-        "TeamStats": obj({
-            "team": STRING, "day": STRING, "leads": NAMES, "supervisors": NAMES,
-            "members": NAMES, "queues": NAMES, "agents": BY_STATE, "answered": COUNT,
-            "answered_within_sl": COUNT, "handled": COUNT, "asa_seconds": SECONDS_OR_NULL,
-            "aht_seconds": SECONDS_OR_NULL,
-        }, ("team", "day", "leads", "supervisors", "members", "queues", "agents", "answered",
-            "answered_within_sl", "handled", "asa_seconds", "aht_seconds")),
-        "Monitoring": obj({"call": STRING, "mode": STRING, "dial": STRING},
-                          ("call", "mode", "dial")),
+            "the threshold / offered, as the Prometheus recording rules",
+        ),
+        "TeamStats": obj(
+            {
+                "team": STRING,
+                "day": STRING,
+                "leads": NAMES,
+                "supervisors": NAMES,
+                "members": NAMES,
+                "queues": NAMES,
+                "agents": BY_STATE,
+                "answered": COUNT,
+                "answered_within_sl": COUNT,
+                "handled": COUNT,
+                "asa_seconds": SECONDS_OR_NULL,
+                "aht_seconds": SECONDS_OR_NULL,
+            },
+            (
+                "team",
+                "day",
+                "leads",
+                "supervisors",
+                "members",
+                "queues",
+                "agents",
+                "answered",
+                "answered_within_sl",
+                "handled",
+                "asa_seconds",
+                "aht_seconds",
+            ),
+        ),
+        "Monitoring": obj(
+            {"call": STRING, "mode": STRING, "dial": STRING}, ("call", "mode", "dial")
+        ),
     }
 
 
@@ -300,124 +498,280 @@ CALL = path_param("call", "call id (Asterisk Uniqueid of the caller's channel)")
 
 def paths() -> dict[str, Schema]:
     """Every route of ``acd.api.server.build_app``."""
+
     def listing(key: str, item: str) -> Schema:
         return obj({key: {"type": "array", "items": ref(item)}}, (key,))
 
     return {
-        "/health": {"get": operation("Liveness of AMI, router and Redis", {
-            "200": json_body(ref("Health"), "All checks pass"),
-            "503": json_body(ref("Health"), "A check fails"), **errors(401),
-        }, tag="operations", public=True)},
-        "/metrics": {"get": operation("Prometheus metrics", {
-            "200": {"description": "Prometheus text exposition format",
-                    "content": {"text/plain": {"schema": STRING}}}, **errors(401),
-        }, tag="operations", public=True)},
-        "/api/v1/openapi.json": {"get": {**operation("This document", {
-            "200": json_body({"type": "object"}, "The OpenAPI document")}, tag="meta"),
-            "security": []}},
-        "/api/v1/agents": {"get": operation("List agents (viewer)", {
-            "200": json_body(listing("agents", "Agent"), "Every agent"),
-            **errors(401, 403, 503)}, tag="agents")},
+        "/health": {
+            "get": operation(
+                "Liveness of AMI, router and Redis",
+                {
+                    "200": json_body(ref("Health"), "All checks pass"),
+                    "503": json_body(ref("Health"), "A check fails"),
+                    **errors(401),
+                },
+                tag="operations",
+                public=True,
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "Prometheus metrics",
+                {
+                    "200": {
+                        "description": "Prometheus text exposition format",
+                        "content": {"text/plain": {"schema": STRING}},
+                    },
+                    **errors(401),
+                },
+                tag="operations",
+                public=True,
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                **operation(
+                    "This document",
+                    {"200": json_body({"type": "object"}, "The OpenAPI document")},
+                    tag="meta",
+                ),
+                "security": [],
+            }
+        },
+        "/api/v1/agents": {
+            "get": operation(
+                "List agents (viewer)",
+                {
+                    "200": json_body(listing("agents", "Agent"), "Every agent"),
+                    **errors(401, 403, 503),
+                },
+                tag="agents",
+            )
+        },
         "/api/v1/agents/{agent}": {
             "parameters": [AGENT],
-            "get": operation("One agent (viewer, or the agent itself)", {
-                "200": json_body(ref("Agent"), "The agent"),
-                **errors(401, 403, 404, 503)}, tag="agents"),
-            "put": operation("Create or replace an agent's profile (admin)", {
-                "200": json_body(ref("Agent"), "Updated"),
-                "201": json_body(ref("Agent"), "Created"),
-                **errors(400, 401, 403, 409, 413, 503)}, tag="agents", body=ref("AgentInput")),
-            "patch": operation("Change some of an agent's profile (admin)", {
-                "200": json_body(ref("Agent"), "Updated"),
-                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="agents",
-                body=ref("AgentPatch")),
-            "delete": operation("Delete an agent not on a call (admin)", {
-                "204": {"description": "Deleted"},
-                **errors(401, 403, 404, 409, 503)}, tag="agents"),
+            "get": operation(
+                "One agent (viewer, or the agent itself)",
+                {"200": json_body(ref("Agent"), "The agent"), **errors(401, 403, 404, 503)},
+                tag="agents",
+            ),
+            "put": operation(
+                "Create or replace an agent's profile (admin)",
+                {
+                    "200": json_body(ref("Agent"), "Updated"),
+                    "201": json_body(ref("Agent"), "Created"),
+                    **errors(400, 401, 403, 409, 413, 503),
+                },
+                tag="agents",
+                body=ref("AgentInput"),
+            ),
+            "patch": operation(
+                "Change some of an agent's profile (admin)",
+                {
+                    "200": json_body(ref("Agent"), "Updated"),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
+                },
+                tag="agents",
+                body=ref("AgentPatch"),
+            ),
+            "delete": operation(
+                "Delete an agent not on a call (admin)",
+                {"204": {"description": "Deleted"}, **errors(401, 403, 404, 409, 503)},
+                tag="agents",
+            ),
         },
-        "/api/v1/agents/{agent}/state": {"parameters": [AGENT], "post": operation(
-            "Log in (ready), pause with a reason code, log out, end wrap-up early "
-            "(supervisor, or the agent itself)", {
-                "200": json_body(ref("Agent"), "The agent in its new state"),
-                **errors(400, 401, 403, 404, 409, 413, 503)},
-            tag="agents", body=ref("AgentStateChange"))},
-        "/api/v1/queues": {"get": operation("List queues with their waiting calls (viewer)", {
-            "200": json_body(listing("queues", "QueueWithWaiting"), "Every queue"),
-            **errors(401, 403, 503)}, tag="queues")},
+        "/api/v1/agents/{agent}/state": {
+            "parameters": [AGENT],
+            "post": operation(
+                "Log in (ready), pause with a reason code, log out, end wrap-up early "
+                "(supervisor, or the agent itself)",
+                {
+                    "200": json_body(ref("Agent"), "The agent in its new state"),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
+                },
+                tag="agents",
+                body=ref("AgentStateChange"),
+            ),
+        },
+        "/api/v1/queues": {
+            "get": operation(
+                "List queues with their waiting calls (viewer)",
+                {
+                    "200": json_body(listing("queues", "QueueWithWaiting"), "Every queue"),
+                    **errors(401, 403, 503),
+                },
+                tag="queues",
+            )
+        },
         "/api/v1/queues/{queue}": {
             "parameters": [QUEUE],
-            "get": operation("One queue with its waiting calls (viewer)", {
-                "200": json_body(ref("QueueWithWaiting"), "The queue"),
-                **errors(401, 403, 404, 503)}, tag="queues"),
-            "put": operation("Create or replace a queue (admin)", {
-                "200": json_body(ref("Queue"), "Updated"),
-                "201": json_body(ref("Queue"), "Created"),
-                **errors(400, 401, 403, 409, 413, 503)}, tag="queues", body=ref("QueueInput")),
-            "patch": operation("Change some of a queue (admin)", {
-                "200": json_body(ref("Queue"), "Updated"),
-                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="queues",
-                body=ref("QueuePatch")),
-            "delete": operation("Delete a queue nobody waits in or serves (admin)", {
-                "204": {"description": "Deleted"},
-                **errors(401, 403, 404, 409, 503)}, tag="queues"),
+            "get": operation(
+                "One queue with its waiting calls (viewer)",
+                {
+                    "200": json_body(ref("QueueWithWaiting"), "The queue"),
+                    **errors(401, 403, 404, 503),
+                },
+                tag="queues",
+            ),
+            "put": operation(
+                "Create or replace a queue (admin)",
+                {
+                    "200": json_body(ref("Queue"), "Updated"),
+                    "201": json_body(ref("Queue"), "Created"),
+                    **errors(400, 401, 403, 409, 413, 503),
+                },
+                tag="queues",
+                body=ref("QueueInput"),
+            ),
+            "patch": operation(
+                "Change some of a queue (admin)",
+                {
+                    "200": json_body(ref("Queue"), "Updated"),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
+                },
+                tag="queues",
+                body=ref("QueuePatch"),
+            ),
+            "delete": operation(
+                "Delete a queue nobody waits in or serves (admin)",
+                {"204": {"description": "Deleted"}, **errors(401, 403, 404, 409, 503)},
+                tag="queues",
+            ),
         },
-        "/api/v1/queues/{queue}/stats": {"parameters": [QUEUE], "get": operation(
-            "A queue's live figures and today's service level, abandonment, ASA, AHT (viewer)",
-            {"200": json_body(ref("QueueStats"), "The figures"),
-             **errors(401, 403, 404, 503)}, tag="reports")},
-        "/api/v1/teams": {"get": operation("Teams with leads, supervisors, members (viewer)", {
-            "200": json_body(listing("teams", "Team"), "Every team named by an agent or queue"),
-            **errors(401, 403, 503)}, tag="teams")},
-        "/api/v1/teams/{team}": {"parameters": [TEAM], "get": operation("One team (viewer)", {
-            "200": json_body(ref("Team"), "The team"),
-            **errors(401, 403, 404, 503)}, tag="teams")},
-        "/api/v1/teams/{team}/stats": {"parameters": [TEAM], "get": operation(
-            "A team's agents by state and today's answered, ASA, AHT (viewer)", {
-                "200": json_body(ref("TeamStats"), "The figures"),
-                **errors(401, 403, 404, 503)}, tag="reports")},
-        "/api/v1/calls": {"get": operation("Calls not yet ended (viewer)", {
-            "200": json_body(listing("calls", "Call"), "Calls; with ?queue= in line order"),
-            **errors(401, 403, 404, 503)}, tag="calls",
-            parameters=[query_param("queue", "one queue's waiting calls, in line order")])},
+        "/api/v1/queues/{queue}/stats": {
+            "parameters": [QUEUE],
+            "get": operation(
+                "A queue's live figures and today's service level, abandonment, ASA, AHT (viewer)",
+                {"200": json_body(ref("QueueStats"), "The figures"), **errors(401, 403, 404, 503)},
+                tag="reports",
+            ),
+        },
+        "/api/v1/teams": {
+            "get": operation(
+                "Teams with leads, supervisors, members (viewer)",
+                {
+                    "200": json_body(
+                        listing("teams", "Team"), "Every team named by an agent or queue"
+                    ),
+                    **errors(401, 403, 503),
+                },
+                tag="teams",
+            )
+        },
+        "/api/v1/teams/{team}": {
+            "parameters": [TEAM],
+            "get": operation(
+                "One team (viewer)",
+                {"200": json_body(ref("Team"), "The team"), **errors(401, 403, 404, 503)},
+                tag="teams",
+            ),
+        },
+        "/api/v1/teams/{team}/stats": {
+            "parameters": [TEAM],
+            "get": operation(
+                "A team's agents by state and today's answered, ASA, AHT (viewer)",
+                {"200": json_body(ref("TeamStats"), "The figures"), **errors(401, 403, 404, 503)},
+                tag="reports",
+            ),
+        },
+        "/api/v1/calls": {
+            "get": operation(
+                "Calls not yet ended (viewer)",
+                {
+                    "200": json_body(listing("calls", "Call"), "Calls; with ?queue= in line order"),
+                    **errors(401, 403, 404, 503),
+                },
+                tag="calls",
+                parameters=[query_param("queue", "one queue's waiting calls, in line order")],
+            )
+        },
         "/api/v1/calls/{call}": {
             "parameters": [CALL],
-            "get": operation("One call with the history of its attempts (viewer)", {
-                "200": json_body(ref("CallDetail"), "The call"),
-                **errors(401, 403, 404, 503)}, tag="calls"),
-            "patch": operation("Change a waiting call's priority or queue (supervisor)", {
-                "200": json_body(ref("Call"), "The call, changed"),
-                **errors(400, 401, 403, 404, 409, 413, 503)}, tag="calls",
-                body=ref("CallChange")),
+            "get": operation(
+                "One call with the history of its attempts (viewer)",
+                {"200": json_body(ref("CallDetail"), "The call"), **errors(401, 403, 404, 503)},
+                tag="calls",
+            ),
+            "patch": operation(
+                "Change a waiting call's priority or queue (supervisor)",
+                {
+                    "200": json_body(ref("Call"), "The call, changed"),
+                    **errors(400, 401, 403, 404, 409, 413, 503),
+                },
+                tag="calls",
+                body=ref("CallChange"),
+            ),
         },
-        "/api/v1/calls/{call}/send": {"parameters": [CALL], "post": operation(
-            "Offer a waiting call to a named ready agent now (supervisor)", {
-                "200": json_body(ref("Call"), "The call, offered"),
-                **errors(400, 401, 403, 404, 409, 413, 502, 503)}, tag="calls",
-            body=ref("SendTo"))},
-        "/api/v1/calls/{call}/hangup": {"parameters": [CALL], "post": operation(
-            "Hang up the caller (supervisor); unanswered calls end as failed", {
-                "200": json_body(ref("Call"), "The call"),
-                **errors(401, 403, 404, 502, 503)}, tag="calls")},
-        "/api/v1/calls/{call}/escalate": {"parameters": [CALL], "post": operation(
-            "Move a live call from its agent to a team lead, ahead of ordinary calls (the "
-            "call's agent, or supervisor)", {
-                "200": json_body(ref("Call"), "The call, waiting for a lead"),
-                **errors(401, 403, 404, 409, 502, 503)}, tag="calls")},
-        "/api/v1/calls/{call}/monitor": {"parameters": [CALL], "post": operation(
-            "Listen to, whisper to or barge into a live call from a phone (supervisor)", {
-                "202": json_body(ref("Monitoring"), "The phone is being rung"),
-                **errors(400, 401, 403, 404, 409, 413, 502, 503)}, tag="calls",
-            body=ref("MonitorRequest"))},
-        "/api/v1/events": {"get": operation(
-            "Server-Sent Events of calls and agents, resumable (viewer; an agent token "
-            "sees its own agent)", {
-                "200": {"description": "`id:`, `event:` (the kind) and `data:` (JSON) frames",
-                        "content": {"text/event-stream": {"schema": STRING}}},
-                **errors(400, 401, 403, 503)}, tag="events", parameters=[
-                query_param("queue", "only events of this queue"),
-                query_param("agent", "only events of this agent"),
-                {"name": "Last-Event-ID", "in": "header", "required": False,
-                 "description": "resume after this event id", "schema": STRING}])},
+        "/api/v1/calls/{call}/send": {
+            "parameters": [CALL],
+            "post": operation(
+                "Offer a waiting call to a named ready agent now (supervisor)",
+                {
+                    "200": json_body(ref("Call"), "The call, offered"),
+                    **errors(400, 401, 403, 404, 409, 413, 502, 503),
+                },
+                tag="calls",
+                body=ref("SendTo"),
+            ),
+        },
+        "/api/v1/calls/{call}/hangup": {
+            "parameters": [CALL],
+            "post": operation(
+                "Hang up the caller (supervisor); unanswered calls end as failed",
+                {"200": json_body(ref("Call"), "The call"), **errors(401, 403, 404, 502, 503)},
+                tag="calls",
+            ),
+        },
+        "/api/v1/calls/{call}/escalate": {
+            "parameters": [CALL],
+            "post": operation(
+                "Move a live call from its agent to a team lead, ahead of ordinary calls (the "
+                "call's agent, or supervisor)",
+                {
+                    "200": json_body(ref("Call"), "The call, waiting for a lead"),
+                    **errors(401, 403, 404, 409, 502, 503),
+                },
+                tag="calls",
+            ),
+        },
+        "/api/v1/calls/{call}/monitor": {
+            "parameters": [CALL],
+            "post": operation(
+                "Listen to, whisper to or barge into a live call from a phone (supervisor)",
+                {
+                    "202": json_body(ref("Monitoring"), "The phone is being rung"),
+                    **errors(400, 401, 403, 404, 409, 413, 502, 503),
+                },
+                tag="calls",
+                body=ref("MonitorRequest"),
+            ),
+        },
+        "/api/v1/events": {
+            "get": operation(
+                "Server-Sent Events of calls and agents, resumable (viewer; an agent token "
+                "sees its own agent)",
+                {
+                    "200": {
+                        "description": "`id:`, `event:` (the kind) and `data:` (JSON) frames",
+                        "content": {"text/event-stream": {"schema": STRING}},
+                    },
+                    **errors(400, 401, 403, 503),
+                },
+                tag="events",
+                parameters=[
+                    query_param("queue", "only events of this queue"),
+                    query_param("agent", "only events of this agent"),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "description": "resume after this event id",
+                        "schema": STRING,
+                    },
+                ],
+            )
+        },
     }
 
 
@@ -434,9 +788,12 @@ def openapi_document() -> Schema:
     """The whole OpenAPI 3.1.0 document."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "acd", "version": "1",
-                 "description": "Call router for Asterisk: agents, queues, calls, events. "
-                                "Errors are JSON `{\"error\": reason, \"field\"?: name}`."},
+        "info": {
+            "title": "acd",
+            "version": "1",
+            "description": "Call router for Asterisk: agents, queues, calls, events. "
+            'Errors are JSON `{"error": reason, "field"?: name}`.',
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": _with_operation_ids(paths()),

@@ -68,7 +68,8 @@ async def patch_queue(request: web.Request) -> web.Response:
         if current is None:
             raise NotFound(f"queue {name} not found")
         return queue_from_table(
-            SettingTable({**merge_patch(queue_settings(current), body), "name": name}))
+            SettingTable({**merge_patch(queue_settings(current), body), "name": name})
+        )
 
     return await _save(request, merged)
 

@@ -73,4 +73,3 @@ async def get_team_stats(request: web.Request) -> web.Response:
     roster = await _roster(request)
     stats = await team_stats(request.app[STORE], _daily_stats(request), roster, time.time())
     return web.json_response(asdict(stats))
-

@@ -61,8 +61,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except (IllegalTransition, Conflict) as exc:
         return error(409, str(exc))
     except AmiError as exc:
-        log.warning("Asterisk refused an action", extra={"path": request.path,
-                                                        "error": str(exc)})
+        log.warning("Asterisk refused an action", extra={"path": request.path, "error": str(exc)})
         return error(502, f"Asterisk refused the action: {exc}")
     except StoreUnavailable:
         log.error("redis unavailable during request", extra={"path": request.path})
@@ -76,24 +75,32 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid token, except where configuration makes a path public."""
     auth = request.app[AUTH]
-    public = request.path == OPENAPI_PATH or (
-        request.path == "/metrics" and auth.metrics_public) or (
-        request.path == "/health" and auth.health_public
+    public = (
+        request.path == OPENAPI_PATH
+        or (request.path == "/metrics" and auth.metrics_public)
+        or (request.path == "/health" and auth.health_public)
     )
     if public:
         return await handler(request)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     token = auth.identify(presented.strip()) if scheme.lower() == "bearer" else None
     if token is None:
-        return web.json_response({"error": "a valid bearer token is required"}, status=401,
-                                 headers={"WWW-Authenticate": "Bearer"})
+        return web.json_response(
+            {"error": "a valid bearer token is required"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     request[TOKEN] = token
     return await handler(request)
 
 
 def build_app(
-    store: Store, router: Router, metrics_: Metrics, health_checks: HealthChecks,
-    auth: AuthConfig, event_stream: EventStream,
+    store: Store,
+    router: Router,
+    metrics_: Metrics,
+    health_checks: HealthChecks,
+    auth: AuthConfig,
+    event_stream: EventStream,
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)

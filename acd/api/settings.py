@@ -22,8 +22,12 @@ class HttpSettings:
     def from_table(cls, table: SettingTable) -> HttpSettings:
         """Read the ``[http]`` table, its tokens included."""
         # The auth settings share the table: their names are settings of [http] too.
-        table.expect([*(f.name for f in fields(cls) if f.name != "auth"),
-                      *(f.name for f in fields(AuthConfig))])
+        table.expect(
+            [
+                *(f.name for f in fields(cls) if f.name != "auth"),
+                *(f.name for f in fields(AuthConfig)),
+            ]
+        )
         return cls(
             host=table.text("host", "127.0.0.1"),
             port=table.port("port", 8080),

@@ -73,7 +73,8 @@ class AgentIndex:
         self._queues[queue.name] = queue
         if previous.strategy is not queue.strategy:
             self._ready[queue.name] = sorted(
-                strategy_key(queue.strategy, agent) for agent in self._members(queue.name)
+                strategy_key(queue.strategy, agent)
+                for agent in self._members(queue.name)
                 if is_available(agent)
             )
 
@@ -154,8 +155,9 @@ class AgentIndex:
             pool += self._first_admitted(keys, bisect_right(keys, (0.0, 0.0, cursor)), who)
         else:  # best skill and random weigh every candidate
             pool += (self._agents[key[2]] for key in keys if who.admits(self._agents[key[2]]))
-        best = pick_agent(queue.strategy, pool, skills=who.ranked_skills, rng=rng,
-                          cursor=cursor, seed=call.id)
+        best = pick_agent(
+            queue.strategy, pool, skills=who.ranked_skills, rng=rng, cursor=cursor, seed=call.id
+        )
         if best is None:
             return None
         return Assignment(call_id=call.id, agent_id=best.id, queue=queue.name, step=who.step)

@@ -109,7 +109,9 @@ class WaitingCalls:
         config = self.queue(call.queue)
         mine = call_order_key(call, config, now)
         return sum(
-            1 for line in self._lines.get(call.queue, []) for _, cid in line
+            1
+            for line in self._lines.get(call.queue, [])
+            for _, cid in line
             if cid != call.id and call_order_key(self._calls[cid], config, now) < mine
         )
 

@@ -218,8 +218,7 @@ def check_steps(queue: str, steps: tuple[Step, ...]) -> None:
             raise SettingError(where, f"{at}.cap", "must be 0 (none) or a level 1-10")
         for skill, level in step.skills.items():
             if not 0 <= level <= 10:
-                raise SettingError(where, f"{at}.skills.{skill}",
-                                   "level must be 0 (drop) to 10")
+                raise SettingError(where, f"{at}.skills.{skill}", "level must be 0 (drop) to 10")
 
 
 def check_fallback(where: str, at: str, queue: str, step: Step) -> None:

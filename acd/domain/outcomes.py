@@ -31,8 +31,7 @@ class AgentChange:
         return self.agent.state is S.READY
 
 
-def after_no_answer(agent: Agent, now: float, *, pause: bool,
-                    pause_seconds: float) -> AgentChange:
+def after_no_answer(agent: Agent, now: float, *, pause: bool, pause_seconds: float) -> AgentChange:
     """The agent let an offer ring out (or was unreachable): paused for no-answer (back by
     itself after ``pause_seconds``, if any) when the queue and settings say so, else ready."""
     if not pause:
@@ -47,13 +46,18 @@ def after_withdrawn_offer(agent: Agent, now: float) -> AgentChange:
     return AgentChange(transition(agent, S.READY, now))
 
 
-def after_conversation(agent: Agent, now: float, *, talk: float, wrap_up_seconds: float,
-                       today: str) -> AgentChange:
+def after_conversation(
+    agent: Agent, now: float, *, talk: float, wrap_up_seconds: float, today: str
+) -> AgentChange:
     """The agent's part of a conversation is over: one more call and its talk counted for
     ``today``, then wrap-up for the queue's time, or ready at once."""
     counted = counted_today(agent, today)
-    counted = replace(counted, calls_taken=counted.calls_taken + 1,
-                      talk_seconds=counted.talk_seconds + max(0.0, talk), counts_day=today)
+    counted = replace(
+        counted,
+        calls_taken=counted.calls_taken + 1,
+        talk_seconds=counted.talk_seconds + max(0.0, talk),
+        counts_day=today,
+    )
     if wrap_up_seconds > 0:
         return AgentChange(transition(counted, S.WRAP_UP, now), now + wrap_up_seconds)
     return AgentChange(transition(counted, S.READY, now))
@@ -67,9 +71,15 @@ def after_timer(agent: Agent, now: float) -> AgentChange:
     return AgentChange(transition(agent, S.READY, now))
 
 
-def arrival_plan(call: Call, agents: AgentIndex, waiting: WaitingCalls, now: float, *,
-                 cursor: str = "", rng: random.Random | None = None
-                 ) -> Assignment | Overflow | None:
+def arrival_plan(
+    call: Call,
+    agents: AgentIndex,
+    waiting: WaitingCalls,
+    now: float,
+    *,
+    cursor: str = "",
+    rng: random.Random | None = None,
+) -> Assignment | Overflow | None:
     """What a new call gets: a ready agent who may take it first, whatever the overflow check
     would say; else its overflow decision (None: it waits at its step)."""
     assignment = agents.choose_agent_for_call(call, now=now, cursor=cursor, rng=rng)

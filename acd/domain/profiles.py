@@ -135,9 +135,15 @@ def queue_settings(queue: Queue) -> dict[str, Any]:
 
 def agent_settings(agent: Agent) -> dict[str, Any]:
     """An agent's profile as the table :func:`agent_from_table` reads it back from."""
-    return {"id": agent.id, "dial": agent.dial, "name": agent.name, "team": agent.team,
-            "role": agent.role.value, "skills": dict(agent.skills),
-            "queues": dict(agent.queues)}
+    return {
+        "id": agent.id,
+        "dial": agent.dial,
+        "name": agent.name,
+        "team": agent.team,
+        "role": agent.role.value,
+        "skills": dict(agent.skills),
+        "queues": dict(agent.queues),
+    }
 
 
 def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:

@@ -56,8 +56,9 @@ def choose_agent_for_call(
         admitted = list(candidates)
         first = min((escalation_tier(call, agent) for agent in admitted), default=0)
         candidates = [agent for agent in admitted if escalation_tier(call, agent) == first]
-    best = pick_agent(queue.strategy, candidates, skills=who.ranked_skills, rng=rng,
-                      cursor=cursor, seed=call.id)
+    best = pick_agent(
+        queue.strategy, candidates, skills=who.ranked_skills, rng=rng, cursor=cursor, seed=call.id
+    )
     if best is None:
         return None
     return Assignment(call_id=call.id, agent_id=best.id, queue=queue.name, step=who.step)

@@ -34,8 +34,7 @@ def nearest_known(key: str, known: Collection[str]) -> str:
     """``did you mean port?``, or the known names when none is close to ``key``."""
     # Compared without separators: "wrapup" is near "wrap_up_seconds" as a reader sees it.
     plain = {name.replace("_", "").lower(): name for name in known}
-    close = difflib.get_close_matches(key.replace("_", "").lower(), sorted(plain), n=1,
-                                      cutoff=0.6)
+    close = difflib.get_close_matches(key.replace("_", "").lower(), sorted(plain), n=1, cutoff=0.6)
     if close:
         return f"did you mean {plain[close[0]]}?"
     return f"known: {', '.join(sorted(known))}"
@@ -82,8 +81,14 @@ class SettingTable:
             raise self.error(key, "must be a string")
         return value
 
-    def checked(self, key: str, check: Callable[[str, str], str], default: str = "",
-                *, optional: bool = False) -> str:
+    def checked(
+        self,
+        key: str,
+        check: Callable[[str, str], str],
+        default: str = "",
+        *,
+        optional: bool = False,
+    ) -> str:
         """A string that passes ``check`` (a name, a dial string); '' is let through when
         ``optional``."""
         value = self.value(key, default)
@@ -105,8 +110,7 @@ class SettingTable:
             raise self.error(key, "must be true or false")
         return value
 
-    def number(self, key: str, default: float, *, low: float,
-               high: float | None = None) -> float:
+    def number(self, key: str, default: float, *, low: float, high: float | None = None) -> float:
         value = self.value(key, default)
         try:
             number = float(value)
@@ -152,8 +156,7 @@ class SettingTable:
         for name, level in table.items():
             self.check(key, check_skill_name, name)
             if not whole_number(level) or not low <= level <= MAX_LEVEL:
-                raise self.error(f"{key}.{name}",
-                                 f"level must be a whole number {low}-{MAX_LEVEL}")
+                raise self.error(f"{key}.{name}", f"level must be a whole number {low}-{MAX_LEVEL}")
             skills[name] = level
         return skills
 
@@ -166,8 +169,10 @@ class SettingTable:
         value = self.value(key, [])
         if not isinstance(value, list):
             raise self.error(key, f"must be an array of tables ([[{key}]])")
-        return [SettingTable(item, self.where, self.field(f"{key}[{index}]"))
-                for index, item in enumerate(value)]
+        return [
+            SettingTable(item, self.where, self.field(f"{key}[{index}]"))
+            for index, item in enumerate(value)
+        ]
 
     def check(self, key: str, check: Callable[[str, str], str], value: Any) -> str:
         """``value``, found under ``key``, if it passes ``check``; else the error naming it."""
@@ -186,4 +191,3 @@ def _join(path: str, key: str) -> str:
     if not path:
         return key
     return f"{path}{key}" if key.startswith("[") else f"{path}.{key}"
-

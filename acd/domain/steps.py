@@ -161,9 +161,17 @@ def escalation_eligibility(call: Call, queue: Queue) -> Eligibility:
     goes first is :func:`escalation_tier`.
     """
     teams = {team for team in (*queue.teams, call.escalation_team) if team}
-    return Eligibility(queue=queue.name, step=call.step, requirements={},
-                       teams=frozenset(teams), leads=True, supervisors=True, ranked_skills=(),
-                       staff_only=True, excluded=call.escalated_by)
+    return Eligibility(
+        queue=queue.name,
+        step=call.step,
+        requirements={},
+        teams=frozenset(teams),
+        leads=True,
+        supervisors=True,
+        ranked_skills=(),
+        staff_only=True,
+        excluded=call.escalated_by,
+    )
 
 
 def escalation_tier(call: Call, agent: Agent) -> int:
@@ -253,8 +261,10 @@ def _leave(call: Call, queue: Queue, reason: OverflowReason) -> Overflow:
     steps = routing_steps(queue)
     if steps[-1].kind is StepKind.FALLBACK:
         index, last = len(steps) - 1, steps[-1]
-        return Overflow(call.id, queue.name, index, step_label(queue, index), reason,
-                        last.to, last.target)
+        return Overflow(
+            call.id, queue.name, index, step_label(queue, index), reason, last.to, last.target
+        )
     index = len(steps)
-    return Overflow(call.id, queue.name, index, step_label(queue, index), reason,
-                    FallbackKind.DIALPLAN)
+    return Overflow(
+        call.id, queue.name, index, step_label(queue, index), reason, FallbackKind.DIALPLAN
+    )

@@ -16,13 +16,15 @@ from acd.service.recorder import UNKNOWN_QUEUE_LABEL
 log = logging.getLogger("acd.router")
 
 
-async def call_entered(ctx: Services, event: CallEntered, received: float,
-                       waited: float = 0.0) -> None:
+async def call_entered(
+    ctx: Services, event: CallEntered, received: float, waited: float = 0.0
+) -> None:
     now = ctx.clock()
     for label, problem in event.problems:
         ctx.metrics.ami_bad_events.labels(label).inc()
-        log.warning("bad call variable, using the queue's",
-                    extra={"call": event.call_id, "error": problem})
+        log.warning(
+            "bad call variable, using the queue's", extra={"call": event.call_id, "error": problem}
+        )
     queue = ctx.mirror.queues.get(event.queue)
     if queue is None:
         await ctx.mirror.reload_queue(event.queue)  # created by another process just now?
@@ -45,8 +47,7 @@ async def call_entered(ctx: Services, event: CallEntered, received: float,
         return  # already known: a duplicate event, or another acd process was first
     ctx.recorder.call_entered(call)
     cursor = await ctx.routing.cursor(queue)
-    plan = arrival_plan(call, ctx.mirror.agents, ctx.mirror.waiting, ctx.clock(),
-                        cursor=cursor)
+    plan = arrival_plan(call, ctx.mirror.agents, ctx.mirror.waiting, ctx.clock(), cursor=cursor)
     if isinstance(plan, Assignment):
         if await ctx.routing.route_call(call, queue, received, first=plan):
             return

@@ -46,8 +46,9 @@ async def _call(ctx: Services, call_id: str) -> Call:
 
 def _waiting(call: Call, action: str) -> None:
     if call.status is not CallStatus.WAITING:
-        raise Conflict(f"call {call.id} is {call.status.value}; only a waiting call can be "
-                       f"{action}")
+        raise Conflict(
+            f"call {call.id} is {call.status.value}; only a waiting call can be {action}"
+        )
 
 
 async def set_priority(ctx: Services, call_id: str, priority: int) -> Call:
@@ -58,8 +59,9 @@ async def set_priority(ctx: Services, call_id: str, priority: int) -> Call:
     _waiting(call, "given another priority")
     if not await ctx.store.move_call(call, call.queue, priority):
         raise Conflict(f"call {call_id} is no longer waiting")
-    ctx.recorder.call_action(call, EventKind.CALL_REPRIORITIZED, priority=priority,
-                             previous=call.priority)
+    ctx.recorder.call_action(
+        call, EventKind.CALL_REPRIORITIZED, priority=priority, previous=call.priority
+    )
     changed = replace(call, priority=priority)
     queue = ctx.queue_of(changed)
     await ctx.routing.route_call(changed, queue, time.perf_counter())
@@ -77,12 +79,12 @@ async def move_to_queue(ctx: Services, call_id: str, queue_name: str) -> Call:
     if call.queue == target.name:
         return call
     # Moved out by a supervisor: for the queue it leaves, that is an overflow.
-    if not await leave_for_queue(ctx, call, ctx.queue_of(call), target,
-                                 counted_as=MOVED):
+    if not await leave_for_queue(ctx, call, ctx.queue_of(call), target, counted_as=MOVED):
         raise Conflict(f"call {call_id} is no longer waiting")
     ctx.recorder.call_action(call, EventKind.CALL_MOVED, to=target.name, previous=call.queue)
-    await ctx.routing.route_call(replace(call, queue=target.name, step=0), target,
-                                 time.perf_counter())
+    await ctx.routing.route_call(
+        replace(call, queue=target.name, step=0), target, time.perf_counter()
+    )
     return await _call(ctx, call_id)
 
 
@@ -122,8 +124,9 @@ async def escalate(ctx: Services, call_id: str, by_agent: str = "") -> Call:
     queue, then a supervisor. ``by_agent``, when given, must be the call's agent."""
     call = await _call(ctx, call_id)
     if call.status is not CallStatus.CONNECTED:
-        raise Conflict(f"call {call_id} is {call.status.value}; only a connected call can be "
-                       "escalated")
+        raise Conflict(
+            f"call {call_id} is {call.status.value}; only a connected call can be escalated"
+        )
     if by_agent and by_agent != call.agent:
         raise Conflict(f"call {call_id} is not connected to agent {by_agent}")
     agent = await ctx.store.get_agent(call.agent)
@@ -132,8 +135,14 @@ async def escalate(ctx: Services, call_id: str, by_agent: str = "") -> Call:
     now = ctx.clock()
     if not await ctx.store.escalate(call, agent, now):
         raise Conflict(f"call {call_id} is no longer connected to agent {agent.id}")
-    escalated = replace(call, status=CallStatus.WAITING, agent="", step=0,
-                        escalated_by=agent.id, escalation_team=agent.team)
+    escalated = replace(
+        call,
+        status=CallStatus.WAITING,
+        agent="",
+        step=0,
+        escalated_by=agent.id,
+        escalation_team=agent.team,
+    )
     queue = ctx.queue_of(call)
     ctx.recorder.escalated(call, agent)
     # Back on hold first (Asterisk hangs up the agent's leg), then free the agent: a lead
@@ -151,8 +160,9 @@ async def escalation_requested(ctx: Services, event: EscalationRequested) -> Non
     try:
         await escalate(ctx, event.call_id)
     except (NotFound, Conflict) as exc:
-        log.info("escalation feature code ignored", extra={"call": event.call_id,
-                                                           "error": str(exc)})
+        log.info(
+            "escalation feature code ignored", extra={"call": event.call_id, "error": str(exc)}
+        )
     except (AmiError, InvalidInput) as exc:
         log.warning("escalation failed", extra={"call": event.call_id, "error": str(exc)})
 
@@ -164,8 +174,9 @@ async def monitor(ctx: Services, call_id: str, mode: MonitorMode, dial: str, by:
     fields = await ctx.store.get_call_fields(call_id)
     agent_channel = fields.get("agent_channel", "")
     if call.status is not CallStatus.CONNECTED or not agent_channel:
-        raise Conflict(f"call {call_id} is {call.status.value}; only a connected call can be "
-                       "listened to")
+        raise Conflict(
+            f"call {call_id} is {call.status.value}; only a connected call can be listened to"
+        )
     check_dial_string("dial", dial)
     await ctx.telephony.spy(dial, agent_channel, mode.value, call.id)
     ctx.metrics.supervisor_actions.labels(mode.value).inc()

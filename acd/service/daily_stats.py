@@ -48,12 +48,16 @@ class DailyStats:
         self.clock = clock
 
     @classmethod
-    def from_store(cls, store: Store, routing: RoutingSettings,
-                   clock: Callable[[], float] = time.time) -> DailyStats:
+    def from_store(
+        cls, store: Store, routing: RoutingSettings, clock: Callable[[], float] = time.time
+    ) -> DailyStats:
         """Daily statistics kept beside ``store``'s keys."""
-        return cls(DailyFigures(store.redis, store.keys, store.metrics),
-                   timezone=routing.stats_timezone,
-                   short_abandon_seconds=routing.short_abandon_seconds, clock=clock)
+        return cls(
+            DailyFigures(store.redis, store.keys, store.metrics),
+            timezone=routing.stats_timezone,
+            short_abandon_seconds=routing.short_abandon_seconds,
+            clock=clock,
+        )
 
     def day_of(self, now: float) -> str:
         """The local calendar day of ``now`` (seconds since the epoch), as 2026-11-29."""
@@ -123,8 +127,9 @@ def _number(value: object) -> float:
     return 0.0
 
 
-def _count_conversation(counters: dict[str, float], kind: str, data: Mapping[str, object],
-                        wait: float) -> None:
+def _count_conversation(
+    counters: dict[str, float], kind: str, data: Mapping[str, object], wait: float
+) -> None:
     """An answered call's wait, or a finished conversation's talk and handle time."""
     if kind == EventKind.CALL_ANSWERED:
         counters["answered"] += 1

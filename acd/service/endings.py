@@ -50,7 +50,11 @@ async def call_fell_back(ctx: Services, event: CallFellBack, received: float) ->
 
 
 async def end_call(
-    ctx: Services, call: Call, outcome: Outcome, detail: str, received: float,
+    ctx: Services,
+    call: Call,
+    outcome: Outcome,
+    detail: str,
+    received: float,
     talk: float | None = None,
 ) -> None:
     """End ``call`` with ``outcome`` unless it already ended; count it and free its agent.
@@ -63,14 +67,25 @@ async def end_call(
     wrap_up = queue.wrap_up_seconds
     # What the agent becomes if the call was a conversation (the script counts the talk it
     # finds; the state is computed here, the script sets it only if the agent is still on it).
-    after = (after_conversation(agent, now, talk=talk or 0.0, wrap_up_seconds=wrap_up,
-                                today=ctx.day_of(now))
-             if agent is not None and agent.state is AgentState.BUSY else None)
+    after = (
+        after_conversation(
+            agent, now, talk=talk or 0.0, wrap_up_seconds=wrap_up, today=ctx.day_of(now)
+        )
+        if agent is not None and agent.state is AgentState.BUSY
+        else None
+    )
     ended = await ctx.store.end_call(
-        call, outcome, now, detail, agent=agent,
+        call,
+        outcome,
+        now,
+        detail,
+        agent=agent,
         after_talk=after.agent.state if after else AgentState.READY,
-        wrap_up_until=after.resume_at if after else 0.0, talk=talk, day=ctx.day_of(now),
-        phone_busy=agent is not None and agent.id in ctx.mirror.busy_phones)
+        wrap_up_until=after.resume_at if after else 0.0,
+        talk=talk,
+        day=ctx.day_of(now),
+        phone_busy=agent is not None and agent.id in ctx.mirror.busy_phones,
+    )
     if ended is None:
         return  # already ended, by this process or another
     if ended.previous is CallStatus.CONNECTED:
@@ -79,10 +94,10 @@ async def end_call(
             ctx.recorder.talk_counted(call, talked, wrap_up)
             freed = ctx.mirror.agent(ended.agent) if ended.agent else None
         else:  # the view had another agent on this call: free the right one the long way
-            talked, freed = await handover_agent(ctx, call, queue, ended.agent, now, received,
-                                                 ended.talk)
-        ctx.recorder.call_completed(call, ended.agent, freed.team if freed else "", talked,
-                                    wrap_up)
+            talked, freed = await handover_agent(
+                ctx, call, queue, ended.agent, now, received, ended.talk
+            )
+        ctx.recorder.call_completed(call, ended.agent, freed.team if freed else "", talked, wrap_up)
         if ended.agent_freed and wrap_up <= 0:
             await ctx.routing.route_agent(ended.agent, received)
         return
@@ -92,13 +107,17 @@ async def end_call(
             await keep_phone_busy(ctx, ended.agent)
             other = ctx.mirror.agent(ended.agent)
             if other is not None:
-                await ctx.store.set_agent_state(other, AgentState.READY, now,
-                                                expected_call=call.id)
+                await ctx.store.set_agent_state(other, AgentState.READY, now, expected_call=call.id)
         await ctx.routing.route_agent(ended.agent, received)
 
 
 async def handover_agent(
-    ctx: Services, call: Call, queue: Queue, agent_id: str, now: float, received: float,
+    ctx: Services,
+    call: Call,
+    queue: Queue,
+    agent_id: str,
+    now: float,
+    received: float,
     talked: float | None = None,
 ) -> tuple[float, Agent | None]:
     """The agent's part of ``call`` is over (it went to a lead, or ended while the view was
@@ -115,11 +134,15 @@ async def handover_agent(
         return talk, None
     await keep_phone_busy(ctx, agent.id)
     await ctx.store.count_handled(agent.id, talk, ctx.day_of(now))
-    change = after_conversation(agent, now, talk=talk, wrap_up_seconds=wrap_up,
-                                today=ctx.day_of(now)) if agent.state is AgentState.BUSY else None
+    change = (
+        after_conversation(agent, now, talk=talk, wrap_up_seconds=wrap_up, today=ctx.day_of(now))
+        if agent.state is AgentState.BUSY
+        else None
+    )
     target = change.agent.state if change else AgentState.READY
-    await ctx.store.set_agent_state(agent, target, now, expected_call=call.id,
-                                    wrap_up_until=change.resume_at if change else 0.0)
+    await ctx.store.set_agent_state(
+        agent, target, now, expected_call=call.id, wrap_up_until=change.resume_at if change else 0.0
+    )
     if target is AgentState.READY:
         await ctx.routing.route_agent(agent.id, received)
     return talk, agent

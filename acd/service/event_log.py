@@ -25,8 +25,9 @@ class PipelinedSink(Protocol):
         """Add the writes ``kind`` with ``data`` asks for; nothing is sent yet."""
 
 
-async def record_in_one_round_trip(sinks: Sequence[PipelinedSink], events: Events,
-                                   also: Callable[[SideWrites], None] | None = None) -> None:
+async def record_in_one_round_trip(
+    sinks: Sequence[PipelinedSink], events: Events, also: Callable[[SideWrites], None] | None = None
+) -> None:
     """Every sink's writes for every event, in order, as one pipeline (with what ``also``
     adds: calls' history); a Redis failure is counted (by the store) and logged, never
     raised: a call must not wait on its records."""
@@ -39,8 +40,9 @@ async def record_in_one_round_trip(sinks: Sequence[PipelinedSink], events: Event
     try:
         await writes.send()
     except StoreUnavailable as exc:
-        log.warning("events not recorded", extra={
-            "kinds": [kind for kind, _ in events], "error": str(exc)})
+        log.warning(
+            "events not recorded", extra={"kinds": [kind for kind, _ in events], "error": str(exc)}
+        )
 
 
 class EventLog:
@@ -76,8 +78,9 @@ class Fanout:
     async def publish(self, kind: str, data: Mapping[str, object]) -> None:
         await self.publish_batch([(kind, data)])
 
-    async def publish_batch(self, events: Events,
-                            also: Callable[[SideWrites], None] | None = None) -> None:
+    async def publish_batch(
+        self, events: Events, also: Callable[[SideWrites], None] | None = None
+    ) -> None:
         """Record ``events`` in order: one round trip for every Redis sink's writes (and what
         ``also`` adds to it), then each other sink's own ``publish_batch``."""
         if self._pipelined or also is not None:

@@ -54,8 +54,9 @@ class Deadline:
 class Mirror:
     """See the module docstring."""
 
-    def __init__(self, store: Store, clock: Callable[[], float],
-                 day_of: Callable[[float], str]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], day_of: Callable[[float], str]
+    ) -> None:
         self.store = store
         self.clock = clock
         self.day_of = day_of
@@ -102,8 +103,9 @@ class Mirror:
         self.dirty_queues = set(self.queues)
         self._position = last
         self.loaded.set()
-        log.info("view loaded", extra={"queues": len(queues), "agents": len(agents),
-                                       "calls": len(calls)})
+        log.info(
+            "view loaded", extra={"queues": len(queues), "agents": len(agents), "calls": len(calls)}
+        )
 
     async def reload_queue(self, name: str) -> None:
         queue = await self.store.get_queue(name)
@@ -210,8 +212,11 @@ class Mirror:
 
     def _apply_agent(self, fields: Fields) -> bool:
         """Take in an agent's snapshot; True if it was news."""
-        if "id" not in fields or "dial" not in fields or not self._newer(f"a:{fields['id']}",
-                                                                        fields):
+        if (
+            "id" not in fields
+            or "dial" not in fields
+            or not self._newer(f"a:{fields['id']}", fields)
+        ):
             return False
         agent = counted_today(agent_from_fields(fields), self._day)
         previous = self.agents.get(agent.id)
@@ -220,7 +225,8 @@ class Mirror:
             if previous.dial != agent.dial:
                 self.devices.pop(previous.dial, None)
             if (is_logged_in(previous) and not is_logged_in(agent)) or (
-                    previous.queues != agent.queues or previous.skills != agent.skills):
+                previous.queues != agent.queues or previous.skills != agent.skills
+            ):
                 # Someone left (or changed): calls of their queues may now have nobody.
                 self.dirty_queues.update(previous.queues)
                 self.dirty_queues.update(self._team_queues(previous))
@@ -229,8 +235,9 @@ class Mirror:
         self._count(agent, 1)
         until = float(fields.get("wrap_up_until") or 0)
         if until and agent.state in (AgentState.WRAP_UP, AgentState.PAUSED):
-            heapq.heappush(self._deadlines, Deadline(until, "wrap", agent.id,
-                                                     int(fields.get("v") or 0)))
+            heapq.heappush(
+                self._deadlines, Deadline(until, "wrap", agent.id, int(fields.get("v") or 0))
+            )
         return True
 
     def _forget_agent(self, agent_id: str) -> None:
@@ -273,8 +280,11 @@ class Mirror:
     # --- calls --------------------------------------------------------------------------------
 
     def _apply_call(self, fields: Fields) -> None:
-        if "id" not in fields or "queue" not in fields or not self._newer(f"c:{fields['id']}",
-                                                                         fields):
+        if (
+            "id" not in fields
+            or "queue" not in fields
+            or not self._newer(f"c:{fields['id']}", fields)
+        ):
             return
         call = call_from_fields(fields)
         self.waiting.remove(call.id)
@@ -301,8 +311,7 @@ class Mirror:
         queue = self.queues.get(call.queue)
         if queue is None or call.escalated_by:
             return 0.0
-        times = [call.arrived_at + step.after for step in routing_steps(queue)
-                 if step.after > 0]
+        times = [call.arrived_at + step.after for step in routing_steps(queue) if step.after > 0]
         if queue.max_wait_seconds:
             times.append(call.arrived_at + queue.max_wait_seconds)
         now = self.clock()

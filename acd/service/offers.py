@@ -23,8 +23,9 @@ async def agent_ringing(ctx: Services, event: AgentRinging) -> None:
         return
     agent = ctx.mirror.agent(call.agent)
     if agent is not None:
-        await ctx.store.set_agent_state(agent, AgentState.RINGING, ctx.clock(),
-                                        expected_call=call.id, call=call.id)
+        await ctx.store.set_agent_state(
+            agent, AgentState.RINGING, ctx.clock(), expected_call=call.id, call=call.id
+        )
 
 
 async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float = 0.0) -> None:
@@ -41,8 +42,9 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
     agent = ctx.mirror.agent(agent_id)
     wait = now - call.arrived_at
     within = wait <= ctx.queue_of(call).service_level_seconds
-    ctx.recorder.call_answered(call, agent_id, agent.team if agent is not None else "", wait,
-                               within)
+    ctx.recorder.call_answered(
+        call, agent_id, agent.team if agent is not None else "", wait, within
+    )
 
 
 async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> None:
@@ -64,12 +66,18 @@ async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> No
     change = None
     if agent is not None and agent.state in (AgentState.RESERVED, AgentState.RINGING):
         await keep_phone_busy(ctx, agent.id)
-        change = after_no_answer(agent, now, pause=pause,
-                                 pause_seconds=ctx.settings.no_answer_pause_seconds)
+        change = after_no_answer(
+            agent, now, pause=pause, pause_seconds=ctx.settings.no_answer_pause_seconds
+        )
         # The wrap-up timer doubles as the no-answer pause's automatic end.
-        await ctx.store.set_agent_state(agent, change.agent.state, now, expected_call=call.id,
-                                        reason=change.agent.pause_reason,
-                                        wrap_up_until=change.resume_at)
+        await ctx.store.set_agent_state(
+            agent,
+            change.agent.state,
+            now,
+            expected_call=call.id,
+            reason=change.agent.pause_reason,
+            wrap_up_until=change.resume_at,
+        )
     ctx.recorder.agent_missed(call, agent_id, event.status)
     await ctx.routing.route_call(with_status(call, CallStatus.WAITING), queue, received)
     if change is not None and change.free:

@@ -64,8 +64,7 @@ async def apply_overflow(
     if decision.to is FallbackKind.QUEUE:
         target = ctx.mirror.queues.get(decision.target)
         if target is not None and await leave_for_queue(ctx, call, queue, target):
-            await ctx.routing.route_call(replace(call, queue=target.name, step=0), target,
-                                         received)
+            await ctx.routing.route_call(replace(call, queue=target.name, step=0), target, received)
             return True
     now = ctx.clock()
     if await ctx.store.finish(call, Outcome.OVERFLOWED, now, decision.label) is None:

@@ -10,8 +10,9 @@ from acd.service.context import Services
 ON_ACD_CALL = frozenset({AgentState.RESERVED, AgentState.RINGING, AgentState.BUSY})
 
 
-async def device_changed(ctx: Services, event: DeviceChanged, received: float,
-                         known: bool | None = None) -> None:
+async def device_changed(
+    ctx: Services, event: DeviceChanged, received: float, known: bool | None = None
+) -> None:
     """An agent's phone became busy or free (``known``: what acd has recorded, if read:
     nothing to do when it is unchanged).
 

@@ -78,8 +78,9 @@ async def _end_vanished(ctx: Services, call: Call, received: float) -> None:
     await end_call(ctx, call, Outcome.ANSWERED, "vanished", received, talk=talk)
 
 
-async def _connect_if_bridged(ctx: Services, call: Call, caller: LiveChannel,
-                              bridges: dict[str, list[LiveChannel]]) -> None:
+async def _connect_if_bridged(
+    ctx: Services, call: Call, caller: LiveChannel, bridges: dict[str, list[LiveChannel]]
+) -> None:
     """An offered call whose caller is in a bridge: the agent answered while acd was away.
     It is that agent's answered call from the moment of the answer."""
     agents = [c for c in bridges.get(caller.bridge, []) if c.uniqueid != caller.uniqueid]
@@ -90,8 +91,10 @@ async def _connect_if_bridged(ctx: Services, call: Call, caller: LiveChannel,
         answered_at = await ctx.telephony.answered_at(agent_channel)
     except (AmiError, InvalidInput):
         answered_at = 0.0
-    log.info("agent answered while acd was away", extra={"call": call.id, "agent": call.agent,
-                                                         "channel": agent_channel})
+    log.info(
+        "agent answered while acd was away",
+        extra={"call": call.id, "agent": call.agent, "channel": agent_channel},
+    )
     await agent_answered(ctx, AgentAnswered(call.id, agent_channel), answered_at)
 
 
@@ -106,7 +109,10 @@ async def _read_devices(ctx: Services, live: dict[str, LiveChannel], received: f
         log.warning("could not list device states", extra={"error": str(exc)})
         return
     for agent in list(ctx.mirror.all_agents()):
-        busy = agent.dial in busy_devices or (agent.dial.startswith("Local/") and any(
-            c.channel.startswith(agent.dial + "-") for c in live.values()))
-        await device_changed(ctx, DeviceChanged(agent.dial, busy), received,
-                             known=agent.device_busy)
+        busy = agent.dial in busy_devices or (
+            agent.dial.startswith("Local/")
+            and any(c.channel.startswith(agent.dial + "-") for c in live.values())
+        )
+        await device_changed(
+            ctx, DeviceChanged(agent.dial, busy), received, known=agent.device_busy
+        )

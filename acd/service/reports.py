@@ -129,28 +129,43 @@ async def queue_stats(store: Store, stats: DailyStats, queue: Queue, now: float)
     day = stats.day_of(now)
     c = await stats.read(day, Scope.QUEUE, queue.name)
     return QueueStats(
-        queue=queue.name, day=day, waiting=len(scores),
-        oldest_wait_seconds=round(max(0.0, now - oldest), 3), agents=by_state(serving),
-        offered=c.offered, answered=c.answered, answered_within_sl=c.answered_within_sl,
-        abandoned=c.abandoned, short_abandoned=c.short_abandoned, overflowed=c.overflowed,
-        failed=c.failed, handled=c.handled, service_level_seconds=queue.service_level_seconds,
-        service_level=service_level(c), abandon_rate=abandon_rate(c),
+        queue=queue.name,
+        day=day,
+        waiting=len(scores),
+        oldest_wait_seconds=round(max(0.0, now - oldest), 3),
+        agents=by_state(serving),
+        offered=c.offered,
+        answered=c.answered,
+        answered_within_sl=c.answered_within_sl,
+        abandoned=c.abandoned,
+        short_abandoned=c.short_abandoned,
+        overflowed=c.overflowed,
+        failed=c.failed,
+        handled=c.handled,
+        service_level_seconds=queue.service_level_seconds,
+        service_level=service_level(c),
+        abandon_rate=abandon_rate(c),
         asa_seconds=ratio(c.wait_answered_sum, c.answered, 3),
         aht_seconds=ratio(c.handle_sum, c.handled, 3),
     )
 
 
-async def team_stats(
-    store: Store, stats: DailyStats, roster: TeamRoster, now: float
-) -> TeamStats:
+async def team_stats(store: Store, stats: DailyStats, roster: TeamRoster, now: float) -> TeamStats:
     """A team's members by state now, and what its agents answered and handled today."""
     members = await store.get_agents(roster.members)
     day = stats.day_of(now)
     c = await stats.read(day, Scope.TEAM, roster.name)
     return TeamStats(
-        team=roster.name, day=day, leads=roster.leads, supervisors=roster.supervisors,
-        members=roster.members, queues=roster.queues, agents=by_state(members),
-        answered=c.answered, answered_within_sl=c.answered_within_sl, handled=c.handled,
+        team=roster.name,
+        day=day,
+        leads=roster.leads,
+        supervisors=roster.supervisors,
+        members=roster.members,
+        queues=roster.queues,
+        agents=by_state(members),
+        answered=c.answered,
+        answered_within_sl=c.answered_within_sl,
+        handled=c.handled,
         asa_seconds=ratio(c.wait_answered_sum, c.answered, 3),
         aht_seconds=ratio(c.handle_sum, c.handled, 3),
     )

@@ -60,8 +60,9 @@ class Router:
         self.mirror = Mirror(store, clock, lambda now: local_day(now, zone))
         recorder = Recorder(store, metrics, sink, clock, settings.short_abandon_seconds)
         routing = Routing(store, telephony, self.mirror, recorder, settings, clock)
-        self.services = ctx = Services(store, telephony, metrics, settings, self.mirror,
-                                       recorder, routing, clock, zone)
+        self.services = ctx = Services(
+            store, telephony, metrics, settings, self.mirror, recorder, routing, clock, zone
+        )
         handlers: dict[type, Handler] = {
             Tick: lambda _work, _received: housekeeping.tick(ctx),
             CallEntered: lambda e, r: arrivals.call_entered(ctx, e, r),
@@ -75,9 +76,13 @@ class Router:
             DeviceChanged: lambda e, r: phones.device_changed(ctx, e, r),
             TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect),
         }
-        self.worker = Worker(handlers, metrics, recorder.flush,
-                             lambda: recorder.pending() >= FLUSH_AT,
-                             settings.side_writes_seconds)
+        self.worker = Worker(
+            handlers,
+            metrics,
+            recorder.flush,
+            lambda: recorder.pending() >= FLUSH_AT,
+            settings.side_writes_seconds,
+        )
         self.worker.pending_writes = recorder.pending
         self._follower: asyncio.Task[None] | None = None
         self.submit = self.worker.submit
@@ -133,4 +138,3 @@ class Router:
         updated = ctx.mirror.agent(agent.id) or await ctx.store.get_agent(agent.id)
         assert updated is not None
         return updated
-

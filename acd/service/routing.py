@@ -27,8 +27,15 @@ CLAIM_ATTEMPTS = 3  # another process may win a claim; the next best is tried
 class Routing:
     """See the module docstring."""
 
-    def __init__(self, store: Store, telephony: Telephony, mirror: Mirror, recorder: Recorder,
-                 settings: RoutingSettings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        telephony: Telephony,
+        mirror: Mirror,
+        recorder: Recorder,
+        settings: RoutingSettings,
+        clock: Callable[[], float],
+    ) -> None:
         self.store = store
         self.telephony = telephony
         self.mirror = mirror
@@ -42,8 +49,12 @@ class Routing:
         """Available members, the queue's teams' staff and the escalating agent's team's."""
         mirror = self.mirror
         teams = {*queue.teams, call.escalation_team} - {""}
-        return [a for a in mirror.all_agents() if is_available(a) and (
-            queue.name in a.queues or (a.team in teams and a.role is not Role.AGENT))]
+        return [
+            a
+            for a in mirror.all_agents()
+            if is_available(a)
+            and (queue.name in a.queues or (a.team in teams and a.role is not Role.AGENT))
+        ]
 
     async def cursor(self, queue: Queue) -> str:
         """The round-robin cursor of ``queue`` ('' for the other strategies): read from
@@ -55,8 +66,9 @@ class Routing:
             self._cursors[queue.name] = await self.store.round_robin_cursor(queue.name)
         return self._cursors[queue.name]
 
-    async def route_call(self, call: Call, queue: Queue, received: float,
-                         first: Assignment | None = None) -> bool:
+    async def route_call(
+        self, call: Call, queue: Queue, received: float, first: Assignment | None = None
+    ) -> bool:
         """Offer ``call`` to the best agent its step allows (``first``, if already decided);
         False if nobody can take it now."""
         mirror = self.mirror
@@ -86,7 +98,8 @@ class Routing:
         now = self.clock()
         if call.escalated_by:
             return choose_agent_for_call(
-                call, queue, self._escalation_candidates(call, queue), now=now, cursor=cursor)
+                call, queue, self._escalation_candidates(call, queue), now=now, cursor=cursor
+            )
         return mirror.agents.choose_agent_for_call(call, now=now, cursor=cursor)
 
     async def route_agent(self, agent_id: str, received: float | None = None) -> bool:
@@ -125,11 +138,13 @@ class Routing:
         except (AmiError, InvalidInput) as exc:
             # The caller may have hung up, or Asterisk is unreachable: undo the claim. If the
             # caller is gone, their Hangup ends the call.
-            log.warning("offer failed", extra={"call": call.id, "agent": agent.id,
-                                               "error": str(exc)})
+            log.warning(
+                "offer failed", extra={"call": call.id, "agent": agent.id, "error": str(exc)}
+            )
             await self.store.release(call, fence)
-            await self.store.set_agent_state(agent, AgentState.READY, self.clock(),
-                                            expected_call=call.id)
+            await self.store.set_agent_state(
+                agent, AgentState.READY, self.clock(), expected_call=call.id
+            )
             return True
         self.recorder.offered_to_agent(call, agent, fence, time.perf_counter() - received)
         return True
@@ -150,4 +165,5 @@ class Routing:
     def _anyone_available(self, queue: Queue) -> bool:
         agents = self.mirror.agents
         return agents.has_available(queue.name) or any(
-            agents.available_staff(team) for team in queue.teams)
+            agents.available_staff(team) for team in queue.teams
+        )

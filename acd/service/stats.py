@@ -19,8 +19,14 @@ from acd.metrics import Metrics
 from acd.service.mirror import Mirror
 
 
-def refresh_gauges(mirror: Mirror, metrics: Metrics, clock: Callable[[], float] = time.time,
-                   *, per_agent: bool = False, today: str = "") -> None:
+def refresh_gauges(
+    mirror: Mirror,
+    metrics: Metrics,
+    clock: Callable[[], float] = time.time,
+    *,
+    per_agent: bool = False,
+    today: str = "",
+) -> None:
     """Set the queue and agent gauges from the in-memory view (per agent too if
     ``per_agent``; ``today`` is the local day agents' call counts are kept by)."""
     now = clock()
@@ -28,8 +34,14 @@ def refresh_gauges(mirror: Mirror, metrics: Metrics, clock: Callable[[], float] 
     by_team = {key: n for key, n in mirror.team_counts.items() if n}
     queue_names = set(mirror.queues) | {q for q, _ in by_queue}
     teams = {t for t, _ in by_team}
-    for gauge in (metrics.queue_waiting, metrics.queue_oldest_wait, metrics.agents,
-                  metrics.team_agents, metrics.agent_state, metrics.agent_calls_today):
+    for gauge in (
+        metrics.queue_waiting,
+        metrics.queue_oldest_wait,
+        metrics.agents,
+        metrics.team_agents,
+        metrics.agent_state,
+        metrics.agent_calls_today,
+    ):
         gauge.clear()
     for name in mirror.queues:
         waiting, oldest = mirror.waiting.summary(name)
@@ -43,7 +55,5 @@ def refresh_gauges(mirror: Mirror, metrics: Metrics, clock: Callable[[], float] 
     if per_agent:
         for agent in mirror.all_agents():
             for state in AgentState:
-                metrics.agent_state.labels(agent.id, state.value).set(
-                    int(agent.state is state))
-            metrics.agent_calls_today.labels(agent.id).set(
-                counted_today(agent, today).calls_taken)
+                metrics.agent_state.labels(agent.id, state.value).set(int(agent.state is state))
+            metrics.agent_calls_today.labels(agent.id).set(counted_today(agent, today).calls_taken)

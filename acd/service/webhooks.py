@@ -112,9 +112,12 @@ class WebhookSettings:
             raise table.error("secret", missing)
         base = table.number("backoff_base_seconds", 0.5, low=0.001)
         return cls(
-            name=name, url=url, secret=Secret(secret),
-            kinds=frozenset(check_event_kind(table.field("kinds"), kind)
-                            for kind in table.strings("kinds")),
+            name=name,
+            url=url,
+            secret=Secret(secret),
+            kinds=frozenset(
+                check_event_kind(table.field("kinds"), kind) for kind in table.strings("kinds")
+            ),
             queues=frozenset(table.names("queues", check_name)),
             timeout_seconds=table.number("timeout_seconds", 5.0, low=0.01),
             max_attempts=table.whole("max_attempts", 20, low=1, high=100),
@@ -124,8 +127,9 @@ class WebhookSettings:
 
     def wants(self, kind: str, data: dict[str, object]) -> bool:
         """Whether this subscriber takes an event of ``kind`` with ``data``."""
-        if self.kinds and not any(kind == k or (k.endswith(".") and kind.startswith(k))
-                                  for k in self.kinds):
+        if self.kinds and not any(
+            kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds
+        ):
             return False
         return not self.queues or data.get("queue") in self.queues
 
@@ -143,8 +147,7 @@ def webhook_body(event: StreamEvent) -> bytes:
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The ``X-ACD-Signature`` value: HMAC-SHA256 of ``"<timestamp>." + body``."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
-                   hashlib.sha256)
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
@@ -154,7 +157,6 @@ class Attempt(Enum):
     DELIVERED = "delivered"
     RETRY = "retry"
     REJECTED = "rejected"
-
 
 
 def default_consumer() -> str:
@@ -183,9 +185,16 @@ class _Subscriber:
 class Webhooks:
     """Delivers the event stream to each subscriber through its own Redis consumer group."""
 
-    def __init__(self, subscribers: Sequence[WebhookSettings], stream: EventStream,
-                 metrics: Metrics, *, consumer: str | None = None, block_ms: int = BLOCK_MS,
-                 claim_idle_seconds: float = CLAIM_IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        subscribers: Sequence[WebhookSettings],
+        stream: EventStream,
+        metrics: Metrics,
+        *,
+        consumer: str | None = None,
+        block_ms: int = BLOCK_MS,
+        claim_idle_seconds: float = CLAIM_IDLE_SECONDS,
+    ) -> None:
         if block_ms <= 0:  # XREADGROUP BLOCK 0 would wait forever
             raise ValueError("block_ms must be positive")
         self.metrics = metrics
@@ -269,8 +278,9 @@ class Webhooks:
                 failures = 0
             except GroupMissing:
                 # The stream was deleted (or the group destroyed): start as a new group.
-                log.warning("webhook group missing, created again",
-                            extra={"subscriber": sub.settings.name})
+                log.warning(
+                    "webhook group missing, created again", extra={"subscriber": sub.settings.name}
+                )
                 sub.reset()
                 continue
             except Exception as exc:  # never ends the task: counted, logged, retried later
@@ -279,7 +289,7 @@ class Webhooks:
                 else:
                     log.exception("webhook reading failed", extra={"subscriber": sub.settings.name})
                 failures += 1
-                await asyncio.sleep(min(REDIS_RETRY_CAP_SECONDS, 0.1 * 2 ** failures))
+                await asyncio.sleep(min(REDIS_RETRY_CAP_SECONDS, 0.1 * 2**failures))
                 continue
             for entry_id, fields in entries:
                 if self._stopping:
@@ -301,12 +311,15 @@ class Webhooks:
     async def _claim(self, sub: _Subscriber) -> list[Entry]:
         """Take over entries another consumer left unacknowledged for ``claim_idle_seconds``."""
         sub.claim_from, entries, trimmed = await sub.group.claim_idle(
-            self.consumer, int(self.claim_idle_seconds * 1000), sub.claim_from, READ_COUNT)
+            self.consumer, int(self.claim_idle_seconds * 1000), sub.claim_from, READ_COUNT
+        )
         for entry_id in trimmed:
             self._event_of(sub, entry_id, None)
         if entries:
-            log.warning("webhook events taken over from a stopped consumer",
-                        extra={"subscriber": sub.settings.name, "count": len(entries)})
+            log.warning(
+                "webhook events taken over from a stopped consumer",
+                extra={"subscriber": sub.settings.name, "count": len(entries)},
+            )
         sub.in_flight.extend(entry_id for entry_id, _ in entries)
         return entries
 
@@ -347,8 +360,10 @@ class Webhooks:
             await self._deliver(sub.settings, event)
         except Exception:  # a bug here must not end deliveries for good
             self.metrics.webhook_deliveries.labels(sub.settings.name, "failed").inc()
-            log.exception("webhook delivery crashed", extra={
-                "subscriber": sub.settings.name, "kind": event.kind, "delivery": entry_id})
+            log.exception(
+                "webhook delivery crashed",
+                extra={"subscriber": sub.settings.name, "kind": event.kind, "delivery": entry_id},
+            )
         # Only now: a stop during the POST leaves the entry pending, delivered after a restart.
         sub.handled.append(entry_id)
         try:
@@ -356,8 +371,9 @@ class Webhooks:
         except StoreUnavailable as exc:  # sent again before the next read
             self._redis_failed("webhook event not acknowledged", sub, exc)
 
-    def _event_of(self, sub: _Subscriber, entry_id: str,
-                  fields: dict[str, str] | None) -> StreamEvent | None:
+    def _event_of(
+        self, sub: _Subscriber, entry_id: str, fields: dict[str, str] | None
+    ) -> StreamEvent | None:
         """The entry's event, or None (counted and logged) if trimmed away or malformed."""
         outcome, why = "dropped", "trimmed from the stream before delivery"
         if fields:
@@ -366,8 +382,10 @@ class Webhooks:
             except ValueError as exc:
                 outcome, why = "failed", f"malformed: {exc}"
         self.metrics.webhook_deliveries.labels(sub.settings.name, outcome).inc()
-        log.warning("webhook event not delivered", extra={
-            "subscriber": sub.settings.name, "delivery": entry_id, "error": why})
+        log.warning(
+            "webhook event not delivered",
+            extra={"subscriber": sub.settings.name, "delivery": entry_id, "error": why},
+        )
         return None
 
     async def _flush_acks(self, sub: _Subscriber) -> None:
@@ -375,7 +393,7 @@ class Webhooks:
             return
         done = list(sub.handled)
         await sub.group.acknowledge(done)
-        del sub.handled[:len(done)]
+        del sub.handled[: len(done)]
         acked = set(done)
         sub.in_flight[:] = [i for i in sub.in_flight if i not in acked]
 
@@ -399,13 +417,20 @@ class Webhooks:
             counter.labels(settings.name, "retried").inc()
             await asyncio.sleep(settings.backoff(attempt))
         counter.labels(settings.name, "failed").inc()
-        log.warning("webhook not delivered", extra={
-            "subscriber": settings.name, "kind": event.kind, "delivery": event.id,
-            "attempts": attempt, "error": detail,
-        })
+        log.warning(
+            "webhook not delivered",
+            extra={
+                "subscriber": settings.name,
+                "kind": event.kind,
+                "delivery": event.id,
+                "attempts": attempt,
+                "error": detail,
+            },
+        )
 
-    async def _post(self, settings: WebhookSettings, kind: str, body: bytes,
-                    delivery: str) -> tuple[Attempt, str]:
+    async def _post(
+        self, settings: WebhookSettings, kind: str, body: bytes, delivery: str
+    ) -> tuple[Attempt, str]:
         assert self._session is not None, "Webhooks.start() was not awaited"
         timestamp = str(int(time.time()))
         headers = {
@@ -417,7 +442,10 @@ class Webhooks:
         }
         try:
             async with self._session.post(
-                settings.url, data=body, headers=headers, allow_redirects=False,
+                settings.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds),
             ) as response:
                 status = response.status
@@ -430,4 +458,3 @@ class Webhooks:
         if status >= 500 or status in (408, 429):
             return Attempt.RETRY, f"HTTP {status}"
         return Attempt.REJECTED, f"HTTP {status}"
-

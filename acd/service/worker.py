@@ -45,8 +45,6 @@ class Flush:
     """Time to write the side writes gathered since the last flush."""
 
 
-
-
 Handler = Callable[[Any, float], Awaitable[None]]
 
 
@@ -55,9 +53,14 @@ class Worker:
     monotonic time it was received); ``flush`` runs whenever the queue runs dry (side writes),
     and ``flush_due`` says when it must run anyway."""
 
-    def __init__(self, handlers: dict[type, Handler], metrics: Metrics,
-                 flush: Callable[[], Awaitable[None]], flush_due: Callable[[], bool],
-                 flush_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        handlers: dict[type, Handler],
+        metrics: Metrics,
+        flush: Callable[[], Awaitable[None]],
+        flush_due: Callable[[], bool],
+        flush_delay: float = 0.0,
+    ) -> None:
         self._handlers = handlers
         self._metrics = metrics
         self._flush = flush
@@ -136,7 +139,8 @@ class Worker:
     def _schedule_flush(self) -> None:
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
-                self._flush_delay, self._work.put_nowait, (Flush(), 0.0))
+                self._flush_delay, self._work.put_nowait, (Flush(), 0.0)
+            )
 
     async def _flush_quietly(self) -> None:
         try:
@@ -161,9 +165,10 @@ class Worker:
             except StoreUnavailable as exc:
                 if isinstance(work, Command | Tick):
                     raise
-                log.error("redis unavailable, holding the event",
-                          extra={"event": type(work).__name__, "error": str(exc),
-                                 "retry_in": delay})
+                log.error(
+                    "redis unavailable, holding the event",
+                    extra={"event": type(work).__name__, "error": str(exc), "retry_in": delay},
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 

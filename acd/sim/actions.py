@@ -27,20 +27,38 @@ Handler = Callable[["AmiSession", ActionMessage], Awaitable[bool]]
 FAILED_LOGIN_DELAY = 1.0  # manager.c: sleep(1) before "Authentication failed"
 
 
-def _security_event(session: AmiSession, name: str, severity: str,
-                    fields: list[tuple[str, str]]) -> None:
+def _security_event(
+    session: AmiSession, name: str, severity: str, fields: list[tuple[str, str]]
+) -> None:
     pbx = session.host.pbx
-    pbx.publish(name, "security", [("EventTV", pbx.clock.event_tv()), ("Severity", severity),
-                                   ("Service", "AMI"), ("EventVersion", "1"), *fields])
+    pbx.publish(
+        name,
+        "security",
+        [
+            ("EventTV", pbx.clock.event_tv()),
+            ("Severity", severity),
+            ("Service", "AMI"),
+            ("EventVersion", "1"),
+            *fields,
+        ],
+    )
 
 
 def report_bad_format(session: AmiSession, action: str) -> None:
     """The RequestBadFormat security event (errors.ami)."""
-    _security_event(session, "RequestBadFormat", "Error", [
-        ("SessionID", session.session_id), ("LocalAddress", session.local_address),
-        ("RemoteAddress", session.remote_address), ("RequestType", f"Action: {action}"),
-        ("SessionTV", session.session_tv), ("AccountID", session.username),
-    ])
+    _security_event(
+        session,
+        "RequestBadFormat",
+        "Error",
+        [
+            ("SessionID", session.session_id),
+            ("LocalAddress", session.local_address),
+            ("RemoteAddress", session.remote_address),
+            ("RequestType", f"Action: {action}"),
+            ("SessionTV", session.session_tv),
+            ("AccountID", session.username),
+        ],
+    )
 
 
 def _credentials_ok(session: AmiSession, message: ActionMessage) -> bool:
@@ -50,8 +68,9 @@ def _credentials_ok(session: AmiSession, message: ActionMessage) -> bool:
     if message.get("AuthType").lower() == "md5":
         if not session.challenge:
             return False
-        expected = hashlib.md5((session.challenge + host.secret).encode(),
-                               usedforsecurity=False).hexdigest()
+        expected = hashlib.md5(
+            (session.challenge + host.secret).encode(), usedforsecurity=False
+        ).hexdigest()
         return hmac.compare_digest(message.get("Key").lower(), expected)
     return hmac.compare_digest(message.get("Secret").encode(), host.secret.encode())
 
@@ -74,13 +93,28 @@ async def login(session: AmiSession, message: ActionMessage) -> bool:
     system = PERMISSIONS["system"]
     if session.send_events & system and session.read_perm & system:
         uptime = str(int(pbx.clock.now() - pbx.booted_at))
-        session.send([("Event", "FullyBooted"), ("Privilege", "system,all"),
-                      ("Uptime", uptime), ("LastReload", uptime), ("Status", "Fully Booted")])
-    _security_event(session, "SuccessfulAuth", "Informational", [
-        ("AccountID", session.username), ("SessionID", session.session_id),
-        ("LocalAddress", session.local_address), ("RemoteAddress", session.remote_address),
-        ("UsingPassword", "0"), ("SessionTV", session.session_tv),
-    ])
+        session.send(
+            [
+                ("Event", "FullyBooted"),
+                ("Privilege", "system,all"),
+                ("Uptime", uptime),
+                ("LastReload", uptime),
+                ("Status", "Fully Booted"),
+            ]
+        )
+    _security_event(
+        session,
+        "SuccessfulAuth",
+        "Informational",
+        [
+            ("AccountID", session.username),
+            ("SessionID", session.session_id),
+            ("LocalAddress", session.local_address),
+            ("RemoteAddress", session.remote_address),
+            ("UsingPassword", "0"),
+            ("SessionTV", session.session_tv),
+        ],
+    )
     return True
 
 
@@ -105,26 +139,32 @@ async def events(session: AmiSession, message: ActionMessage) -> bool:
         session.error(message, "Invalid event mask")
         return True
     session.send_events = mask
-    session.send([*response("Success", message.action_id),
-                  ("Events", "On" if mask > 0 else "Off")])
+    session.send([*response("Success", message.action_id), ("Events", "On" if mask > 0 else "Off")])
     return True
 
 
 async def ping(session: AmiSession, message: ActionMessage) -> bool:
     now = session.host.pbx.clock.now()
-    session.send([*response("Success", message.action_id), ("Ping", "Pong"),
-                  ("Timestamp", f"{now:.6f}")])
+    session.send(
+        [*response("Success", message.action_id), ("Ping", "Pong"), ("Timestamp", f"{now:.6f}")]
+    )
     return True
 
 
 async def core_status(session: AmiSession, message: ActionMessage) -> bool:
     pbx = session.host.pbx
     boot_date, boot_time = pbx.clock.date_and_time(pbx.booted_at)
-    session.send([*response("Success", message.action_id),
-                  ("CoreStartupDate", boot_date), ("CoreStartupTime", boot_time),
-                  ("CoreReloadDate", boot_date), ("CoreReloadTime", boot_time),
-                  ("CoreCurrentCalls", str(len(pbx.channels))),
-                  ("CoreProcessedCalls", str(pbx.processed_calls))])
+    session.send(
+        [
+            *response("Success", message.action_id),
+            ("CoreStartupDate", boot_date),
+            ("CoreStartupTime", boot_time),
+            ("CoreReloadDate", boot_date),
+            ("CoreReloadTime", boot_time),
+            ("CoreCurrentCalls", str(len(pbx.channels))),
+            ("CoreProcessedCalls", str(pbx.processed_calls)),
+        ]
+    )
     return True
 
 
@@ -138,14 +178,19 @@ async def user_event(session: AmiSession, message: ActionMessage) -> bool:
         name, _, value = line.partition(":")
         body.append((name, value.lstrip(" ")))
     session.ack(message, "Event Sent")
-    session.host.pbx.publish("UserEvent", "user",
-                             [("UserEvent", message.get("UserEvent")), *body])
+    session.host.pbx.publish("UserEvent", "user", [("UserEvent", message.get("UserEvent")), *body])
     return True
 
 
 SESSION_ACTIONS: dict[str, Handler] = {
-    "login": login, "challenge": challenge, "logoff": logoff, "events": events, "ping": ping,
-    "corestatus": core_status, "userevent": user_event, "dbget": db_get,
+    "login": login,
+    "challenge": challenge,
+    "logoff": logoff,
+    "events": events,
+    "ping": ping,
+    "corestatus": core_status,
+    "userevent": user_event,
+    "dbget": db_get,
     "devicestatelist": device_state_list,
 }
 ACTIONS: dict[str, Handler] = {**SESSION_ACTIONS, **CHANNEL_ACTIONS}
@@ -171,7 +216,10 @@ async def dispatch(session: AmiSession, message: ActionMessage) -> bool:
     handler = ACTIONS.get(action.lower())
     if handler is None:
         report_bad_format(session, action)
-        session.error(message, f"Invalid/unknown command: {action}. "
-                               "Use Action: ListCommands to show available commands.")
+        session.error(
+            message,
+            f"Invalid/unknown command: {action}. "
+            "Use Action: ListCommands to show available commands.",
+        )
         return True
     return await handler(session, message)

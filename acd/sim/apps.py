@@ -45,9 +45,14 @@ class ChannelScope:
 
     def variable(self, name: str) -> str | None:
         chan = self.chan
-        builtins = {"CHANNEL": chan.name, "UNIQUEID": chan.uniqueid, "CONTEXT": chan.context,
-                    "EXTEN": chan.exten, "PRIORITY": str(chan.priority),
-                    "HANGUPCAUSE": str(chan.hangupcause)}
+        builtins = {
+            "CHANNEL": chan.name,
+            "UNIQUEID": chan.uniqueid,
+            "CONTEXT": chan.context,
+            "EXTEN": chan.exten,
+            "PRIORITY": str(chan.priority),
+            "HANGUPCAUSE": str(chan.hangupcause),
+        }
         if name in builtins:
             return builtins[name]
         value = chan.getvar(name)
@@ -70,8 +75,11 @@ class ChannelScope:
         if name == "STRFTIME":
             return strftime(self.chan.pbx.clock.now(), argument)
         if name == "CHANNEL":
-            return {"name": self.chan.name, "uniqueid": self.chan.uniqueid,
-                    "linkedid": self.chan.linkedid}.get(argument.strip().lower(), "")
+            return {
+                "name": self.chan.name,
+                "uniqueid": self.chan.uniqueid,
+                "linkedid": self.chan.linkedid,
+            }.get(argument.strip().lower(), "")
         return None
 
 
@@ -106,8 +114,9 @@ def assign(chan: Channel, name: str, value: str) -> None:
     elif name.upper().startswith("CALLERID(") and name.endswith(")"):
         part = name[9:-1].strip().lower()
         caller = chan.caller
-        chan.caller = Party(value if part == "num" else caller.number,
-                            value if part == "name" else caller.name)
+        chan.caller = Party(
+            value if part == "num" else caller.number, value if part == "name" else caller.name
+        )
         chan.publish()
     else:
         chan.setvar(name, value)
@@ -239,22 +248,25 @@ async def chan_spy(chan: Channel, data: str) -> Next:
     exit_with_spyee = "E" in (args[1] if len(args) > 1 else "")
     if chan.state != State.UP:
         chan.answer()
-    spyee = next((c for c in chan.pbx.channels.values()
-                  if c is not chan and not c.dead and prefix
-                  and c.name.lower().startswith(prefix)), None)
+    spyee = next(
+        (
+            c
+            for c in chan.pbx.channels.values()
+            if c is not chan and not c.dead and prefix and c.name.lower().startswith(prefix)
+        ),
+        None,
+    )
     if spyee is None:
         log.warning("ChanSpy: no channel matches %s", prefix)
         return Next.HANGUP
     watch = _SpyeeWatch(chan)
     if exit_with_spyee:
         spyee.observers.append(watch)
-    chan.pbx.publish("ChanSpyStart", "call", [*chan.snapshot("Spyer"),
-                                              *spyee.snapshot("Spyee")])
+    chan.pbx.publish("ChanSpyStart", "call", [*chan.snapshot("Spyer"), *spyee.snapshot("Spyee")])
     frame = await chan.sleep(None)
     if watch in spyee.observers:
         spyee.observers.remove(watch)
-    chan.pbx.publish("ChanSpyStop", "call", [*chan.snapshot("Spyer"),
-                                             *spyee.snapshot("Spyee")])
+    chan.pbx.publish("ChanSpyStop", "call", [*chan.snapshot("Spyer"), *spyee.snapshot("Spyee")])
     return _ended(frame) if not exit_with_spyee else Next.HANGUP
 
 
@@ -263,11 +275,22 @@ async def run_dial(chan: Channel, data: str) -> Next:
 
 
 APPS: dict[str, tuple[str, App]] = {
-    name.lower(): (name, app) for name, app in [
-        ("Answer", answer), ("Set", set_variable), ("NoOp", no_op), ("Verbose", no_op),
-        ("Log", no_op), ("UserEvent", user_event), ("MusicOnHold", music_on_hold),
-        ("Wait", wait), ("Playback", playback), ("Hangup", hangup), ("Goto", goto),
-        ("GotoIf", goto_if), ("Dial", run_dial), ("ChanSpy", chan_spy),
+    name.lower(): (name, app)
+    for name, app in [
+        ("Answer", answer),
+        ("Set", set_variable),
+        ("NoOp", no_op),
+        ("Verbose", no_op),
+        ("Log", no_op),
+        ("UserEvent", user_event),
+        ("MusicOnHold", music_on_hold),
+        ("Wait", wait),
+        ("Playback", playback),
+        ("Hangup", hangup),
+        ("Goto", goto),
+        ("GotoIf", goto_if),
+        ("Dial", run_dial),
+        ("ChanSpy", chan_spy),
     ]
 }
 

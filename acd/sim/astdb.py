@@ -26,8 +26,9 @@ def db_key(argument: str) -> tuple[str, str] | None:
     return family, key
 
 
-def _list_item(event: str, message: ActionMessage, fields: list[Header],
-               id_last: bool = False) -> list[Header]:
+def _list_item(
+    event: str, message: ActionMessage, fields: list[Header], id_last: bool = False
+) -> list[Header]:
     action_id = [("ActionID", message.action_id)] if message.action_id else []
     if id_last:
         return [("Event", event), *fields, *action_id]
@@ -55,8 +56,14 @@ async def db_get(session: AmiSession, message: ActionMessage) -> bool:
         session.error(message, "Database entry not found")
         return True
     session.list_ack(message, "Result will follow")
-    session.send(_list_item("DBGetResponse", message,
-                            [("Family", family), ("Key", key), ("Val", value)], id_last=True))
+    session.send(
+        _list_item(
+            "DBGetResponse",
+            message,
+            [("Family", family), ("Key", key), ("Val", value)],
+            id_last=True,
+        )
+    )
     _complete(session, message, "DBGetComplete", 1)
     return True
 
@@ -67,8 +74,12 @@ async def device_state_list(session: AmiSession, message: ActionMessage) -> bool
     session.list_ack(message, "Device State Changes will follow")
     devices = pbx.cached_devices()
     for endpoint in devices:
-        session.send(_list_item("DeviceStateChange", message,
-                                [("Device", f"PJSIP/{endpoint}"),
-                                 ("State", pbx.device_state(endpoint))]))
+        session.send(
+            _list_item(
+                "DeviceStateChange",
+                message,
+                [("Device", f"PJSIP/{endpoint}"), ("State", pbx.device_state(endpoint))],
+            )
+        )
     _complete(session, message, "DeviceStateListComplete", len(devices))
     return True

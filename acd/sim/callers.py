@@ -38,8 +38,9 @@ def _endpoint_of(peer: Channel) -> str:
 class SimCall:
     """One caller. Await :meth:`answered` and :meth:`ended` to follow the call."""
 
-    def __init__(self, pbx: Pbx, chan: Channel, *, patience: float | None,
-                 talk_for: float | None) -> None:
+    def __init__(
+        self, pbx: Pbx, chan: Channel, *, patience: float | None, talk_for: float | None
+    ) -> None:
         self.pbx = pbx
         self.channel, self.uniqueid, self.linkedid = chan.name, chan.uniqueid, chan.linkedid
         self.answered_by: str | None = None
@@ -124,20 +125,39 @@ def _attrs_text(attrs: str | Mapping[str, str] | None) -> str | None:
     return ";".join(f"{name}={value}" for name, value in attrs.items())
 
 
-def place_call(pbx: Pbx, *, queue: str | None, priority: int | None,
-               skills: str | Mapping[str, int] | None, attrs: str | Mapping[str, str] | None,
-               caller_name: str, caller_number: str, patience: float | None,
-               variables: Mapping[str, str] | None, talk_for: float | None,
-               context: str = contexts.INBOUND, exten: str = "s") -> SimCall:
+def place_call(
+    pbx: Pbx,
+    *,
+    queue: str | None,
+    priority: int | None,
+    skills: str | Mapping[str, int] | None,
+    attrs: str | Mapping[str, str] | None,
+    caller_name: str,
+    caller_number: str,
+    patience: float | None,
+    variables: Mapping[str, str] | None,
+    talk_for: float | None,
+    context: str = contexts.INBOUND,
+    exten: str = "s",
+) -> SimCall:
     """A new call from the trunk, starting at ``context,exten,1`` (``acd.inbound,s,1``)."""
-    chan = Channel(pbx, pbx.pjsip_name(TRUNK), "PJSIP", state=State.RING, context=context,
-                   exten=exten, caller=Party(caller_number or None, caller_name or None),
-                   endpoint=TRUNK)
+    chan = Channel(
+        pbx,
+        pbx.pjsip_name(TRUNK),
+        "PJSIP",
+        state=State.RING,
+        context=context,
+        exten=exten,
+        caller=Party(caller_number or None, caller_name or None),
+        endpoint=TRUNK,
+    )
     call = SimCall(pbx, chan, patience=patience, talk_for=talk_for)
     pbx.add_channel(chan)
     values: dict[str, str | None] = {
-        "ACD_QUEUE": queue, "ACD_PRIORITY": None if priority is None else str(priority),
-        "ACD_SKILLS": _skills_text(skills), "ACD_ATTRS": _attrs_text(attrs),
+        "ACD_QUEUE": queue,
+        "ACD_PRIORITY": None if priority is None else str(priority),
+        "ACD_SKILLS": _skills_text(skills),
+        "ACD_ATTRS": _attrs_text(attrs),
     }
     values.update(variables or {})
     for name, value in values.items():

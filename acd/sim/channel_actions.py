@@ -96,10 +96,18 @@ async def originate_action(session: AmiSession, message: ActionMessage) -> bool:
         return True
     is_async = message.get("Async").lower() in _TRUE
     request = OriginateRequest(
-        channel=name, app=app, data=message.get("Data"), context=context, exten=exten,
-        priority=priority, caller=parse_caller_id(message.get("CallerID")),
-        variables=message.variables(), timeout=timeout_ms / 1000.0,
-        action_id=message.action_id, is_async=is_async)
+        channel=name,
+        app=app,
+        data=message.get("Data"),
+        context=context,
+        exten=exten,
+        priority=priority,
+        caller=parse_caller_id(message.get("CallerID")),
+        variables=message.variables(),
+        timeout=timeout_ms / 1000.0,
+        action_id=message.action_id,
+        is_async=is_async,
+    )
     result = originate(pbx, request)
     if is_async:
         session.ack(message, "Originate successfully queued")
@@ -116,8 +124,12 @@ async def redirect(session: AmiSession, message: ActionMessage) -> bool:
     pbx = session.host.pbx
     name, context = message.get("Channel"), message.get("Context")
     exten, priority_text = message.get("Exten"), message.get("Priority")
-    for value, missing in ((name, "Channel"), (context, "Context"), (exten, "Exten"),
-                           (priority_text, "Priority")):
+    for value, missing in (
+        (name, "Channel"),
+        (context, "Context"),
+        (exten, "Exten"),
+        (priority_text, "Priority"),
+    ):
         if not value:
             session.error(message, f"{missing} not specified")
             return True
@@ -142,7 +154,8 @@ async def redirect(session: AmiSession, message: ActionMessage) -> bool:
         extra_context = message.get("ExtraContext") or context
         extra_exten = message.get("ExtraExten") or exten
         extra_priority = pbx.dialplan.priority_of(
-            extra_context, extra_exten, message.get("ExtraPriority") or priority_text)
+            extra_context, extra_exten, message.get("ExtraPriority") or priority_text
+        )
         extra.async_goto(extra_context, extra_exten, extra_priority or priority)
     session.ack(message, "Redirect successful")
     return True
@@ -221,19 +234,24 @@ async def hangup(session: AmiSession, message: ActionMessage) -> bool:
     matched = [chan for chan in list(pbx.channels.values()) if pattern.search(chan.name)]
     for chan in matched:
         chan.soft_hangup(cause)
-        session.send(with_action_id([("Event", "ChannelHungup"), ("Channel", chan.name)],
-                                    message.action_id))
+        session.send(
+            with_action_id([("Event", "ChannelHungup"), ("Channel", chan.name)], message.action_id)
+        )
     _complete(session, message, "ChannelsHungupListComplete", len(matched))
     return True
 
 
-def _complete(session: AmiSession, message: ActionMessage, event: str, items: int,
-              extra: list[Header] | None = None) -> None:
+def _complete(
+    session: AmiSession,
+    message: ActionMessage,
+    event: str,
+    items: int,
+    extra: list[Header] | None = None,
+) -> None:
     headers: list[Header] = [("Event", event)]
     if message.action_id:
         headers.append(("ActionID", message.action_id))
-    session.send([*headers, ("EventList", "Complete"), ("ListItems", str(items)),
-                  *(extra or [])])
+    session.send([*headers, ("EventList", "Complete"), ("ListItems", str(items)), *(extra or [])])
 
 
 def _duration(seconds: float) -> str:
@@ -249,10 +267,16 @@ async def core_show_channels(session: AmiSession, message: ActionMessage) -> boo
         headers: list[Header] = [("Event", "CoreShowChannel")]
         if message.action_id:
             headers.append(("ActionID", message.action_id))
-        session.send([*headers, *chan.snapshot(), ("Application", chan.appl),
-                      ("ApplicationData", chan.data),
-                      ("Duration", _duration(pbx.clock.now() - chan.created)),
-                      ("BridgeId", chan.bridge.uniqueid if chan.bridge else "")])
+        session.send(
+            [
+                *headers,
+                *chan.snapshot(),
+                ("Application", chan.appl),
+                ("ApplicationData", chan.data),
+                ("Duration", _duration(pbx.clock.now() - chan.created)),
+                ("BridgeId", chan.bridge.uniqueid if chan.bridge else ""),
+            ]
+        )
     _complete(session, message, "CoreShowChannelsComplete", len(channels))
     return True
 
@@ -260,16 +284,28 @@ async def core_show_channels(session: AmiSession, message: ActionMessage) -> boo
 def _status_item(chan: Channel, variables: list[str]) -> list[Header]:
     audio = "slin" if chan.tech == "Local" else "ulaw"
     scope = ChannelScope(chan)
-    return [("Event", "Status"), ("Privilege", "Call"), *chan.snapshot(),
-            ("Type", chan.tech), ("DNID", ""),
-            ("EffectiveConnectedLineNum", chan.connected.number or "<unknown>"),
-            ("EffectiveConnectedLineName", chan.connected.name or "<unknown>"),
-            ("TimeToHangup", "0"), ("BridgeID", chan.bridge.uniqueid if chan.bridge else ""),
-            ("Application", chan.appl), ("Data", chan.data), ("Nativeformats", f"({audio})"),
-            ("Readformat", audio), ("Readtrans", ""), ("Writeformat", audio),
-            ("Writetrans", ""), ("Callgroup", "0"), ("Pickupgroup", "0"),
-            ("Seconds", str(int(chan.pbx.clock.now() - chan.created))),
-            *(("Variable", f"{name}={scope.variable(name) or ''}") for name in variables)]
+    return [
+        ("Event", "Status"),
+        ("Privilege", "Call"),
+        *chan.snapshot(),
+        ("Type", chan.tech),
+        ("DNID", ""),
+        ("EffectiveConnectedLineNum", chan.connected.number or "<unknown>"),
+        ("EffectiveConnectedLineName", chan.connected.name or "<unknown>"),
+        ("TimeToHangup", "0"),
+        ("BridgeID", chan.bridge.uniqueid if chan.bridge else ""),
+        ("Application", chan.appl),
+        ("Data", chan.data),
+        ("Nativeformats", f"({audio})"),
+        ("Readformat", audio),
+        ("Readtrans", ""),
+        ("Writeformat", audio),
+        ("Writetrans", ""),
+        ("Callgroup", "0"),
+        ("Pickupgroup", "0"),
+        ("Seconds", str(int(chan.pbx.clock.now() - chan.created))),
+        *(("Variable", f"{name}={scope.variable(name) or ''}") for name in variables),
+    ]
 
 
 async def status(session: AmiSession, message: ActionMessage) -> bool:
@@ -287,8 +323,7 @@ async def status(session: AmiSession, message: ActionMessage) -> bool:
     session.list_ack(message, "Channel status will follow")
     for chan in channels:
         session.send(with_action_id(_status_item(chan, variables), message.action_id))
-    _complete(session, message, "StatusComplete", len(channels),
-              [("Items", str(len(channels)))])
+    _complete(session, message, "StatusComplete", len(channels), [("Items", str(len(channels)))])
     return True
 
 
@@ -300,8 +335,13 @@ async def queue_status(session: AmiSession, message: ActionMessage) -> bool:
 
 
 CHANNEL_ACTIONS: dict[str, Handler] = {
-    "originate": originate_action, "redirect": redirect, "setvar": setvar, "getvar": getvar,
-    "hangup": hangup, "status": status, "coreshowchannels": core_show_channels,
+    "originate": originate_action,
+    "redirect": redirect,
+    "setvar": setvar,
+    "getvar": getvar,
+    "hangup": hangup,
+    "status": status,
+    "coreshowchannels": core_show_channels,
     "queuestatus": queue_status,
     "showdialplan": show_dialplan,  # a list too, of the dialplan rather than of channels
 }

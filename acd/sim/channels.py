@@ -36,24 +36,62 @@ class State(IntEnum):
     BUSY = 7
 
 
-STATE_DESC = {0: "Down", 1: "Rsrvd", 2: "OffHook", 3: "Dialing", 4: "Ring", 5: "Ringing",
-              6: "Up", 7: "Busy"}
+STATE_DESC = {
+    0: "Down",
+    1: "Rsrvd",
+    2: "OffHook",
+    3: "Dialing",
+    4: "Ring",
+    5: "Ringing",
+    6: "Up",
+    7: "Busy",
+}
 
 # ast_cause2str for the causes a simulated call can end with.
-CAUSES = {0: "Unknown", 1: "Unallocated (unassigned) number", 3: "No route to destination",
-          16: "Normal Clearing", 17: "User busy", 18: "No user responding",
-          19: "User alerting, no answer", 20: "Subscriber absent", 21: "Call Rejected",
-          26: "Answered elsewhere", 27: "Destination out of order",
-          34: "Circuit/channel congestion", 38: "Network out of order",
-          41: "Temporary failure", 127: "Interworking, unspecified"}
+CAUSES = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    3: "No route to destination",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    20: "Subscriber absent",
+    21: "Call Rejected",
+    26: "Answered elsewhere",
+    27: "Destination out of order",
+    34: "Circuit/channel congestion",
+    38: "Network out of order",
+    41: "Temporary failure",
+    127: "Interworking, unspecified",
+}
 NORMAL_CLEARING = 16
 USER_BUSY = 17
 UNKNOWN = "<unknown>"
 # chan_pjsip.c hangup_cause2sip: the SIP response a PJSIP channel hung up with a cause sends
 # (its TechCause); 0 for a BYE or a CANCEL.
-CAUSE_TO_SIP = {1: 404, 2: 404, 3: 404, 17: 486, 18: 408, 19: 480, 20: 480, 21: 403, 22: 410,
-                23: 302, 27: 502, 28: 484, 29: 501, 31: 480, 34: 503, 38: 500, 42: 503,
-                58: 488, 66: 503, 127: 500}
+CAUSE_TO_SIP = {
+    1: 404,
+    2: 404,
+    3: 404,
+    17: 486,
+    18: 408,
+    19: 480,
+    20: 480,
+    21: 403,
+    22: 410,
+    23: 302,
+    27: 502,
+    28: 484,
+    29: 501,
+    31: 480,
+    34: 503,
+    38: 500,
+    42: 503,
+    58: 488,
+    66: 503,
+    127: 500,
+}
 
 
 class Kind(Enum):
@@ -121,9 +159,19 @@ class LocalPair:
 class Channel:
     """One simulated Asterisk channel."""
 
-    def __init__(self, pbx: Pbx, name: str, tech: str, *, state: State, context: str,
-                 exten: str, linkedid: str | None = None, caller: Party | None = None,
-                 endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        pbx: Pbx,
+        name: str,
+        tech: str,
+        *,
+        state: State,
+        context: str,
+        exten: str,
+        linkedid: str | None = None,
+        caller: Party | None = None,
+        endpoint: str | None = None,
+    ) -> None:
         self.pbx = pbx
         self.name, self.tech, self.endpoint = name, tech, endpoint
         self.uniqueid = pbx.new_uniqueid()
@@ -176,8 +224,13 @@ class Channel:
         """Publish the current snapshot; emit the events its differences call for."""
         if self.dead:
             return
-        new = _Snapshot(self.state, (self.context, self.exten, self.priority), self.appl,
-                        self.caller, self.connected)
+        new = _Snapshot(
+            self.state,
+            (self.context, self.exten, self.priority),
+            self.appl,
+            self.caller,
+            self.connected,
+        )
         old, self._published = self._published, new
         if old is None:
             self.emit("Newchannel")
@@ -185,14 +238,17 @@ class Channel:
         if old.state != new.state:
             self.emit("Newstate")
         if new.appl and (not old.appl or old.cep != new.cep):
-            self.emit("Newexten", "dialplan", [("Extension", self.exten),
-                                               ("Application", self.appl),
-                                               ("AppData", self.data)])
+            self.emit(
+                "Newexten",
+                "dialplan",
+                [("Extension", self.exten), ("Application", self.appl), ("AppData", self.data)],
+            )
             for observer in list(self.observers):
                 observer.moved(self)
         if old.caller != new.caller:
-            self.emit("NewCallerid", extra=[("CID-CallingPres",
-                                             "0 (Presentation Allowed, Not Screened)")])
+            self.emit(
+                "NewCallerid", extra=[("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")]
+            )
         if old.connected != new.connected:
             self.emit("NewConnectedLine")
 
@@ -294,9 +350,14 @@ class Channel:
         if self.tech == "PJSIP" and not self.tech_cause:
             # chan_pjsip_hangup: the response it sends for the cause, unless one came in.
             self.tech_cause = CAUSE_TO_SIP.get(self.hangupcause, 0)
-        self.emit("Hangup", extra=[("Cause", str(self.hangupcause)),
-                                   ("Cause-txt", CAUSES.get(self.hangupcause, "Unknown")),
-                                   *self._tech_cause()])
+        self.emit(
+            "Hangup",
+            extra=[
+                ("Cause", str(self.hangupcause)),
+                ("Cause-txt", CAUSES.get(self.hangupcause, "Unknown")),
+                *self._tech_cause(),
+            ],
+        )
         self.dead = True
         self.pbx.remove_channel(self)
         self.pbx.device_changed(self)

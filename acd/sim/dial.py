@@ -20,9 +20,19 @@ from acd.sim.outgoing import call, dial_status_for, prepare_callee, publish_dial
 
 log = logging.getLogger(__name__)
 
-DIAL_VARIABLES = ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
-                  "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS",
-                  "PROGRESSTIME", "PROGRESSTIME_MS")
+DIAL_VARIABLES = (
+    "DIALSTATUS",
+    "DIALEDPEERNUMBER",
+    "DIALEDPEERNAME",
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "RINGTIME",
+    "RINGTIME_MS",
+    "PROGRESSTIME",
+    "PROGRESSTIME_MS",
+)
 ANSWERED_ELSEWHERE = 26
 
 
@@ -64,8 +74,9 @@ def _timeout(args: list[str]) -> float:
         return 0.0
 
 
-async def _call_destinations(chan: Channel, destinations: str,
-                             options: dict[str, str]) -> list[_Outgoing]:
+async def _call_destinations(
+    chan: Channel, destinations: str, options: dict[str, str]
+) -> list[_Outgoing]:
     """Create a channel per destination (``&``-separated), run the predial handler on each,
     then call them all."""
     outs: list[_Outgoing] = []
@@ -107,8 +118,13 @@ async def dial(chan: Channel, data: str) -> str:
         # wait_for_answer, single destination: the caller is shown who it calls at once.
         chan.connected = outs[0].chan.caller
         chan.publish()
-    winner, status = await _wait_for_answer(chan, outs, timeout if timeout > 0 else None,
-                                            started, ringback="m" in options or "r" in options)
+    winner, status = await _wait_for_answer(
+        chan,
+        outs,
+        timeout if timeout > 0 else None,
+        started,
+        ringback="m" in options or "r" in options,
+    )
     if winner is None:
         if "m" in options and not chan.dead:
             chan.emit("MusicOnHoldStop")
@@ -120,8 +136,9 @@ async def dial(chan: Channel, data: str) -> str:
     return await _connect(chan, winner, outs, options, started)
 
 
-async def _connect(chan: Channel, winner: _Outgoing, outs: list[_Outgoing],
-                   options: dict[str, str], started: float) -> str:
+async def _connect(
+    chan: Channel, winner: _Outgoing, outs: list[_Outgoing], options: dict[str, str], started: float
+) -> str:
     """``winner`` answered: the others are cancelled, the caller answered, then bridged."""
     chan.setvar("DIALSTATUS", "ANSWER")
     for outgoing in outs:
@@ -158,9 +175,9 @@ class _Progress:
         return "BUSY" if self.busy else "CHANUNAVAIL" if self.unavailable else "NOANSWER"
 
 
-async def _wait_for_answer(chan: Channel, outs: list[_Outgoing], timeout: float | None,
-                           started: float, *, ringback: bool
-                           ) -> tuple[_Outgoing | None, str]:
+async def _wait_for_answer(
+    chan: Channel, outs: list[_Outgoing], timeout: float | None, started: float, *, ringback: bool
+) -> tuple[_Outgoing | None, str]:
     """``ringback``: the caller hears music (m) or a tone (r), not the callee's ringing."""
     clock = chan.pbx.clock
     deadline = None if timeout is None else started + timeout

@@ -154,8 +154,9 @@ class Dialplan:
             elif key in ("exten", "same"):
                 last = self._add_step(context, last, key, value, where)
 
-    def _add_step(self, context: Context, last: Extension | None, key: str, value: str,
-                  where: str) -> Extension:
+    def _add_step(
+        self, context: Context, last: Extension | None, key: str, value: str, where: str
+    ) -> Extension:
         if key == "exten":
             name, _, value = value.partition(",")
             name = name.strip()
@@ -194,8 +195,9 @@ class Dialplan:
             extension.labels[label] = priority
         return extension
 
-    def find_extension(self, context: str, exten: str, _seen: frozenset[str] = frozenset()
-                       ) -> Extension | None:
+    def find_extension(
+        self, context: str, exten: str, _seen: frozenset[str] = frozenset()
+    ) -> Extension | None:
         """The extension ``exten`` runs in ``context``: exact names before patterns."""
         found = self.contexts.get(context)
         if found is None or context in _seen:
@@ -203,12 +205,14 @@ class Dialplan:
         exact = found.extensions.get(exten)
         if exact is not None and exact.pattern is None:
             return exact
-        candidates = [e for e in found.extensions.values()
-                      if e.pattern is not None and e.pattern.match(exten)]
+        candidates = [
+            e for e in found.extensions.values() if e.pattern is not None and e.pattern.match(exten)
+        ]
         if candidates:
             # Asterisk prefers the most specific pattern; fewer wildcards first approximates it.
-            return min(candidates, key=lambda e: (e.name.count(".") + e.name.count("!"),
-                                                  -len(e.name)))
+            return min(
+                candidates, key=lambda e: (e.name.count(".") + e.name.count("!"), -len(e.name))
+            )
         for include in found.includes:
             extension = self.find_extension(include, exten, _seen | {context})
             if extension is not None:
@@ -231,8 +235,7 @@ class Dialplan:
         extension = self.find_extension(context, exten)
         return None if extension is None else extension.labels.get(priority.strip())
 
-    def goto_target(self, spec: str, context: str, exten: str
-                    ) -> tuple[str, str, int] | None:
+    def goto_target(self, spec: str, context: str, exten: str) -> tuple[str, str, int] | None:
         """``[[context,]exten,]priority`` relative to where a channel is; None if invalid."""
         parts = [part.strip() for part in separate_args(spec)]
         if not parts or len(parts) > 3 or not parts[-1]:

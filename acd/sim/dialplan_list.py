@@ -30,28 +30,43 @@ def _items(context: Context, exten: str) -> tuple[list[list[Header]], int, int]:
     items: list[list[Header]] = []
     extensions = priorities = 0
     for extension in sorted(context.extensions.values(), key=_sort_key):
-        if exten and not (extension.name == exten or (
-                extension.pattern is not None and extension.pattern.match(exten))):
+        if exten and not (
+            extension.name == exten
+            or (extension.pattern is not None and extension.pattern.match(exten))
+        ):
             continue
         extensions += 1
         for priority in sorted(extension.steps):
             step = extension.steps[priority]
             label: list[Header] = [("ExtensionLabel", step.label)] if step.label else []
-            items.append([("Context", context.name), ("Extension", extension.name), *label,
-                          ("Priority", str(priority)), ("Application", step.app),
-                          ("AppData", step.args), ("Registrar", REGISTRAR)])
+            items.append(
+                [
+                    ("Context", context.name),
+                    ("Extension", extension.name),
+                    *label,
+                    ("Priority", str(priority)),
+                    ("Application", step.app),
+                    ("AppData", step.args),
+                    ("Registrar", REGISTRAR),
+                ]
+            )
             priorities += 1
     if not exten:
-        items += [[("Context", context.name), ("IncludeContext", include),
-                   ("Registrar", REGISTRAR)] for include in context.includes]
+        items += [
+            [("Context", context.name), ("IncludeContext", include), ("Registrar", REGISTRAR)]
+            for include in context.includes
+        ]
     return items, extensions, priorities
 
 
 async def show_dialplan(session: AmiSession, message: ActionMessage) -> bool:
     dialplan = session.host.pbx.dialplan
     name, exten = message.get("Context"), message.get("Extension")
-    contexts = [c for c in dialplan.contexts.values()
-                if (not name or c.name == name) and c.name not in ("general", "globals")]
+    contexts = [
+        c
+        for c in dialplan.contexts.values()
+        if (not name or c.name == name) and c.name not in ("general", "globals")
+    ]
     if name and not contexts:
         session.error(message, f"Did not find context {name}")
         return True
@@ -69,7 +84,15 @@ async def show_dialplan(session: AmiSession, message: ActionMessage) -> bool:
     session.list_ack(message, "DialPlan list will follow")
     for item in items:
         session.send([("Event", "ListDialplan"), *action_id, *item])
-    session.send([("Event", "ShowDialPlanComplete"), *action_id, ("EventList", "Complete"),
-                  ("ListItems", str(len(items))), ("ListExtensions", str(extensions)),
-                  ("ListPriorities", str(priorities)), ("ListContexts", str(len(contexts)))])
+    session.send(
+        [
+            ("Event", "ShowDialPlanComplete"),
+            *action_id,
+            ("EventList", "Complete"),
+            ("ListItems", str(len(items))),
+            ("ListExtensions", str(extensions)),
+            ("ListPriorities", str(priorities)),
+            ("ListContexts", str(len(contexts))),
+        ]
+    )
     return True

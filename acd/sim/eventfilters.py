@@ -39,7 +39,7 @@ class EventFilter:
             return self._match(text)
         for line in text.split("\r\n"):
             if line.startswith(self.header):
-                value = line[len(self.header):].lstrip(" \t")
+                value = line[len(self.header) :].lstrip(" \t")
                 if value and self._match(value):
                     return True
         return False
@@ -95,8 +95,14 @@ def parse_filter(criteria: str, value: str) -> EventFilter:
             name = argument
         elif key == "header" and argument:
             header = argument if argument.endswith(":") else argument + ":"
-        elif key == "method" and argument in ("regex", "exact", "starts_with", "ends_with",
-                                              "contains", "none"):
+        elif key == "method" and argument in (
+            "regex",
+            "exact",
+            "starts_with",
+            "ends_with",
+            "contains",
+            "none",
+        ):
             method = argument
         else:
             raise ValueError(f"filter option {option!r} is unknown")

@@ -18,10 +18,25 @@ from acd.sim.protocol import Header, encode
 
 # include/asterisk/manager.h: EVENT_FLAG_*, in the order of manager.c's perms[] table.
 PERMISSIONS: dict[str, int] = {
-    "system": 1 << 0, "call": 1 << 1, "log": 1 << 2, "verbose": 1 << 3, "command": 1 << 4,
-    "agent": 1 << 5, "user": 1 << 6, "config": 1 << 7, "dtmf": 1 << 8, "reporting": 1 << 9,
-    "cdr": 1 << 10, "dialplan": 1 << 11, "originate": 1 << 12, "agi": 1 << 13, "cc": 1 << 14,
-    "aoc": 1 << 15, "test": 1 << 16, "security": 1 << 17, "message": 1 << 18,
+    "system": 1 << 0,
+    "call": 1 << 1,
+    "log": 1 << 2,
+    "verbose": 1 << 3,
+    "command": 1 << 4,
+    "agent": 1 << 5,
+    "user": 1 << 6,
+    "config": 1 << 7,
+    "dtmf": 1 << 8,
+    "reporting": 1 << 9,
+    "cdr": 1 << 10,
+    "dialplan": 1 << 11,
+    "originate": 1 << 12,
+    "agi": 1 << 13,
+    "cc": 1 << 14,
+    "aoc": 1 << 15,
+    "test": 1 << 16,
+    "security": 1 << 17,
+    "message": 1 << 18,
 }
 # A new session receives everything (send_events = -1); "on" and "all" mean INT_MAX.
 ALL_PERMISSIONS = -1
@@ -65,8 +80,9 @@ class AmiEvent:
     wire: bytes = field(default=b"", compare=False)
 
     @classmethod
-    def build(cls, name: str, category: str, headers: Sequence[Header],
-              privileged: bool = True) -> AmiEvent:
+    def build(
+        cls, name: str, category: str, headers: Sequence[Header], privileged: bool = True
+    ) -> AmiEvent:
         """An event with its bytes encoded once for every session."""
         lines: list[Header] = [("Event", name)]
         if privileged:

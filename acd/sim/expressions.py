@@ -19,20 +19,47 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_OPERATORS = ("::", "=~", "!=", "<=", ">=", "==", "|", "&", "=", "<", ">", "+", "-", "*", "/",
-              "%", "?", ":", "!", "(", ")")
+_OPERATORS = (
+    "::",
+    "=~",
+    "!=",
+    "<=",
+    ">=",
+    "==",
+    "|",
+    "&",
+    "=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "?",
+    ":",
+    "!",
+    "(",
+    ")",
+)
 # ast_expr2.fl: a bare token runs until a blank, a quote or an operator character.
-_TOKEN_END = set(" \t\r\n\"|&=><+-*/%?!():")
+_TOKEN_END = set(' \t\r\n"|&=><+-*/%?!():')
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "==": operator.eq, "!=": operator.ne,
-    "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "=": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
 }
 # The value main/ast_expr2.y returns for a division by zero.
 _INT_MAX = 2147483647
 
 
-def separate_args(text: str, delim: str = ",", *, remove_chars: bool = True,
-                  limit: int = 1024) -> list[str]:
+def separate_args(
+    text: str, delim: str = ",", *, remove_chars: bool = True, limit: int = 1024
+) -> list[str]:
     """Split application arguments the way Asterisk does (at most ``limit`` of them)."""
     args: list[str] = []
     i, size = 0, len(text)

@@ -74,8 +74,11 @@ async def press(chan: Channel, digits: str, items: dict[str, FeatureItem]) -> bo
     for item in allowed(chan, items):
         if item.dtmf != digits:
             continue
-        targets = [chan] if item.activate_on == "self" else [
-            member for member in bridge.members if member is not chan]
+        targets = (
+            [chan]
+            if item.activate_on == "self"
+            else [member for member in bridge.members if member is not chan]
+        )
         for target in targets:
             await executor.run_feature_app(target, item.app, item.args)
         return True

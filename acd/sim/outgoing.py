@@ -19,8 +19,9 @@ ORIGINATE_HUNGUP = 1  # AST_CONTROL_HANGUP
 ORIGINATE_RING_TIMEOUT = 3  # AST_CONTROL_RINGING: rang, nobody answered
 
 
-def request_channel(pbx: Pbx, tech: str, resource: str, requestor: Channel | None
-                    ) -> Channel | None:
+def request_channel(
+    pbx: Pbx, tech: str, resource: str, requestor: Channel | None
+) -> Channel | None:
     """ast_request: the outgoing channel (``;1`` for Local), or None if it cannot exist."""
     linkedid = requestor.linkedid if requestor is not None else None
     if tech.lower() == "local":
@@ -30,10 +31,24 @@ def request_channel(pbx: Pbx, tech: str, resource: str, requestor: Channel | Non
         if not exten or pbx.dialplan.find_extension(context, exten) is None:
             return None
         base = pbx.local_name(exten, context)
-        one = Channel(pbx, f"{base};1", "Local", state=State.DOWN, context=context,
-                      exten=exten, linkedid=linkedid)
-        two = Channel(pbx, f"{base};2", "Local", state=State.RING, context=context,
-                      exten=exten, linkedid=one.linkedid)
+        one = Channel(
+            pbx,
+            f"{base};1",
+            "Local",
+            state=State.DOWN,
+            context=context,
+            exten=exten,
+            linkedid=linkedid,
+        )
+        two = Channel(
+            pbx,
+            f"{base};2",
+            "Local",
+            state=State.RING,
+            context=context,
+            exten=exten,
+            linkedid=one.linkedid,
+        )
         LocalPair(one, two, context, exten)
         pbx.add_channel(one)
         pbx.add_channel(two)
@@ -43,9 +58,17 @@ def request_channel(pbx: Pbx, tech: str, resource: str, requestor: Channel | Non
         phone = pbx.endpoints.get(endpoint)
         if phone is None or not phone.registered:
             return None
-        chan = Channel(pbx, pbx.pjsip_name(endpoint), "PJSIP", state=State.DOWN,
-                       context=phone.context, exten="s", linkedid=linkedid, endpoint=endpoint,
-                       caller=phone.callerid)
+        chan = Channel(
+            pbx,
+            pbx.pjsip_name(endpoint),
+            "PJSIP",
+            state=State.DOWN,
+            context=phone.context,
+            exten="s",
+            linkedid=linkedid,
+            endpoint=endpoint,
+            caller=phone.callerid,
+        )
         return pbx.add_channel(chan)
     return None
 
@@ -80,11 +103,17 @@ def call(out: Channel) -> None:
             two.setvar(name, value)
         two.caller, two.connected = one.connected, one.caller
         two.publish()
-        pbx.publish("LocalBridge", "call", [
-            *one.snapshot("LocalOne"), *two.snapshot("LocalTwo"),
-            ("Context", out.local.context), ("Exten", out.local.exten),
-            ("LocalOptimization", "Yes"),
-        ])
+        pbx.publish(
+            "LocalBridge",
+            "call",
+            [
+                *one.snapshot("LocalOne"),
+                *two.snapshot("LocalTwo"),
+                ("Context", out.local.context),
+                ("Exten", out.local.exten),
+                ("LocalOptimization", "Yes"),
+            ],
+        )
         pbx.start_dialplan(two)
     elif out.endpoint is not None:
         pbx.endpoints[out.endpoint].invite(out)
@@ -120,8 +149,7 @@ def originate(pbx: Pbx, request: OriginateRequest) -> asyncio.Future[bool] | Non
     if out is None:
         return None
     result: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    task = pbx.spawn(_run_originate(pbx, out, resource, request, result),
-                     f"originate {out.name}")
+    task = pbx.spawn(_run_originate(pbx, out, resource, request, result), f"originate {out.name}")
     task.add_done_callback(lambda _: _settle(result))
     return result
 
@@ -132,26 +160,32 @@ def _settle(result: asyncio.Future[bool]) -> None:
         result.set_result(False)
 
 
-def originate_response(pbx: Pbx, request: OriginateRequest, out: Channel | None,
-                       reason: int) -> None:
+def originate_response(
+    pbx: Pbx, request: OriginateRequest, out: Channel | None, reason: int
+) -> None:
     """The OriginateResponse event an asynchronous Originate ends with."""
     headers = [("ActionID", request.action_id)] if request.action_id else []
-    headers += [("Response", "Success" if reason == ORIGINATE_ANSWERED else "Failure"),
-                ("Channel", out.name if out is not None else request.channel)]
+    headers += [
+        ("Response", "Success" if reason == ORIGINATE_ANSWERED else "Failure"),
+        ("Channel", out.name if out is not None else request.channel),
+    ]
     if request.app:
         headers += [("Application", request.app), ("Data", request.data)]
     else:
         headers += [("Context", request.context), ("Exten", request.exten)]
     caller = request.caller or Party()
-    headers += [("Reason", str(reason)),
-                ("Uniqueid", out.uniqueid if out is not None else "<null>"),
-                ("CallerIDNum", caller.number or "<unknown>"),
-                ("CallerIDName", caller.name or "<unknown>")]
+    headers += [
+        ("Reason", str(reason)),
+        ("Uniqueid", out.uniqueid if out is not None else "<null>"),
+        ("CallerIDNum", caller.number or "<unknown>"),
+        ("CallerIDName", caller.name or "<unknown>"),
+    ]
     pbx.publish("OriginateResponse", "call", headers)
 
 
-async def _run_originate(pbx: Pbx, out: Channel, resource: str, request: OriginateRequest,
-                         result: asyncio.Future[bool]) -> None:
+async def _run_originate(
+    pbx: Pbx, out: Channel, resource: str, request: OriginateRequest, result: asyncio.Future[bool]
+) -> None:
     out.appl, out.data = "AppDial2", "(Outgoing Line)"
     out.publish()
     for name, value in reversed(request.variables):
@@ -205,5 +239,10 @@ async def _await_answer(out: Channel, timeout: float) -> tuple[int, str]:
 
 def dial_status_for(cause: int) -> str:
     """ast_hangup_cause_to_dial_status."""
-    return {17: "BUSY", 34: "CONGESTION", 42: "CONGESTION", 3: "CHANUNAVAIL",
-            20: "CHANUNAVAIL"}.get(cause, "NOANSWER")
+    return {
+        17: "BUSY",
+        34: "CONGESTION",
+        42: "CONGESTION",
+        3: "CHANUNAVAIL",
+        20: "CHANUNAVAIL",
+    }.get(cause, "NOANSWER")

@@ -129,8 +129,9 @@ class Pbx:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     # --- events and channels ---------------------------------------------------------------------
-    def publish(self, event: str, category: str, headers: Sequence[Header],
-                privileged: bool = True) -> None:
+    def publish(
+        self, event: str, category: str, headers: Sequence[Header], privileged: bool = True
+    ) -> None:
         """Send an event to every AMI session that wants it."""
         self.bus.publish(AmiEvent.build(event, category, headers, privileged))
 
@@ -179,10 +180,14 @@ class Pbx:
             # Local devices are not cached: Asterisk reports every change, INUSE while any
             # channel of the same exten@context exists.
             device = chan.local.device
-            live = any(c.local is not None and c.local.device == device
-                       for c in self.channels.values())
-            self.publish("DeviceStateChange", "call",
-                         [("Device", device), ("State", "INUSE" if live else "NOT_INUSE")])
+            live = any(
+                c.local is not None and c.local.device == device for c in self.channels.values()
+            )
+            self.publish(
+                "DeviceStateChange",
+                "call",
+                [("Device", device), ("State", "INUSE" if live else "NOT_INUSE")],
+            )
         elif chan.endpoint is not None:
             self.refresh_device(chan.endpoint)
 
@@ -197,7 +202,8 @@ class Pbx:
         if phone is None and not states:
             return "UNAVAILABLE"
         in_use = (phone is not None and phone.in_use) or any(
-            s in (State.UP, State.RING, State.OFFHOOK, State.DIALING) for s in states)
+            s in (State.UP, State.RING, State.OFFHOOK, State.DIALING) for s in states
+        )
         ringing = State.RINGING in states
         if ringing:
             return "RINGINUSE" if in_use else "RINGING"
@@ -219,8 +225,9 @@ class Pbx:
         state = self.device_state(endpoint)
         if self._device_states.get(endpoint, self._idle_state(endpoint)) != state:
             self._device_states[endpoint] = state
-            self.publish("DeviceStateChange", "call",
-                         [("Device", f"PJSIP/{endpoint}"), ("State", state)])
+            self.publish(
+                "DeviceStateChange", "call", [("Device", f"PJSIP/{endpoint}"), ("State", state)]
+            )
 
     # --- background work -------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

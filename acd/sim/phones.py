@@ -23,9 +23,18 @@ BUSY_HERE = 486
 class SimPhone:
     """One agent's phone. Its behaviour can be changed at any time; counters help tests."""
 
-    def __init__(self, pbx: Pbx, endpoint: str, *, answer_after: float = 1.0,
-                 answers: bool = True, talk_for: float = 3.0, rng: random.Random | None = None,
-                 context: str = "default", callerid: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        pbx: Pbx,
+        endpoint: str,
+        *,
+        answer_after: float = 1.0,
+        answers: bool = True,
+        talk_for: float = 3.0,
+        rng: random.Random | None = None,
+        context: str = "default",
+        callerid: tuple[str, str] | None = None,
+    ) -> None:
         self.pbx = pbx
         self.endpoint = endpoint
         self.context = context
@@ -96,8 +105,7 @@ class SimPhone:
     # --- what Asterisk does to the phone -------------------------------------------------
     def invite(self, chan: Channel) -> None:
         """Asterisk calls the phone on ``chan``."""
-        busy = (self.busy_here or self._in_use
-                or any(other is not chan for other in self._timers))
+        busy = self.busy_here or self._in_use or any(other is not chan for other in self._timers)
         self._timers[chan] = []
         self._later(chan, PROVISIONAL_DELAY, "busy" if busy else "ringing")
 

@@ -53,16 +53,24 @@ def _project_file(name: str) -> Path:
 class Simulator:
     """A simulated Asterisk with its AMI server, callers and agent phones."""
 
-    def __init__(self, username: str = "acd", secret: str = "acd",  # noqa: S107
-                 dialplan_files: Sequence[Path] | None = None, time_scale: float = 1.0,
-                 seed: int | None = None,
-                 features_files: Sequence[Path] | None = None,
-                 manager_conf: Path | None = None) -> None:
+    def __init__(
+        self,
+        username: str = "acd",
+        secret: str = "acd",  # noqa: S107
+        dialplan_files: Sequence[Path] | None = None,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        features_files: Sequence[Path] | None = None,
+        manager_conf: Path | None = None,
+    ) -> None:
         self.username, self.secret = username, secret
         # The user's eventfilter lines, as Asterisk applies them; none (everything) unless a
         # manager.conf is given, so test clients can watch every event.
-        self.event_filters = (load_user_filters(manager_conf, username)
-                              if manager_conf is not None else EventFilters())
+        self.event_filters = (
+            load_user_filters(manager_conf, username)
+            if manager_conf is not None
+            else EventFilters()
+        )
         # Observers told of every event written to a client and every action read from one,
         # at that moment: the load generator times acd's decisions from outside acd with them.
         self.taps: list[WireTap] = []
@@ -72,7 +80,8 @@ class Simulator:
         self.pbx = Pbx(self.clock, Dialplan.load(files), self.rng)
         self.pbx.executor = DialplanExecutor()
         self.features = load_features(
-            list(features_files) if features_files is not None else [default_features()])
+            list(features_files) if features_files is not None else [default_features()]
+        )
         self.phones: dict[str, SimPhone] = {}
         self.calls: list[SimCall] = []  # placed callers (ended ones pruned now and then)
         self._prune_calls_at = 64
@@ -152,14 +161,29 @@ class Simulator:
                 await asyncio.gather(*stuck, return_exceptions=True)
 
     # --- simulated people ------------------------------------------------------------------------
-    def add_phone(self, endpoint: str, *, answer_after: float = 1.0, answers: bool = True,
-                  talk_for: float = 3.0, rng: random.Random | None = None,
-                  context: str = "default",
-                  callerid: tuple[str, str] | None = None) -> SimPhone:
+    def add_phone(
+        self,
+        endpoint: str,
+        *,
+        answer_after: float = 1.0,
+        answers: bool = True,
+        talk_for: float = 3.0,
+        rng: random.Random | None = None,
+        context: str = "default",
+        callerid: tuple[str, str] | None = None,
+    ) -> SimPhone:
         """Make ``PJSIP/<endpoint>`` dialable, backed by a simulated phone; ``callerid``
         (number, name) is the endpoint's ``callerid`` option in pjsip.conf."""
-        phone = SimPhone(self.pbx, endpoint, answer_after=answer_after, answers=answers,
-                         talk_for=talk_for, rng=rng, context=context, callerid=callerid)
+        phone = SimPhone(
+            self.pbx,
+            endpoint,
+            answer_after=answer_after,
+            answers=answers,
+            talk_for=talk_for,
+            rng=rng,
+            context=context,
+            callerid=callerid,
+        )
         self.phones[endpoint] = phone
         self.pbx.endpoints[endpoint] = phone
         return phone
@@ -176,20 +200,36 @@ class Simulator:
         """The phone added as ``endpoint``."""
         return self.phones[endpoint]
 
-    async def place_call(self, queue: str | None, priority: int | None = None,
-                         skills: str | Mapping[str, int] | None = None,
-                         attrs: str | Mapping[str, str] | None = None,
-                         caller_name: str = "Ivan", caller_number: str = "79991234567",
-                         patience: float | None = 30.0,
-                         variables: Mapping[str, str] | None = None,
-                         talk_for: float | None = None, context: str = contexts.INBOUND,
-                         exten: str = "s") -> SimCall:
+    async def place_call(
+        self,
+        queue: str | None,
+        priority: int | None = None,
+        skills: str | Mapping[str, int] | None = None,
+        attrs: str | Mapping[str, str] | None = None,
+        caller_name: str = "Ivan",
+        caller_number: str = "79991234567",
+        patience: float | None = 30.0,
+        variables: Mapping[str, str] | None = None,
+        talk_for: float | None = None,
+        context: str = contexts.INBOUND,
+        exten: str = "s",
+    ) -> SimCall:
         """A caller arrives from the trunk into ``acd.inbound`` for ``queue`` (or into
         ``context,exten,1`` of another dialplan, without ACD_QUEUE when ``queue`` is None)."""
-        call = place_call(self.pbx, queue=queue, priority=priority, skills=skills, attrs=attrs,
-                          caller_name=caller_name, caller_number=caller_number,
-                          patience=patience, variables=variables, talk_for=talk_for,
-                          context=context, exten=exten)
+        call = place_call(
+            self.pbx,
+            queue=queue,
+            priority=priority,
+            skills=skills,
+            attrs=attrs,
+            caller_name=caller_name,
+            caller_number=caller_number,
+            patience=patience,
+            variables=variables,
+            talk_for=talk_for,
+            context=context,
+            exten=exten,
+        )
         self.calls.append(call)
         # Ended calls are pruned when the list has doubled since the last pruning: a pass per
         # call would make placing n callers cost n^2 (100,000 waiting callers in a benchmark).
@@ -238,9 +278,14 @@ class Simulator:
                 await asyncio.sleep(pbx.clock.real(0.1))
         finally:
             pbx.halting = False
-        pbx.publish("Shutdown", "system", [
-            ("Shutdown", "Uncleanly" if pbx.channels else "Cleanly"),
-            ("Restart", "True" if restart else "False")])
+        pbx.publish(
+            "Shutdown",
+            "system",
+            [
+                ("Shutdown", "Uncleanly" if pbx.channels else "Cleanly"),
+                ("Restart", "True" if restart else "False"),
+            ],
+        )
         await asyncio.sleep(0)  # the event bus delivers on the next turn of the loop
 
     def send_raw(self, data: bytes) -> None:

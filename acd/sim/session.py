@@ -49,8 +49,9 @@ def _address(info: object) -> str:
 class AmiSession:
     """A client connection to the simulated manager interface."""
 
-    def __init__(self, host: SessionHost, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, host: SessionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.host = host
         self.reader, self.writer = reader, writer
         self.authenticated = False
@@ -129,8 +130,13 @@ class AmiSession:
         """One message."""
         self.write(encode(headers))
 
-    def respond(self, message: ActionMessage, kind: str, text: str | None = None,
-                extra: Sequence[Header] = ()) -> None:
+    def respond(
+        self,
+        message: ActionMessage,
+        kind: str,
+        text: str | None = None,
+        extra: Sequence[Header] = (),
+    ) -> None:
         """astman_send_response: Response, ActionID, Message, then ``extra``."""
         headers = response(kind, message.action_id)
         if text is not None:
@@ -147,15 +153,19 @@ class AmiSession:
 
     def list_ack(self, message: ActionMessage, text: str) -> None:
         """The first message of a list: ``EventList: start``."""
-        self.send([*response("Success", message.action_id), ("EventList", "start"),
-                   ("Message", text)])
+        self.send(
+            [*response("Success", message.action_id), ("EventList", "start"), ("Message", text)]
+        )
 
     # --- events ----------------------------------------------------------------------------------
     def wants(self, event: AmiEvent) -> bool:
         """Whether this session's read permission, event mask and filters let ``event`` in."""
         bit = event.bit
-        return ((self.read_perm & bit) == bit and (self.send_events & bit) == bit
-                and self.host.event_filters.allows(event))
+        return (
+            (self.read_perm & bit) == bit
+            and (self.send_events & bit) == bit
+            and self.host.event_filters.allows(event)
+        )
 
     def deliver(self, events: Sequence[AmiEvent]) -> None:
         """Events from the bus; held while an action runs, dropped before login."""

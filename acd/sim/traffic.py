@@ -19,9 +19,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALLER_NAMES = (
-    "Иван Петров", "Мария Смирнова", "Олег Кузнецов", "محمد العلي", "فاطمة الزهراء",
-    "سارا احمدی", "Jan de Vries", "Sanne Bakker", "Pieter van Dijk", "Anna Müller",
-    "John Smith", "María García",
+    "Иван Петров",
+    "Мария Смирнова",
+    "Олег Кузнецов",
+    "محمد العلي",
+    "فاطمة الزهراء",
+    "سارا احمدی",
+    "Jan de Vries",
+    "Sanne Bakker",
+    "Pieter van Dijk",
+    "Anna Müller",
+    "John Smith",
+    "María García",
 )
 
 
@@ -31,9 +40,14 @@ def random_number(rng: random.Random) -> str:
     return prefix + "".join(str(rng.randrange(10)) for _ in range(11 - len(prefix) + 1))
 
 
-async def generate_callers(sim: Simulator, *, queues: Sequence[str], calls_per_minute: float,
-                           rng: random.Random,
-                           skills_by_queue: Mapping[str, Sequence[str]] | None = None) -> None:
+async def generate_callers(
+    sim: Simulator,
+    *,
+    queues: Sequence[str],
+    calls_per_minute: float,
+    rng: random.Random,
+    skills_by_queue: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """Place random callers on ``sim`` until cancelled."""
     if not queues or calls_per_minute <= 0:
         raise ValueError("generate_callers needs queues and a positive calls_per_minute")

@@ -26,8 +26,9 @@ def waiting_score(priority: int, arrived_at: float) -> float:
 
 def call_score(call: Call) -> float:
     """Score of ``call`` in its queue: escalated calls before every ordinary priority."""
-    return waiting_score(ESCALATED_PRIORITY if call.escalated_by else call.priority,
-                         call.arrived_at)
+    return waiting_score(
+        ESCALATED_PRIORITY if call.escalated_by else call.priority, call.arrived_at
+    )
 
 
 def priority_band(priority: int) -> tuple[float, float]:

@@ -59,8 +59,11 @@ def event_of(entry_id: str, fields: Mapping[str, str]) -> StreamEvent:
 
 
 def _entry_fields(kind: str, data: Mapping[str, object]) -> dict[str, str]:
-    return {"kind": kind, "ts": repr(time.time()),
-            "data": json.dumps(data, ensure_ascii=False, default=str)}
+    return {
+        "kind": kind,
+        "ts": repr(time.time()),
+        "data": json.dumps(data, ensure_ascii=False, default=str),
+    }
 
 
 def _longest_block_ms(redis: Redis) -> int:
@@ -83,28 +86,38 @@ class EventStream:
 
     async def append(self, kind: str, data: Mapping[str, object]) -> None:
         """Append one event (the oldest beyond ``MAX_EVENTS`` are trimmed)."""
-        await round_trip(self.metrics, self.redis.xadd(
-            self.key, _entry_fields(kind, data),  # type: ignore[arg-type]
-            maxlen=MAX_EVENTS, approximate=True))
+        await round_trip(
+            self.metrics,
+            self.redis.xadd(
+                self.key,
+                _entry_fields(kind, data),  # type: ignore[arg-type]
+                maxlen=MAX_EVENTS,
+                approximate=True,
+            ),
+        )
 
     def append_into(self, writes: SideWrites, kind: str, data: Mapping[str, object]) -> None:
         """Add the event's XADD to a batch of side writes."""
         writes.pipeline(self.redis, self.metrics).xadd(
-            self.key, _entry_fields(kind, data),  # type: ignore[arg-type]
-            maxlen=MAX_EVENTS, approximate=True)
+            self.key,
+            _entry_fields(kind, data),  # type: ignore[arg-type]
+            maxlen=MAX_EVENTS,
+            approximate=True,
+        )
 
     async def last_id(self) -> str:
         """The id of the newest event ('0-0' when there is none)."""
         newest: Any = await round_trip(self.metrics, self.redis.xrevrange(self.key, count=1))
         return str(newest[0][0]) if newest else "0-0"
 
-    async def read(self, after: str,
-                   block_ms: int | None = None) -> tuple[str, list[StreamEvent]]:
+    async def read(self, after: str, block_ms: int | None = None) -> tuple[str, list[StreamEvent]]:
         """Events after stream id ``after`` (with ``block_ms``, waiting that long for one), and
         the id to read after next."""
         reply: Any = await round_trip(
-            self.metrics, self.redis.xread({self.key: after}, count=READ_COUNT, block=block_ms),
-            blocking=block_ms is not None)
+            self.metrics,
+            self.redis.xread({self.key: after}, count=READ_COUNT, block=block_ms),
+            blocking=block_ms is not None,
+        )
         events = []
         for entry_id, fields in stream_entries(reply):
             after = entry_id

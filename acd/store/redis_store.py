@@ -131,8 +131,7 @@ class Store:
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
 
-    async def _script(self, script: AsyncScript, keys: Sequence[str],
-                      args: Sequence[Arg]) -> Any:
+    async def _script(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run a script of ``lua/`` (prelude ``_changes.lua``): its result, after handing each
         snapshot it returns to :attr:`on_change`."""
         reply = await self._run(script(keys=list(keys), args=list(args)))
@@ -147,15 +146,17 @@ class Store:
 
     def _announce(self, pipe: Any, kind: str, name: str) -> None:
         """Add a change-feed entry saying a configuration must be read again."""
-        pipe.xadd(self.keys.changes, {"k": kind, "id": name}, maxlen=FEED_LENGTH,
-                  approximate=True)
+        pipe.xadd(self.keys.changes, {"k": kind, "id": name}, maxlen=FEED_LENGTH, approximate=True)
 
-    async def read_changes(self, after: str, count: int, block_ms: int | None
-                           ) -> list[tuple[str, Change]]:
+    async def read_changes(
+        self, after: str, count: int, block_ms: int | None
+    ) -> list[tuple[str, Change]]:
         """Change-feed entries after id ``after`` (``$``: only new ones), waiting up to
         ``block_ms`` for one (None: not at all): (entry id, (kind, fields))."""
-        reply = await self._run(self.redis.xread({self.keys.changes: after}, count=count,
-                                                 block=block_ms), blocking=block_ms is not None)
+        reply = await self._run(
+            self.redis.xread({self.keys.changes: after}, count=count, block=block_ms),
+            blocking=block_ms is not None,
+        )
         rows: list[tuple[str, Change]] = []
         for entry_id, fields in stream_entries(reply):
             entry = dict(fields or {})
@@ -226,8 +227,14 @@ class Store:
         leaves = sorted(set(self.ready_keys(old)) - set(joins)) if old else []
         profile = agent_profile_fields(agent)
         keys = [self.keys.agent(agent.id), self.keys.agents, self.keys.roster, *leaves, *joins]
-        args: list[Arg] = [agent.id, _profile_seen(seen), len(leaves), len(profile),
-                           *_flat(profile), *_flat(agent_state_fields(agent))]
+        args: list[Arg] = [
+            agent.id,
+            _profile_seen(seen),
+            len(leaves),
+            len(profile),
+            *_flat(profile),
+            *_flat(agent_state_fields(agent)),
+        ]
         created = int(await self._script(self._save_agent, keys, args))
         return None if created < 0 else bool(created)
 
@@ -238,8 +245,13 @@ class Store:
             seen = await self._agent_fields(agent_id)
             if not seen.get("id"):
                 raise NotFound(f"agent {agent_id} not found")
-            keys = [self.keys.agent(agent_id), self.keys.agents, self.keys.roster,
-                    self.keys.wrap_ups, *self.ready_keys(agent_from_fields(seen))]
+            keys = [
+                self.keys.agent(agent_id),
+                self.keys.agents,
+                self.keys.roster,
+                self.keys.wrap_ups,
+                *self.ready_keys(agent_from_fields(seen)),
+            ]
             args = [agent_id, _profile_seen(seen), _ON_CALL]
             outcome = await self._script(self._delete_agent, keys, args)
             if outcome == "deleted":
@@ -272,8 +284,14 @@ class Store:
 
     async def _delete_queue_at(self, name: str, version: int, members: list[str]) -> str:
         """Run delete_queue.lua for the roster read at ``version``; its outcome."""
-        keys = [self.keys.queues, self.keys.queue(name), self.keys.waiting(name),
-                self.keys.ready(name), self.keys.cursor(name), self.keys.roster]
+        keys = [
+            self.keys.queues,
+            self.keys.queue(name),
+            self.keys.waiting(name),
+            self.keys.ready(name),
+            self.keys.cursor(name),
+            self.keys.roster,
+        ]
         args = [name, str(version), "1" if members else "0"]
         return str(await self._script(self._delete_queue, keys, args))
 
@@ -376,8 +394,14 @@ class Store:
         keys = [self.keys.agent(agent.id), self.keys.wrap_ups, self.keys.roster]
         keys += self.ready_keys(agent)
         args = [
-            agent.id, target.value, repr(now), _ALLOWED_FROM[target], expected_call, reason,
-            call, repr(wrap_up_until) if wrap_up_until else "0",
+            agent.id,
+            target.value,
+            repr(now),
+            _ALLOWED_FROM[target],
+            expected_call,
+            reason,
+            call,
+            repr(wrap_up_until) if wrap_up_until else "0",
         ]
         previous = await self._script(self._agent_state, keys, args)
         return AgentState(previous) if previous else None
@@ -404,9 +428,7 @@ class Store:
         fields = call_to_fields(call)
         flat = [x for pair in fields.items() for x in pair]
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls]
-        args: list[Arg] = [
-            call.id, call_score(call), call.arrived_at, *flat
-        ]
+        args: list[Arg] = [call.id, call_score(call), call.arrived_at, *flat]
         return bool(await self._script(self._enqueue, keys, args))
 
     async def get_call(self, call_id: str) -> Call | None:
@@ -467,8 +489,12 @@ class Store:
         ``settle_by`` is when the offer counts as lost if no answer or no-answer came back.
         """
         keys = [
-            self.keys.call(call.id), self.keys.agent(agent.id), self.keys.waiting(call.queue),
-            self.keys.fence, self.keys.offers, *self.ready_keys(agent),
+            self.keys.call(call.id),
+            self.keys.agent(agent.id),
+            self.keys.waiting(call.queue),
+            self.keys.fence,
+            self.keys.offers,
+            *self.ready_keys(agent),
         ]
         args = [call.id, agent.id, repr(now), repr(settle_by)]
         return int(await self._script(self._claim, keys, args))
@@ -500,9 +526,17 @@ class Store:
         return None if ended is None else (ended.previous, ended.agent)
 
     async def end_call(
-        self, call: Call, outcome: Outcome, now: float, detail: str = "", *,
-        agent: Agent | None = None, after_talk: AgentState = AgentState.READY,
-        wrap_up_until: float = 0.0, talk: float | None = None, day: str = "",
+        self,
+        call: Call,
+        outcome: Outcome,
+        now: float,
+        detail: str = "",
+        *,
+        agent: Agent | None = None,
+        after_talk: AgentState = AgentState.READY,
+        wrap_up_until: float = 0.0,
+        talk: float | None = None,
+        day: str = "",
         phone_busy: bool = False,
     ) -> Ended | None:
         """End a call once and, if ``agent`` is still on it, free the agent in the same
@@ -512,15 +546,26 @@ class Store:
         (recorded with the agent, who then waits for it to be free). None if the call had
         already ended."""
         keys = [
-            self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.active_calls,
-            self.keys.offers, self.keys.agent(""), self.keys.wrap_ups,
+            self.keys.call(call.id),
+            self.keys.waiting(call.queue),
+            self.keys.active_calls,
+            self.keys.offers,
+            self.keys.agent(""),
+            self.keys.wrap_ups,
             *(self.ready_keys(agent) if agent is not None else []),
         ]
         args: list[Arg] = [
-            call.id, repr(now), outcome.value, self.finished_call_ttl, detail,
-            agent.id if agent is not None else "", after_talk.value,
+            call.id,
+            repr(now),
+            outcome.value,
+            self.finished_call_ttl,
+            detail,
+            agent.id if agent is not None else "",
+            after_talk.value,
             repr(wrap_up_until) if wrap_up_until else "0",
-            "" if talk is None else repr(talk), day, int(phone_busy),
+            "" if talk is None else repr(talk),
+            day,
+            int(phone_busy),
         ]
         result = await self._script(self._finish, keys, args)
         if not result:
@@ -551,16 +596,17 @@ class Store:
 
     async def add_history_many(self, entries: Sequence[tuple[str, dict[str, object]]]) -> None:
         """Append entries to calls' histories, in order, in one round trip."""
-        await self._run(self._history_into(self.redis.pipeline(transaction=False),
-                                           entries).execute())
+        await self._run(
+            self._history_into(self.redis.pipeline(transaction=False), entries).execute()
+        )
 
-    def add_history_into(self, writes: SideWrites,
-                         entries: Sequence[tuple[str, dict[str, object]]]) -> None:
+    def add_history_into(
+        self, writes: SideWrites, entries: Sequence[tuple[str, dict[str, object]]]
+    ) -> None:
         """Add history entries to a batch of side writes (sent with it)."""
         self._history_into(writes.pipeline(self.redis, self.metrics), entries)
 
-    def _history_into(self, pipe: Any, entries: Sequence[tuple[str, dict[str, object]]]
-                      ) -> Any:
+    def _history_into(self, pipe: Any, entries: Sequence[tuple[str, dict[str, object]]]) -> Any:
         for call_id, entry in entries:
             key = self.keys.history(call_id)
             pipe.rpush(key, json.dumps(entry, ensure_ascii=False, default=str))
@@ -575,8 +621,16 @@ class Store:
 
     async def record_callback(self, call: Call, now: float) -> None:
         """Keep a callback request for the contact centre (newest first, bounded)."""
-        entry = json.dumps({"call": call.id, "queue": call.queue, "number": call.caller_number,
-                            "name": call.caller_name, "at": now}, ensure_ascii=False)
+        entry = json.dumps(
+            {
+                "call": call.id,
+                "queue": call.queue,
+                "number": call.caller_number,
+                "name": call.caller_name,
+                "at": now,
+            },
+            ensure_ascii=False,
+        )
         pipe = self.redis.pipeline(transaction=True)
         pipe.lpush(self.keys.callbacks, entry)
         pipe.ltrim(self.keys.callbacks, 0, 9_999)

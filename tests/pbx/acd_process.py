@@ -25,10 +25,12 @@ ADMIN_TOKEN = "admin-token-for-tests"
 class AcdProcess:
     """One ``acd serve`` child with a config file of the test's queues and agents."""
 
-    def __init__(self, directory: Path, *, ami_port: int, redis_url: str, site: str,
-                 config: str) -> None:
+    def __init__(
+        self, directory: Path, *, ami_port: int, redis_url: str, site: str, config: str
+    ) -> None:
         self.config = directory / "acd.toml"
-        self.config.write_text(f"""[routing]
+        self.config.write_text(
+            f"""[routing]
 tick_seconds = 0.2
 offer_grace_seconds = 5.0
 
@@ -37,12 +39,19 @@ name = "admin"
 role = "admin"
 sha256 = "{token_hash(ADMIN_TOKEN)}"
 
-{config}""", encoding="utf-8")
+{config}""",
+            encoding="utf-8",
+        )
         self.http_port = free_tcp_port()
         self.env = {
-            "PATH": os.environ.get("PATH", ""), "ACD_AMI_HOST": "127.0.0.1",
-            "ACD_AMI_PORT": str(ami_port), "ACD_AMI_USER": "acd", "ACD_AMI_SECRET": AMI_SECRET,
-            "ACD_REDIS_URL": redis_url, "ACD_SITE": site, "ACD_HTTP_PORT": str(self.http_port),
+            "PATH": os.environ.get("PATH", ""),
+            "ACD_AMI_HOST": "127.0.0.1",
+            "ACD_AMI_PORT": str(ami_port),
+            "ACD_AMI_USER": "acd",
+            "ACD_AMI_SECRET": AMI_SECRET,
+            "ACD_REDIS_URL": redis_url,
+            "ACD_SITE": site,
+            "ACD_HTTP_PORT": str(self.http_port),
             "ACD_HTTP_HOST": "127.0.0.1",
         }
         self.process: asyncio.subprocess.Process | None = None
@@ -54,8 +63,16 @@ sha256 = "{token_hash(ADMIN_TOKEN)}"
         """Start, and return once acd has reconciled with Asterisk."""
         self._reconciled.clear()
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "acd", "serve", "--config", str(self.config), env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "acd",
+            "serve",
+            "--config",
+            str(self.config),
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         self._drain = asyncio.get_running_loop().create_task(self._read(self.process))
         done = asyncio.ensure_future(self._reconciled.wait())
         exited = asyncio.ensure_future(self.process.wait())
@@ -83,8 +100,10 @@ sha256 = "{token_hash(ADMIN_TOKEN)}"
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         url = f"http://127.0.0.1:{self.http_port}/api/v1{path}"
-        async with aiohttp.ClientSession() as http, http.request(
-                method, url, json=body, headers=headers) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, url, json=body, headers=headers) as response,
+        ):
             return response.status, await response.json()
 
     async def metrics(self) -> str:
@@ -93,8 +112,9 @@ sha256 = "{token_hash(ADMIN_TOKEN)}"
             return await response.text()
 
 
-async def stream_event(redis: Redis, site: str, kind: str, timeout: float = 15.0,
-                       **match: object) -> dict[str, Any]:
+async def stream_event(
+    redis: Redis, site: str, kind: str, timeout: float = 15.0, **match: object
+) -> dict[str, Any]:
     """The first event ``kind`` on acd's Redis event stream (what integrators read) whose
     fields include ``match``: blocking reads, whichever acd process wrote it."""
     stream = EventStream(redis, Keys(site), Metrics())

@@ -31,9 +31,11 @@ from tests.pbx.sipp import free_udp_port, sipp_available
 ROOT = Path(__file__).resolve().parents[2]
 # Where `.ci/run` (and `make asterisk`) unpack ../shared/asterisk's bundle.
 BUNDLE_PREFIX = ROOT / ".cache" / "asterisk" / "install"
-INSTALL_HINT = ("install Asterisk 22 with chan_pjsip (set ACD_TEST_ASTERISK to its install "
-                "prefix, or `make asterisk` with ../shared/asterisk beside the repo) and SIPp "
-                "(Debian: apt-get install sip-tester)")
+INSTALL_HINT = (
+    "install Asterisk 22 with chan_pjsip (set ACD_TEST_ASTERISK to its install "
+    "prefix, or `make asterisk` with ../shared/asterisk beside the repo) and SIPp "
+    "(Debian: apt-get install sip-tester)"
+)
 AMI_SECRET = "s3cret"
 OBSERVER = ("observer", "observer-secret")
 AGENT_IDS = tuple(f"{n}" for n in [*range(1001, 1013), *range(2001, 2005), 9001, 9002])
@@ -66,8 +68,10 @@ def find_install() -> Install | str:
         candidates.append(Path(found).resolve().parent.parent)
     for prefix in candidates:
         binary = prefix / "sbin" / "asterisk"
-        for modules in (prefix / "lib" / "asterisk" / "modules",
-                        prefix / "lib" / "x86_64-linux-gnu" / "asterisk" / "modules"):
+        for modules in (
+            prefix / "lib" / "asterisk" / "modules",
+            prefix / "lib" / "x86_64-linux-gnu" / "asterisk" / "modules",
+        ):
             if binary.exists() and (modules / "chan_pjsip.so").exists():
                 if not sipp_available():
                     return "no SIPp on PATH: " + INSTALL_HINT
@@ -82,12 +86,34 @@ def free_tcp_port() -> int:
 
 
 # Modules that open ports or need services the tests do not have.
-_NOLOAD = ["chan_iax2", "pbx_dundi", "chan_websocket", "chan_audiosocket", "res_audiosocket",
-           "res_phoneprov", "res_pjsip_phoneprov_provider", "res_hep", "res_hep_pjsip",
-           "res_hep_rtcp", "res_statsd", "res_calendar", "res_smdi", "res_stun_monitor",
-           "res_pjsip_transport_websocket", "cdr_pgsql", "cel_pgsql", "res_config_pgsql",
-           "res_websocket_client", "res_ari", "res_prometheus", "app_voicemail", "app_minivm",
-           "res_config_curl", "res_pjsip_outbound_publish", "res_pjsip_publish_asterisk"]
+_NOLOAD = [
+    "chan_iax2",
+    "pbx_dundi",
+    "chan_websocket",
+    "chan_audiosocket",
+    "res_audiosocket",
+    "res_phoneprov",
+    "res_pjsip_phoneprov_provider",
+    "res_hep",
+    "res_hep_pjsip",
+    "res_hep_rtcp",
+    "res_statsd",
+    "res_calendar",
+    "res_smdi",
+    "res_stun_monitor",
+    "res_pjsip_transport_websocket",
+    "cdr_pgsql",
+    "cel_pgsql",
+    "res_config_pgsql",
+    "res_websocket_client",
+    "res_ari",
+    "res_prometheus",
+    "app_voicemail",
+    "app_minivm",
+    "res_config_curl",
+    "res_pjsip_outbound_publish",
+    "res_pjsip_publish_asterisk",
+]
 
 
 def inbound_context() -> str:
@@ -108,8 +134,14 @@ def fallback_context() -> str:
 class AsteriskProcess:
     """One Asterisk in its own folder. start(), kill() and start() again keep the ports."""
 
-    def __init__(self, install: Install, *, queues: str = "", dialplan: str = "",
-                 timestamp_events: bool = False) -> None:
+    def __init__(
+        self,
+        install: Install,
+        *,
+        queues: str = "",
+        dialplan: str = "",
+        timestamp_events: bool = False,
+    ) -> None:
         """``queues`` and ``dialplan`` are appended to queues.conf and extensions.conf (e.g. an
         app_queue queue to compare with); ``timestamp_events`` stamps every AMI event with
         Asterisk's own clock (a ``Timestamp`` header) for measurements."""
@@ -152,18 +184,22 @@ verbose = 3
 """)
         (etc / "modules.conf").write_text(
             "[modules]\nautoload = yes\npreload => pbx_config.so\n"
-            + "".join(f"noload => {name}.so\n" for name in _NOLOAD))
-        (etc / "logger.conf").write_text("[general]\n[logfiles]\nconsole => notice,warning,"
-                                         "error,verbose\nmessages.log => notice,warning,error\n")
+            + "".join(f"noload => {name}.so\n" for name in _NOLOAD)
+        )
+        (etc / "logger.conf").write_text(
+            "[general]\n[logfiles]\nconsole => notice,warning,"
+            "error,verbose\nmessages.log => notice,warning,error\n"
+        )
         (etc / "manager.conf").write_text(self._manager_conf(), encoding="utf-8")
         (etc / "extensions.conf").write_text(self._extensions_conf(), encoding="utf-8")
         (etc / "features.conf").write_text(
-            f"[general]\n#include {ROOT / 'asterisk' / 'features_acd.conf'}\n")
+            f"[general]\n#include {ROOT / 'asterisk' / 'features_acd.conf'}\n"
+        )
         (etc / "pjsip.conf").write_text(self._pjsip_conf())
         (etc / "rtp.conf").write_text(
-            f"[general]\nrtpstart = {self.rtp_start}\nrtpend = {self.rtp_start + 400}\n")
-        (etc / "musiconhold.conf").write_text(
-            f"[default]\nmode = files\ndirectory = {d / 'moh'}\n")
+            f"[general]\nrtpstart = {self.rtp_start}\nrtpend = {self.rtp_start + 400}\n"
+        )
+        (etc / "musiconhold.conf").write_text(f"[default]\nmode = files\ndirectory = {d / 'moh'}\n")
         _write_tone(d / "moh" / "tone.wav")
         (etc / "queues.conf").write_text("[general]\n" + self.extra_queues)
         (etc / "cdr.conf").write_text("[general]\nenable = no\n")
@@ -175,8 +211,9 @@ verbose = 3
         text, secrets = re.subn(r"^secret = \S+", f"secret = {AMI_SECRET}", text, flags=re.M)
         assert ports == secrets == 1, "asterisk/manager.conf changed shape"
         if self.timestamp_events:
-            text, stamped = re.subn(r"^enabled = yes", "enabled = yes\ntimestampevents = yes",
-                                    text, count=1, flags=re.M)
+            text, stamped = re.subn(
+                r"^enabled = yes", "enabled = yes\ntimestampevents = yes", text, count=1, flags=re.M
+            )
             assert stamped == 1, "asterisk/manager.conf changed shape"
         user, secret = OBSERVER
         # The tests' own eyes: every event, no filters (acd's user keeps its own).
@@ -184,7 +221,8 @@ verbose = 3
 
     def _extensions_conf(self) -> str:
         inbound = inbound_context()
-        return f"""[general]
+        return (
+            f"""[general]
 static = yes
 writeprotect = yes
 
@@ -206,7 +244,9 @@ exten => _[1-9]XXX,1,Set(TEST_CALL=${{PJSIP_HEADER(read,X-Test-Call)}})
 
 [from-agents]
 exten => _X.,1,Hangup(21)
-""" + self.extra_dialplan
+"""
+            + self.extra_dialplan
+        )
 
     def _pjsip_conf(self) -> str:
         common = """transport = udp
@@ -217,7 +257,8 @@ send_connected_line = no
 rtp_symmetric = yes
 dtmf_mode = info
 """
-        parts = [f"""[global]
+        parts = [
+            f"""[global]
 type = global
 endpoint_identifier_order = username,ip
 user_agent = acd-test-asterisk
@@ -235,7 +276,8 @@ context = from-callers
 type = identify
 endpoint = callers
 match = 127.0.0.1
-"""]
+"""
+        ]
         for agent in AGENT_IDS:
             parts.append(f"""[{agent}]
 type = endpoint
@@ -263,8 +305,11 @@ remove_existing = yes
         assert self.process is None or self.process.poll() is not None
         self.process = subprocess.Popen(
             [str(self.install.binary), "-C", str(self.conf), "-f", "-n"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         threading.Thread(target=self._read_log, args=(self.process,), daemon=True).start()
         try:
             self._wait_booted(time.monotonic() + timeout)
@@ -285,8 +330,9 @@ remove_existing = yes
                 raise OSError("Asterisk exited")
             try:
                 with socket.create_connection(("127.0.0.1", self.ami_port), timeout=2) as ami:
-                    ami.sendall(f"Action: Login\r\nUsername: {user}\r\nSecret: {secret}"
-                                "\r\n\r\n".encode())
+                    ami.sendall(
+                        f"Action: Login\r\nUsername: {user}\r\nSecret: {secret}\r\n\r\n".encode()
+                    )
                     seen = b""
                     while b"Event: FullyBooted" not in seen:
                         ami.settimeout(max(0.1, deadline - time.monotonic()))
@@ -310,7 +356,10 @@ remove_existing = yes
         """A CLI command on the running Asterisk (``asterisk -rx``)."""
         result = subprocess.run(
             [str(self.install.binary), "-C", str(self.conf), "-rx", command],
-            capture_output=True, timeout=timeout, check=False)
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
         return result.stdout.decode("utf-8", "replace")
 
     def kill(self) -> None:
@@ -339,6 +388,9 @@ def _write_tone(path: Path) -> None:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(8000)
-        out.writeframes(b"".join(
-            struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * n / 8000)))
-            for n in range(8000)))
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(3000 * math.sin(2 * math.pi * 440 * n / 8000)))
+                for n in range(8000)
+            )
+        )

@@ -83,22 +83,26 @@ class Observer:
         assert self._client is not None
         return await self._client.action(action, timeout, **headers)
 
-    async def list_action(self, action: str, complete: str, timeout: float = 10.0,
-                          **headers: str) -> list[Message]:
+    async def list_action(
+        self, action: str, complete: str, timeout: float = 10.0, **headers: str
+    ) -> list[Message]:
         """A list action's events, once its ``complete`` event came."""
         assert self._client is not None
         client = self._client
         start = len(client.messages)
         reply = await client.action(action, timeout, **headers)
         action_id = reply["ActionID"]
-        await client.find(lambda m: m.event == complete and m.get("ActionID") == action_id,
-                          timeout)
-        return [m for m in client.messages[start:]
-                if m.get("ActionID") == action_id and m.event not in (None, complete)]
+        await client.find(lambda m: m.event == complete and m.get("ActionID") == action_id, timeout)
+        return [
+            m
+            for m in client.messages[start:]
+            if m.get("ActionID") == action_id and m.event not in (None, complete)
+        ]
 
     async def _consume(self, client: AmiClient) -> None:
         cursor = 0
         while True:
+
             def grown(seen: int = cursor) -> bool:
                 return len(client.messages) > seen or client.eof
 
@@ -173,8 +177,9 @@ class Observer:
         call.answered_event.set()
         call.ended_event.set()
 
-    async def wait_for(self, predicate: Callable[[Message], bool],
-                       timeout: float = 10.0, since: int = 0) -> Message:
+    async def wait_for(
+        self, predicate: Callable[[Message], bool], timeout: float = 10.0, since: int = 0
+    ) -> Message:
         """The first event from the ``since``-th on (seen so far or to come) that matches."""
         found: list[Message] = []
 

@@ -41,8 +41,11 @@ a=sendrecv"""
 
 
 def _reply(status: str, *, sdp: bool = False, cseq: str = "[last_CSeq:]") -> str:
-    body = f"Content-Type: application/sdp\nContent-Length: [len]\n\n{_SDP}" if sdp else (
-        "Content-Length: 0")
+    body = (
+        f"Content-Type: application/sdp\nContent-Length: [len]\n\n{_SDP}"
+        if sdp
+        else ("Content-Length: 0")
+    )
     return f"""<send><![CDATA[
 SIP/2.0 {status}
 [last_Via:]
@@ -57,8 +60,11 @@ Contact: <sip:[service]@[local_ip]:[local_port]>
 
 
 def _request(method: str, cseq: int, body: str = "", content_type: str = "") -> str:
-    extra = f"Content-Type: {content_type}\nContent-Length: [len]\n\n{body}" if body else (
-        "Content-Length: 0\n")
+    extra = (
+        f"Content-Type: {content_type}\nContent-Length: [len]\n\n{body}"
+        if body
+        else ("Content-Length: 0\n")
+    )
     return f"""<send retrans="500"><![CDATA[
 {method} [$invite_contact] SIP/2.0
 {_IN_DIALOG}
@@ -132,8 +138,9 @@ def phone_scenario(script: PhoneScript) -> str:
     return _scenario("acd agent phone", steps)
 
 
-def caller_scenario(*, name: str, number: str, headers: dict[str, str],
-                    patience: float | None, target: str = "acd") -> str:
+def caller_scenario(
+    *, name: str, number: str, headers: dict[str, str], patience: float | None, target: str = "acd"
+) -> str:
     """A UAC scenario: call ``target``, stay until Asterisk hangs up or ``patience`` runs out
     (counted from the answer: acd-inbound answers at once)."""
     extra = "".join(f"{key}: {value}\n" for key, value in headers.items())
@@ -248,8 +255,17 @@ def sipp_available() -> bool:
 class Sipp:
     """One SIPp process running one scenario file against Asterisk's SIP port."""
 
-    def __init__(self, directory: Path, label: str, scenario: str, sip_port: int, *,
-                 uas: bool = False, service: str = "", calls: int | None = 1) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        label: str,
+        scenario: str,
+        sip_port: int,
+        *,
+        uas: bool = False,
+        service: str = "",
+        calls: int | None = 1,
+    ) -> None:
         self.directory = directory
         self.label = label
         self.file = directory / f"{label}.xml"
@@ -263,9 +279,21 @@ class Sipp:
         self.process: asyncio.subprocess.Process | None = None
 
     def _args(self) -> list[str]:
-        args = ["-sf", str(self.file), "-i", "127.0.0.1", "-p", str(self.local_port),
-                "-mp", str(self.media_port), "-nostdin", "-trace_err", "-trace_msg",
-                "-error_file", str(self.directory / f"{self.label}.errors.log")]
+        args = [
+            "-sf",
+            str(self.file),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.local_port),
+            "-mp",
+            str(self.media_port),
+            "-nostdin",
+            "-trace_err",
+            "-trace_msg",
+            "-error_file",
+            str(self.directory / f"{self.label}.errors.log"),
+        ]
         if self.uas:
             args += ["-aa"]  # answers OPTIONS, INFO, NOTIFY and UPDATE by itself
         else:
@@ -276,9 +304,13 @@ class Sipp:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            SIPP, *self._args(), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            cwd=self.directory)
+            SIPP,
+            *self._args(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=self.directory,
+        )
 
     async def run(self, timeout: float) -> int:
         """Start, and wait for the scenario to finish; SIPp's exit code (0: all calls passed)."""

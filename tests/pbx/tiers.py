@@ -38,22 +38,38 @@ class Pbx(Protocol):
     name: str
     port: int
 
-    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
-                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
-                        registered: bool = True,
-                        escalate_after: float | None = None) -> None:
+    async def add_phone(
+        self,
+        agent: str,
+        *,
+        answer_after: float = 1.0,
+        talk_for: float = 3.0,
+        answers: bool = True,
+        busy: bool = False,
+        registered: bool = True,
+        escalate_after: float | None = None,
+    ) -> None:
         """``escalate_after``: the agent keys *0 this long after answering each call."""
         ...
-    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
-                         caller_number: str = "79991234567", patience: float | None = 30.0,
-                         priority: int | None = None, skills: str | None = None,
-                         attrs: Mapping[str, str] | None = None) -> Call: ...
+
+    async def place_call(
+        self,
+        queue: str,
+        *,
+        caller_name: str = "Ivan",
+        caller_number: str = "79991234567",
+        patience: float | None = 30.0,
+        priority: int | None = None,
+        skills: str | None = None,
+        attrs: Mapping[str, str] | None = None,
+    ) -> Call: ...
     async def direct_call(self, agent: str, *, duration: float) -> Call: ...
     def phone(self, agent: str) -> PhoneCounts: ...
     async def restart(self, *, graceful: bool) -> None: ...
     async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
         """The first event ``name`` (seen so far or to come) whose headers start so."""
         ...
+
     async def close(self) -> None: ...
 
 
@@ -95,17 +111,19 @@ class SimulatedPbx:
     def deliver(self, events: Sequence[AmiEvent]) -> None:
         """The simulated Asterisk's own, unfiltered view of its events (as on its CLI)."""
         self._events += [(e.name, dict(e.headers)) for e in events]
-        for name, headers in self._events[-len(events):]:
+        for name, headers in self._events[-len(events) :]:
             if name == "DialEnd" and headers.get("DialStatus") == "ANSWER":
                 agent = headers.get("DestChannel", "").removeprefix("PJSIP/").split("-")[0]
                 if agent in self._escalating:
-                    self.sim.pbx.call_later(self._escalating[agent],
-                                            functools.partial(self._spawn_escalation, agent))
+                    self.sim.pbx.call_later(
+                        self._escalating[agent], functools.partial(self._spawn_escalation, agent)
+                    )
         self._spawn(self._notify())
 
     def _spawn_escalation(self, agent: str) -> None:
         async def key() -> None:
             await self.sim.press_feature(agent, "*0")
+
         self._spawn(key())
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -126,25 +144,46 @@ class SimulatedPbx:
                 await self._changed.wait_for(lambda: bool(found()))
         return found()[0]
 
-    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
-                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
-                        registered: bool = True,
-                        escalate_after: float | None = None) -> None:
+    async def add_phone(
+        self,
+        agent: str,
+        *,
+        answer_after: float = 1.0,
+        talk_for: float = 3.0,
+        answers: bool = True,
+        busy: bool = False,
+        registered: bool = True,
+        escalate_after: float | None = None,
+    ) -> None:
         if escalate_after is not None:
             self._escalating[agent] = escalate_after
-        phone = self.sim.add_phone(agent, answer_after=answer_after, talk_for=talk_for,
-                                   answers=answers)
+        phone = self.sim.add_phone(
+            agent, answer_after=answer_after, talk_for=talk_for, answers=answers
+        )
         phone.busy_here = busy
         if not registered:
             phone.set_registered(False)
 
-    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
-                         caller_number: str = "79991234567", patience: float | None = 30.0,
-                         priority: int | None = None, skills: str | None = None,
-                         attrs: Mapping[str, str] | None = None) -> SimCall:
-        return await self.sim.place_call(queue=queue, caller_name=caller_name,
-                                         caller_number=caller_number, patience=patience,
-                                         priority=priority, skills=skills, attrs=attrs)
+    async def place_call(
+        self,
+        queue: str,
+        *,
+        caller_name: str = "Ivan",
+        caller_number: str = "79991234567",
+        patience: float | None = 30.0,
+        priority: int | None = None,
+        skills: str | None = None,
+        attrs: Mapping[str, str] | None = None,
+    ) -> SimCall:
+        return await self.sim.place_call(
+            queue=queue,
+            caller_name=caller_name,
+            caller_number=caller_number,
+            patience=patience,
+            priority=priority,
+            skills=skills,
+            attrs=attrs,
+        )
 
     async def direct_call(self, agent: str, *, duration: float) -> _DirectCall:
         phone = self.sim.phone(agent)
@@ -211,13 +250,28 @@ class RealPbx:
         await self.observer.connect()
         await self.hang_up_everything()
 
-    async def add_phone(self, agent: str, *, answer_after: float = 1.0,
-                        talk_for: float = 3.0, answers: bool = True, busy: bool = False,
-                        registered: bool = True, escalate_after: float | None = None) -> None:
+    async def add_phone(
+        self,
+        agent: str,
+        *,
+        answer_after: float = 1.0,
+        talk_for: float = 3.0,
+        answers: bool = True,
+        busy: bool = False,
+        registered: bool = True,
+        escalate_after: float | None = None,
+    ) -> None:
         assert agent in AGENT_IDS, f"the test Asterisk has no endpoint {agent}"
         script = PhoneScript(answer_after, talk_for, answers, busy, escalate_after)
-        phone = Sipp(self.workdir, f"phone-{agent}", phone_scenario(script), self.rig.sip_port,
-                     uas=True, service=agent, calls=None)
+        phone = Sipp(
+            self.workdir,
+            f"phone-{agent}",
+            phone_scenario(script),
+            self.rig.sip_port,
+            uas=True,
+            service=agent,
+            calls=None,
+        )
         await phone.start()
         self._phones[agent] = phone
         await self._register(agent, phone.local_port, 3600 if registered else 0)
@@ -231,10 +285,17 @@ class RealPbx:
         code = await registrar.run(timeout=15)
         assert code == 0, f"REGISTER of {agent} failed (SIPp exit {code})"
 
-    async def place_call(self, queue: str, *, caller_name: str = "Ivan",
-                         caller_number: str = "79991234567", patience: float | None = 30.0,
-                         priority: int | None = None, skills: str | None = None,
-                         attrs: Mapping[str, str] | None = None) -> RealCall:
+    async def place_call(
+        self,
+        queue: str,
+        *,
+        caller_name: str = "Ivan",
+        caller_number: str = "79991234567",
+        patience: float | None = 30.0,
+        priority: int | None = None,
+        skills: str | None = None,
+        attrs: Mapping[str, str] | None = None,
+    ) -> RealCall:
         headers = {"X-ACD-Queue": queue}
         if priority is not None:
             headers["X-ACD-Priority"] = str(priority)
@@ -247,14 +308,15 @@ class RealPbx:
     async def direct_call(self, agent: str, *, duration: float) -> RealCall:
         return await self._call(agent, {}, "Private caller", "4900", duration)
 
-    async def _call(self, target: str, headers: dict[str, str], name: str, number: str,
-                    patience: float | None) -> RealCall:
+    async def _call(
+        self, target: str, headers: dict[str, str], name: str, number: str, patience: float | None
+    ) -> RealCall:
         token = f"c{next(_tokens)}"
         headers = {**headers, "X-Test-Call": token}
-        scenario = caller_scenario(name=name, number=number, headers=headers,
-                                   patience=patience, target=target)
-        caller = Sipp(self.workdir, f"caller-{token}", scenario, self.rig.sip_port,
-                      service=target)
+        scenario = caller_scenario(
+            name=name, number=number, headers=headers, patience=patience, target=target
+        )
+        caller = Sipp(self.workdir, f"caller-{token}", scenario, self.rig.sip_port, service=target)
         await caller.start()
         self._callers.append(caller)
         observed = self.observer.call(token)
@@ -266,7 +328,8 @@ class RealPbx:
 
     async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
         found = await self.observer.wait_for(
-            lambda m: m.event == name and _matches(dict(m.headers), prefixes), timeout)
+            lambda m: m.event == name and _matches(dict(m.headers), prefixes), timeout
+        )
         return dict(found.headers)
 
     async def restart(self, *, graceful: bool) -> None:
@@ -287,8 +350,9 @@ class RealPbx:
     async def hang_up_everything(self) -> None:
         """No channel of an earlier test may linger into the next one."""
         for _ in range(20):
-            channels = await self.observer.list_action("CoreShowChannels",
-                                                       "CoreShowChannelsComplete")
+            channels = await self.observer.list_action(
+                "CoreShowChannels", "CoreShowChannelsComplete"
+            )
             if not channels:
                 return
             since = len(self.observer.messages)
