@@ -84,6 +84,14 @@ def _all(name: str) -> Callable[[dict[str, Any]], float]:
     return lambda d: float(d["decisions"]["all"][name])
 
 
+def _memory_of_100k(d: dict[str, Any]) -> float:
+    """Only a run where acd counts every parked call as waiting measures waiting calls."""
+    redis = d["redis"]
+    if redis["parked_calls_acd_counts_waiting"] != redis["waiting_calls_parked"]:
+        return float("nan")
+    return float(redis["memory_per_waiting_call_bytes"]) * 100_000
+
+
 SCENARIOS = (
     Scenario(
         "a", "5,000 agents, 200 queues, 50 skills, six strategies, 50 calls/s",
@@ -116,7 +124,7 @@ SCENARIOS = (
         Plan(agents=10, queues=2, skills=4, sim_minutes=0, park=10_000, idle_seconds=0,
              redis_proxy=False, erlang_agents=0),
         (Target("Redis memory, 100,000 waiting calls (bytes per call x 1e5)",
-                lambda d: d["redis"]["memory_per_waiting_call_bytes"] * 100_000, 200 * MiB,
+                _memory_of_100k, 200 * MiB,
                 unit="MiB", scale=MiB),
          Target("bytes per waiting call",
                 lambda d: d["redis"]["memory_per_waiting_call_bytes"], None, unit="B")),

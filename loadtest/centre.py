@@ -22,6 +22,7 @@ WEEKDAY = (0.02, 0.01, 0.01, 0.01, 0.02, 0.05, 0.15, 0.45, 0.85, 1.0, 0.95, 0.85
            0.7, 0.8, 0.85, 0.75, 0.65, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05, 0.03)
 ERLANG_QUEUE = "erlang"
 PARK_QUEUE = "park"  # no agent serves it: calls parked there measure memory per waiting call
+PARK_MAX_WAIT = 10_000_000  # seconds, acd's and the dialplan's: nobody parked times out
 MARKER_QUEUE = "marker"  # one agent of its own: a call there shows acd has read all before it
 MARKER_AGENT = "69999"
 
@@ -169,7 +170,8 @@ def settings_toml(plan: Plan, centre: Centre) -> str:
     for name, strategy, skills in names:
         lines += _queue_lines(plan, name, strategy, skills, wrap_real)
     # No wrap-up where the generator waits on one agent, call after call.
-    lines += _queue_lines(plan, PARK_QUEUE, "longest-idle", {}, 0.0)
+    lines += [*_queue_lines(plan, PARK_QUEUE, "longest-idle", {}, 0.0)[:-1],
+              f"max_wait_seconds = {PARK_MAX_WAIT}", ""]
     lines += _queue_lines(plan, MARKER_QUEUE, "longest-idle", {}, 0.0)
     for agent in [*centre.agents, *centre.erlang_agents]:
         lines += _agent_lines(agent.id, agent.queues, agent.skills)

@@ -62,7 +62,8 @@ def build_report(*, plan: Plan, centre: Centre, calls: Sequence[CallRecord],
                  logged_in: Mapping[str, list[list[float]]], idle: Mapping[str, float],
                  memory_per_waiting: float | None, rss: tuple[int, int],
                  api_results: Counter[str], lag: Sequence[float], notes: list[str],
-                 excluded: set[str], ingest: Mapping[str, float] | None = None) -> Report:
+                 excluded: set[str], ingest: Mapping[str, float] | None = None,
+                 parked_waiting: int = -1) -> Report:
     decisions = [d for d in tap.decisions[begin.decisions:end.decisions]
                  if d.agent not in excluded]
     routed = {d.call for d in decisions}
@@ -81,6 +82,7 @@ def build_report(*, plan: Plan, centre: Centre, calls: Sequence[CallRecord],
         "top_commands_per_routed_call": top,
         "memory_per_waiting_call_bytes": memory_per_waiting,
         "waiting_calls_parked": plan.park,
+        "parked_calls_acd_counts_waiting": parked_waiting,
         "idle": dict(idle),
     }
     if end.round_trips >= 0:
