@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check acd tests loadtest
 	$(BIN)/mypy acd tests loadtest
 
-# make bench: every scenario of issue 11 beside its target, 3 runs each (~45 min on 2 cores);
+# make bench: every scenario of issue 11 beside its target, 3 runs each (about an hour on 2 cores);
 # BENCH_QUICK=1 runs each once and shorter (a few minutes); BENCH_RUNS=N sets the runs.
 BENCH_QUICK ?=
 BENCH_RUNS ?=

@@ -108,6 +108,14 @@ def _all(name: str) -> Callable[[dict[str, Any]], float]:
     return lambda d: float(d["decisions"]["all"][name])
 
 
+def _memory_of_100k(d: dict[str, Any]) -> float:
+    """Only a run where acd counts every parked call as waiting measures waiting calls."""
+    redis = d["redis"]
+    if redis["parked_calls_acd_counts_waiting"] != redis["waiting_calls_parked"]:
+        return float("nan")
+    return float(redis["memory_per_waiting_call_bytes"]) * 100_000
+
+
 SCENARIOS = (
     Scenario(
         "a",
@@ -179,7 +187,7 @@ SCENARIOS = (
         (
             Target(
                 "Redis memory, 100,000 waiting calls (bytes per call x 1e5)",
-                lambda d: d["redis"]["memory_per_waiting_call_bytes"] * 100_000,
+                _memory_of_100k,
                 200 * MiB,
                 unit="MiB",
                 scale=MiB,

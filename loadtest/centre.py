@@ -52,6 +52,7 @@ WEEKDAY = (
 )
 ERLANG_QUEUE = "erlang"
 PARK_QUEUE = "park"  # no agent serves it: calls parked there measure memory per waiting call
+PARK_MAX_WAIT = 10_000_000  # seconds, acd's and the dialplan's: nobody parked times out
 MARKER_QUEUE = "marker"  # one agent of its own: a call there shows acd has read all before it
 MARKER_AGENT = "69999"
 
@@ -220,7 +221,11 @@ def settings_toml(plan: Plan, centre: Centre) -> str:
     for name, strategy, skills in names:
         lines += _queue_lines(plan, name, strategy, skills, wrap_real)
     # No wrap-up where the generator waits on one agent, call after call.
-    lines += _queue_lines(plan, PARK_QUEUE, "longest-idle", {}, 0.0)
+    lines += [
+        *_queue_lines(plan, PARK_QUEUE, "longest-idle", {}, 0.0)[:-1],
+        f"max_wait_seconds = {PARK_MAX_WAIT}",
+        "",
+    ]
     lines += _queue_lines(plan, MARKER_QUEUE, "longest-idle", {}, 0.0)
     for agent in [*centre.agents, *centre.erlang_agents]:
         lines += _agent_lines(agent.id, agent.queues, agent.skills)

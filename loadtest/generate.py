@@ -38,6 +38,7 @@ from loadtest.centre import (
     ERLANG_QUEUE,
     MARKER_AGENT,
     MARKER_QUEUE,
+    PARK_MAX_WAIT,
     PARK_QUEUE,
     AgentSpec,
     Centre,
@@ -99,6 +100,7 @@ class LoadRun:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._followers: list[asyncio.Task[None]] = []
         self._timers: list[asyncio.TimerHandle] = []
+        self.parked_waiting = -1  # parked calls acd counts as waiting
         self._always_answer = {a.id for a in self.centre.erlang_agents} | {MARKER_AGENT}
 
     # --- the run ---------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ class LoadRun:
             notes=self.notes,
             excluded={MARKER_AGENT},
             ingest=ingest,
+            parked_waiting=self.parked_waiting,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -418,11 +421,14 @@ class LoadRun:
         before = (await redis_figures(redis)).used_memory
         started = time.perf_counter()
         for n in range(count):
+            # The dialplan's maximum wait is on the compressed clock: parked callers must
+            # outwait the parking of all of them.
             await self.sim.place_call(
                 queue=PARK_QUEUE,
                 caller_name="Олег Иванов",
                 caller_number=random_number(self.rng),
                 patience=None,
+                variables={"ACD_MAXWAIT": str(PARK_MAX_WAIT)},
             )
             if n % 500 == 499:
                 await asyncio.sleep(0)  # let acd's socket drain while placing many
@@ -434,6 +440,7 @@ class LoadRun:
         after = (await redis_figures(redis)).used_memory
         status, body = await self.acd.api("GET", f"/queues/{PARK_QUEUE}")
         waiting = int(body.get("waiting", -1)) if status == 200 else -1
+        self.parked_waiting = waiting
         if waiting != count:
             self.notes.append(f"parked {count} calls, acd counts {waiting} waiting")
         return (after - before) / count

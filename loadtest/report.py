@@ -80,6 +80,7 @@ def build_report(
     notes: list[str],
     excluded: set[str],
     ingest: Mapping[str, float] | None = None,
+    parked_waiting: int = -1,
 ) -> Report:
     decisions = [
         d for d in tap.decisions[begin.decisions : end.decisions] if d.agent not in excluded
@@ -103,6 +104,7 @@ def build_report(
         "top_commands_per_routed_call": top,
         "memory_per_waiting_call_bytes": memory_per_waiting,
         "waiting_calls_parked": plan.park,
+        "parked_calls_acd_counts_waiting": parked_waiting,
         "idle": dict(idle),
     }
     if end.round_trips >= 0:

@@ -257,6 +257,7 @@ class Channel:
         if self.state == state or self.dead:
             return
         self.state = state
+        self.pbx.channel_state_changed(self)
         self.publish()
         self.pbx.device_changed(self)
 

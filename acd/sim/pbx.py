@@ -11,6 +11,7 @@ import itertools
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
@@ -89,9 +90,11 @@ class Pbx:
         self.clock, self.dialplan, self.rng = clock, dialplan, rng
         self.bus = EventBus()
         self.channels: dict[str, Channel] = {}
-        # The live channels of each PJSIP endpoint: a device's state is computed from them on
-        # every change, which must not cost a pass over every channel of a busy centre.
-        self._endpoint_channels: dict[str, set[Channel]] = {}
+        # How many live channels of each PJSIP endpoint are in each state: a device's state is
+        # computed from them on every change, which must not cost a pass over the channels
+        # (every caller shares the trunk's endpoint: 100,000 waiting callers in a benchmark).
+        self._endpoint_states: dict[str, Counter[State]] = {}
+        self._counted: dict[Channel, State] = {}  # the state each channel is counted under
         self.endpoints: dict[str, Endpoint] = {}
         self.globals: dict[str, str] = dict(dialplan.globals)
         self.tasks: set[asyncio.Task[None]] = set()
@@ -142,7 +145,8 @@ class Pbx:
             self._forget_endpoint_channel(replaced)
         self.channels[chan.name] = chan
         if chan.endpoint is not None:
-            self._endpoint_channels.setdefault(chan.endpoint, set()).add(chan)
+            self._endpoint_states.setdefault(chan.endpoint, Counter())[chan.state] += 1
+            self._counted[chan] = chan.state
         chan.publish()
         return chan
 
@@ -153,12 +157,20 @@ class Pbx:
             self._forget_endpoint_channel(chan)
 
     def _forget_endpoint_channel(self, chan: Channel) -> None:
-        if chan.endpoint is not None:
-            live = self._endpoint_channels.get(chan.endpoint)
-            if live is not None:
-                live.discard(chan)
-                if not live:
-                    del self._endpoint_channels[chan.endpoint]
+        counted = self._counted.pop(chan, None)
+        if counted is not None and chan.endpoint is not None:
+            states = self._endpoint_states[chan.endpoint]
+            states[counted] -= 1
+            if not states[counted]:
+                del states[counted]
+
+    def channel_state_changed(self, chan: Channel) -> None:
+        """Keep the count of ``chan``'s endpoint's channel states (a channel changed state)."""
+        counted = self._counted.get(chan)
+        if counted is not None and counted != chan.state and chan.endpoint is not None:
+            self._forget_endpoint_channel(chan)
+            self._endpoint_states[chan.endpoint][chan.state] += 1
+            self._counted[chan] = chan.state
 
     def find_channel(self, name: str) -> Channel | None:
         """ast_channel_get_by_name (exact name, case-insensitive as Asterisk compares)."""
@@ -198,7 +210,7 @@ class Pbx:
         phone = self.endpoints.get(endpoint)
         if phone is not None and not phone.registered:
             return "UNAVAILABLE"
-        states = [c.state for c in self._endpoint_channels.get(endpoint, ())]
+        states = [s for s, n in self._endpoint_states.get(endpoint, {}).items() if n]
         if phone is None and not states:
             return "UNAVAILABLE"
         in_use = (phone is not None and phone.in_use) or any(
@@ -275,7 +287,8 @@ class Pbx:
         self.bus.clear()
         gone = list(self.channels.values())
         self.channels.clear()
-        self._endpoint_channels.clear()
+        self._endpoint_states.clear()
+        self._counted.clear()
         for chan in gone:
             chan.dead = True
             self.endpoint_hangup(chan)
