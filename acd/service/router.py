@@ -8,6 +8,7 @@ answer, no answer) and ``endings`` (hang-up), each a module of plain functions o
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -102,6 +103,10 @@ class Router:
     async def run(self) -> None:
         """Load the view, follow the change feed, and run the worker until stopped."""
         await self.mirror.load()
+        # What was loaded lives as long as the process: out of the collector's way, so that a
+        # full collection does not walk thousands of agents and calls in the middle of a
+        # decision.
+        gc.freeze()
         self._follower = asyncio.ensure_future(self.mirror.follow())
         try:
             await self.worker.run()
