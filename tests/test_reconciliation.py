@@ -107,8 +107,11 @@ async def test_call_that_ended_while_acd_was_down_is_charged_what_asterisk_recor
     second, sink = await _start(settings)
     try:
         ended = await sink.wait_for("call.ended", call=call.uniqueid)
-        assert ended["talk_seconds"] == pytest.approx(4.5, abs=0.1)
-        assert sample(second, "acd_talk_seconds_sum", queue="sales") == pytest.approx(4.5, abs=0.1)
+        # The simulator stamps answer and hang-up on its 50x clock, where a few milliseconds
+        # of scheduling on a loaded machine are a tenth of a second (4.61 was seen); acd was
+        # away for many seconds of that clock, which is what this must not be charged.
+        assert ended["talk_seconds"] == pytest.approx(4.5, abs=0.3)
+        assert sample(second, "acd_talk_seconds_sum", queue="sales") == pytest.approx(4.5, abs=0.3)
         assert sample(second, "acd_calls_failed_total", queue="sales", reason="vanished") == 0
     finally:
         await second.stop()
