@@ -98,7 +98,8 @@ async def test_an_agent_escalates_a_live_call_to_the_lead_of_its_own_team_first(
     status, body = await api.request(
         "POST", f"/api/v1/calls/{call_id}/escalate", token=TOKENS["other"]
     )
-    assert status == 403  # Bram cannot escalate Anna's call
+    # Bram cannot escalate Anna's call, nor tell it from a call that does not exist.
+    assert status == 404
     status, body = await api.request(
         "POST", f"/api/v1/calls/{call_id}/escalate", token=TOKENS["agent"]
     )

@@ -13,6 +13,7 @@ from acd.api.auth import Role, Token, may_act_on_agent
 from acd.api.context import ROUTER, STORE, TOKEN, admin_write, read_json, require, today
 from acd.domain.counts import counted_today
 from acd.domain.model import Agent, AgentState
+from acd.domain.names import check_text
 from acd.domain.profiles import agent_from_table, agent_settings, check_agent_queues, merge_patch
 from acd.domain.setting_table import SettingTable
 from acd.errors import InvalidInput, NotFound
@@ -65,9 +66,8 @@ async def set_agent_state(request: web.Request) -> web.Response:
         state = None
     if state not in SETTABLE_STATES:
         raise InvalidInput("state", "must be one of ready, paused, logged_out")
-    reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidInput("reason", "must be a string")
+    # Stored, logged and published on the stream: bounded, no control or bidi characters.
+    reason = check_text("reason", body.get("reason", ""))
     router = request.app[ROUTER]
     agent = await router.call(lambda: router.change_agent_state(agent_id, state, reason))
     return web.json_response(agent_json(agent, today(request)))

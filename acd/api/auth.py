@@ -47,7 +47,9 @@ class AuthConfig:
 
     def identify(self, presented: str) -> Token | None:
         """The token matching ``presented``, comparing against every hash in constant time."""
-        digest = hashlib.sha256(presented.encode("utf-8")).digest()
+        # The header's own bytes: aiohttp keeps bytes that are not UTF-8 as lone surrogates
+        # (``Bearer \\xff\\xfe``), which a strict encode would turn into a 500.
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
         found: Token | None = None
         for token in self.tokens:  # no early exit: timing does not tell which token matched
             if hmac.compare_digest(digest, token.sha256):

@@ -13,7 +13,7 @@ from aiohttp import web
 from acd.api.auth import Role, Token
 from acd.api.context import ROUTER, STORE, TOKEN, read_json, require
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, Call
-from acd.domain.names import check_dial_string
+from acd.domain.names import check_dial_string, check_name, id_problem
 from acd.errors import InvalidInput, NotFound
 from acd.service import call_actions
 
@@ -38,7 +38,7 @@ async def list_calls(request: web.Request) -> web.Response:
     now = time.time()
     queue = request.query.get("queue")
     if queue is not None:
-        if await store.get_queue(queue) is None:
+        if id_problem(queue) is not None or await store.get_queue(queue) is None:
             raise NotFound(f"queue {queue} not found")
         waiting = await store.waiting_calls(queue)
         calls = [call_json(c, now, i + 1) for i, c in enumerate(waiting)]
@@ -76,6 +76,8 @@ async def patch_call(request: web.Request) -> web.Response:
         raise InvalidInput("priority", f"must be an integer from {MIN_PRIORITY} to {MAX_PRIORITY}")
     if "queue" in body and not isinstance(queue, str):
         raise InvalidInput("queue", "must be a queue name")
+    if isinstance(queue, str):
+        check_name("queue", queue)
     router = request.app[ROUTER]
     if isinstance(queue, str):
         await router.call(lambda: call_actions.move_to_queue(router.services, call_id, queue))
@@ -92,6 +94,7 @@ async def send_call(request: web.Request) -> web.Response:
     agent = (await read_json(request)).get("agent")
     if not isinstance(agent, str):
         raise InvalidInput("agent", "must be an agent id")
+    check_name("agent", agent)
     router = request.app[ROUTER]
     await router.call(lambda: call_actions.send_to_agent(router.services, call_id, agent))
     return await _call_now(request, call_id)
@@ -115,8 +118,10 @@ async def escalate_call(request: web.Request) -> web.Response:
     if token.role is Role.AGENT:
         by_agent = token.agent  # an agent escalates its own call only
         call = await request.app[STORE].get_call(call_id)
-        if call is not None and call.agent != by_agent:
-            raise web.HTTPForbidden(reason="an agent escalates its own call only")
+        if call is None or call.agent != by_agent:
+            # The same answer as for no such call: an agent token does not learn which
+            # call ids exist.
+            raise NotFound(f"call {call_id} not found")
     else:
         require(request, Role.SUPERVISOR)
     router = request.app[ROUTER]
@@ -140,7 +145,7 @@ async def monitor_call(request: web.Request) -> web.Response:
     if agent_id is not None:
         if not isinstance(agent_id, str):
             raise InvalidInput("agent", "must be an agent id")
-        listener = await request.app[STORE].get_agent(agent_id)
+        listener = await request.app[STORE].get_agent(check_name("agent", agent_id))
         if listener is None:
             raise NotFound(f"agent {agent_id} not found")
         dial = listener.dial

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from acd.api.auth import AuthConfig, Role, Token
+from acd.domain.names import text_problem
 from acd.errors import Conflict, InvalidInput, NotFound, SettingError
 from acd.metrics import Metrics
 from acd.service.router import Router
@@ -119,4 +120,24 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("body", "must be a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
+    check_strings(body, "")
     return body
+
+
+def check_strings(value: object, path: str) -> None:
+    """Refuse, naming the field, any string of a JSON body (names and values) that holds a
+    control character or a lone surrogate (``"\\ud800"`` is valid JSON but no text: it
+    cannot be written as UTF-8 to Redis or a log), or a bidirectional override."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise InvalidInput(path or "body", problem)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem is not None:
+                raise InvalidInput(path or "body", f"names {problem.removeprefix('must ')}")
+            check_strings(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_strings(item, f"{path}[{index}]" if path else f"[{index}]")

@@ -20,6 +20,7 @@ from acd.domain.model import (
     StepKind,
     Strategy,
 )
+from acd.domain.names import MAX_TEXT
 from acd.domain.profiles import MAX_AGENT_NAME
 from acd.domain.skills import MAX_LEVEL
 from acd.domain.state_machine import PauseReason
@@ -28,6 +29,8 @@ Schema = dict[str, Any]
 
 # The server's own checks (acd/domain/names.py), as JSON Schema patterns.
 NAME = r"^[\w.\-]{1,64}$"
+# Free text: no control characters, no bidirectional overrides or isolates.
+TEXT = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 SKILL = r"^[\w.\-]+(?::[\w.\-]+)*$"
 _DIAL_PART = r"[A-Za-z][A-Za-z0-9_]*/[\w.\-+@]+(?:/[\w.\-+]+)?"
 DIAL = rf"^{_DIAL_PART}(?:&{_DIAL_PART})*$"
@@ -202,7 +205,7 @@ def schemas() -> dict[str, Schema]:
     }
     profile: Schema = {
         "dial": {"type": "string", "pattern": DIAL, "maxLength": 200},
-        "name": {"type": "string", "maxLength": MAX_AGENT_NAME, "pattern": r"^[^\x00-\x1f]*$"},
+        "name": {"type": "string", "maxLength": MAX_AGENT_NAME, "pattern": TEXT},
         "team": NAME_OR_EMPTY,
         "role": enum(Role),
         "skills": levels(1),
@@ -284,8 +287,11 @@ def schemas() -> dict[str, Schema]:
                 "state": {"type": "string", "enum": ["ready", "paused", "logged_out"]},
                 "reason": {
                     "type": "string",
+                    "maxLength": MAX_TEXT,
+                    "pattern": TEXT,
                     "description": "a pause's reason code: "
-                    + ", ".join(r.value for r in PauseReason),
+                    + ", ".join(r.value for r in PauseReason)
+                    + "; free text otherwise (no control characters or bidi overrides)",
                 },
             },
             ("state",),

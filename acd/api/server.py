@@ -28,6 +28,7 @@ from acd.api.context import (
     HealthChecks,
     error,
 )
+from acd.domain.names import MAX_CALL_ID, id_problem
 from acd.domain.state_machine import IllegalTransition
 from acd.errors import AmiError, Conflict, InvalidInput, NotFound, SettingError, StoreUnavailable
 from acd.metrics import Metrics
@@ -94,6 +95,26 @@ async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
+# The ids a route takes in its path, and how long each may be: one that is no id cannot name
+# anything, so it is a 404 before it can become a Redis key of another type.
+PATH_IDS = {"agent": 64, "queue": 64, "team": 64, "call": MAX_CALL_ID}
+
+
+@web.middleware
+async def ids_in_path(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """404 for an id in the path that cannot exist (``calls/<id>:history``, ``a{b}``); a 400
+    naming it for a PUT, which would create it."""
+    for name, value in request.match_info.items():
+        longest = PATH_IDS.get(name)
+        problem = None if longest is None else id_problem(value, longest)
+        if problem is None:
+            continue
+        if request.method == "PUT":
+            return error(400, problem, name)
+        return error(404, f"{name} not found: not a valid id")
+    return await handler(request)
+
+
 def build_app(
     store: Store,
     router: Router,
@@ -103,7 +124,9 @@ def build_app(
     event_stream: EventStream,
 ) -> web.Application:
     """The HTTP application with every route."""
-    app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_as_json, bearer_tokens, ids_in_path], client_max_size=MAX_BODY
+    )
     app[STORE] = store
     app[ROUTER] = router
     app[METRICS] = metrics_

@@ -23,7 +23,7 @@ from acd.domain.model import (
     StepKind,
     Strategy,
 )
-from acd.domain.names import check_dial_string, check_name
+from acd.domain.names import check_dial_string, check_name, check_text
 from acd.domain.setting_table import SettingTable, whole_number
 from acd.domain.skills import MAX_LEVEL
 from acd.errors import SettingError
@@ -73,9 +73,7 @@ def agent_from_table(table: SettingTable) -> Agent:
     """An :class:`Agent` (logged out) from one table, naming the bad or unknown setting."""
     table.expect(AGENT_KEYS)
     agent_id = table.checked("id", check_name, str(table.value("id", "")))
-    name = table.text("name", "")
-    if len(name) > MAX_AGENT_NAME or any(ord(c) < 32 for c in name):
-        raise table.error("name", f"at most {MAX_AGENT_NAME} characters, no control characters")
+    name = table.check("name", _display_name, table.value("name", ""))
     return Agent(
         id=agent_id,
         dial=table.checked("dial", check_dial_string),
@@ -85,6 +83,11 @@ def agent_from_table(table: SettingTable) -> Agent:
         skills=table.levels("skills"),
         queues=_ranks(table),
     )
+
+
+def _display_name(field: str, value: str) -> str:
+    """An agent's name is text shown to supervisors and published: bounded, no controls."""
+    return check_text(field, value, MAX_AGENT_NAME)
 
 
 def _role(table: SettingTable) -> Role:
