@@ -84,7 +84,7 @@ class AcdApp:
         try:
             event = translate(message)
         except MalformedEvent as exc:
-            self.metrics.ami_bad_events.labels("missing_header").inc()
+            self.metrics.ami_bad_events.labels(exc.reason).inc()
             log.warning("malformed AMI event ignored", extra={"error": str(exc)})
             return
         if event is not None:

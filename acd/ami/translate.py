@@ -1,7 +1,8 @@
 """Asterisk events -> the contact centre's telephony events.
 
 Only the events acd acts on are translated; the rest return None. An event acd needs that lacks
-a header raises :class:`MalformedEvent`, which the caller counts and logs.
+a header, or whose call id or agent id could not be one (``1.5:history`` would land on a Redis
+key of another type), raises :class:`MalformedEvent`, which the caller counts and logs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from acd.domain.events import (
     TelephonyEvent,
 )
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY
-from acd.domain.names import check_channel
+from acd.domain.names import MAX_CALL_ID, check_channel, id_problem
 from acd.domain.skills import parse_skills
 from acd.errors import AcdError, InvalidInput
 
@@ -37,7 +38,20 @@ _UNKNOWN = "<unknown>"
 
 
 class MalformedEvent(AcdError):
-    """An event acd relies on is missing a header it must have."""
+    """An event acd relies on is missing a header it must have, or has one no id can be;
+    ``reason`` is the label it is counted under in ``acd_ami_bad_events_total``."""
+
+    def __init__(self, message: str, reason: str = "missing_header") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _check_ids(name: str, call_id: str, agent: str = "") -> None:
+    """Raise :class:`MalformedEvent` unless ``call_id`` (and ``agent``, if given) can be ids."""
+    if id_problem(call_id, MAX_CALL_ID) is not None:
+        raise MalformedEvent(f"{name}: Uniqueid {call_id[:40]!r} is not a call id", "bad_id")
+    if agent and id_problem(agent) is not None:
+        raise MalformedEvent(f"{name}: agent {agent[:40]!r} is not an agent id", "bad_id")
 
 
 def _header(event: Mapping[str, str], name: str) -> str:
@@ -104,11 +118,18 @@ def call_entered(
 ) -> CallEntered:
     """A caller's ACDEnqueue (or its channel's variables) in acd's words: priority and skills
     parsed; what cannot be parsed is named in ``problems`` and left to the queue's default."""
+    _check_ids("ACDEnqueue", uniqueid)
     try:
         check_channel("Channel", channel)  # it reaches AMI headers again (Redirect, Getvar)
     except InvalidInput as exc:
         raise MalformedEvent(f"ACDEnqueue: {exc.reason}") from None
     problems: list[tuple[str, str]] = []
+    queue = queue.strip()
+    if id_problem(queue) is not None:
+        # No queue can have that name: the unknown-queue path sends the caller to the
+        # fallback, and no Redis key is made of it.
+        problems.append(("bad_queue", f"ACD_QUEUE {queue[:40]!r} is not a queue name"))
+        queue = ""
     level: int | None = None
     if priority.isdigit() and MIN_PRIORITY <= int(priority) <= MAX_PRIORITY:
         level = int(priority)
@@ -122,7 +143,7 @@ def call_entered(
     return CallEntered(
         call_id=uniqueid,
         channel=channel,
-        queue=queue.strip(),
+        queue=queue,
         priority=level,
         skills=required,
         attrs=parse_attrs(attrs),
@@ -134,6 +155,14 @@ def call_entered(
 
 def translate(event: Mapping[str, str]) -> TelephonyEvent | None:
     """The telephony event an AMI event stands for, or None if acd does not act on it."""
+    translated = _translated(event)
+    call_id = getattr(translated, "call_id", None)
+    if isinstance(call_id, str):
+        _check_ids(str(event.get("Event")), call_id, getattr(translated, "agent", ""))
+    return translated
+
+
+def _translated(event: Mapping[str, str]) -> TelephonyEvent | None:
     name = event.get("Event")
     if name == "UserEvent":
         return _user_event(event)
