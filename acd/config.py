@@ -83,6 +83,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config: file not found: {path}") from None
+        except OSError as exc:  # a directory, no permission
+            raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
     for var, (section, key) in ENV_KEYS.items():

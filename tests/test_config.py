@@ -274,3 +274,62 @@ def test_no_part_below_the_settings_composer_imports_it() -> None:
                 if "acd.config" in names:
                     importers.append(str(module.relative_to(root)))
     assert importers == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"redis": {"url": "redis://host:notaport/0"}}, "redis.url: port must be"),
+        ({"redis": {"url": "redis://[::1/0"}}, "redis.url: is not a valid URL"),
+        ({"redis": {"url": "redis://host:99999/0"}}, "redis.url: port must be"),
+        ({"redis": {"url": "redis://host:0/0"}}, "redis.url: port must be"),
+        ({"redis": {"url": "redis://host/abc"}}, "redis.url: the database must be a number"),
+        ({"redis": {"url": "redis:///0"}}, "redis.url: must name the Redis host"),
+        ({"redis": {"url": "unix://"}}, "redis.url: unix:// needs"),
+        ({"redis": {"url": "redis://h/0?socket_timeout=soon"}}, "redis.url: Invalid value"),
+        ({"redis": {"url": "redis://db host/0"}}, "redis.url: must not contain spaces"),
+        ({"ami": {"host": "pbx local"}}, "ami.host"),
+        ({"ami": {"host": ""}}, "ami.host"),
+        ({"ami": {"port": 0}}, "ami.port"),
+        ({"http": {"host": "10.0.0.300"}}, "http.host"),
+        ({"http": {"host": "a/b"}}, "http.host"),
+        ({"webhooks": [{"name": "crm", "url": "http://[::1/x", "secret": "s"}]}, "webhooks[0].url"),
+        (
+            {"webhooks": [{"name": "crm", "url": "http://h:99999/", "secret": "s"}]},
+            "webhooks[0].url",
+        ),
+    ],
+)
+def test_a_malformed_address_is_named_in_one_line(raw: dict[str, Any], named: str) -> None:
+    raw.setdefault("ami", {})["secret"] = "s"
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(raw)
+    assert str(info.value).startswith(named)
+    assert "\n" not in str(info.value)
+
+
+def test_a_redis_password_never_shows_in_the_error_about_its_url() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"ami": {"secret": "s"}, "redis": {"url": "redis://:hunter22@h:x/0"}})
+    assert "hunter22" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://host:notaport/0", "redis://[::1/0", "redis://host:99999/0"]
+)
+def test_serve_with_a_malformed_redis_url_exits_2_with_one_line(url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "acd", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "ACD_AMI_SECRET": "s", "ACD_REDIS_URL": url},
+    )
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, len(lines)) == (2, 1), result.stderr
+    assert lines[0].startswith("acd: configuration error: redis.url: ")
+
+
+def test_a_config_path_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config: cannot read"):
+        load_settings(tmp_path, env={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from acd.domain.addresses import check_host
 from acd.domain.setting_table import Secret, SettingTable
 
 MIN_INTERVAL = 0.05
@@ -26,9 +27,12 @@ class AmiSettings:
         """Read the ``[ami]`` table; the secret may still be missing (the caller says where
         it should come from)."""
         table.expect(f.name for f in fields(cls))
+        port = table.port("port", 5038)
+        if port == 0:
+            raise table.error("port", "must be Asterisk's AMI port 1-65535, got 0")
         return cls(
-            host=table.text("host", "127.0.0.1"),
-            port=table.port("port", 5038),
+            host=table.checked("host", check_host, "127.0.0.1"),
+            port=port,
             user=table.text("user", "acd"),
             secret=Secret(table.text("secret", "")),
             ping_interval=table.number("ping_interval", 10.0, low=MIN_INTERVAL),

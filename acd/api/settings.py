@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from acd.api.auth import AuthConfig
+from acd.domain.addresses import check_host
 from acd.domain.setting_table import SettingTable
 
 
@@ -29,8 +30,8 @@ class HttpSettings:
             ]
         )
         return cls(
-            host=table.text("host", "127.0.0.1"),
-            port=table.port("port", 8080),
+            host=table.checked("host", check_host, "127.0.0.1"),
+            port=table.port("port", 8080),  # 0: a free port, printed at start
             auth=AuthConfig.from_table(table),
             per_agent_metrics=table.flag("per_agent_metrics", False),
         )

@@ -35,14 +35,14 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
+from acd.domain.addresses import check_http_url
 from acd.domain.event_kinds import EventKind
 from acd.domain.names import check_name
 from acd.domain.setting_table import Secret, SettingTable
-from acd.errors import ConfigError, StoreUnavailable
+from acd.errors import ConfigError, InvalidInput, StoreUnavailable
 from acd.metrics import Metrics
 from acd.store.event_stream import Entry, EventStream, StreamEvent, event_of
 from acd.store.round_trips import GroupMissing
@@ -59,11 +59,12 @@ REDIS_RETRY_CAP_SECONDS = 30.0  # longest pause before reading again after a Red
 
 
 def check_webhook_url(where: str, url: str) -> str:
-    """``url`` if it is an absolute http(s) URL, else a :class:`ConfigError` naming ``where``."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"{where}: must be an http or https URL")
-    return url
+    """``url`` if it is an absolute http(s) URL with a valid host and port, else a
+    :class:`ConfigError` naming ``where``."""
+    try:
+        return check_http_url(where, url)
+    except InvalidInput as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_event_kind(where: str, kind: str) -> str:
