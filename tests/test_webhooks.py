@@ -39,6 +39,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.statuses: list[int] = []  # answered in turn; 200 once used up
+        self.location = ""  # the Location of a 3xx answer
         self.hang_first = 0  # this many requests wait until ``release`` is set
         self.release = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -66,7 +67,8 @@ class Receiver:
         if self.hang_first > 0:
             self.hang_first -= 1
             await self.release.wait()
-        return web.Response(status=status)
+        headers = {"Location": self.location} if 300 <= status < 400 and self.location else {}
+        return web.Response(status=status, headers=headers)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The first ``count`` requests, awaited with a timeout."""
@@ -281,6 +283,49 @@ async def test_timeout_and_too_many_requests_statuses_are_retried(
     await idle(webhooks)
     assert [r["status"] for r in await receiver.wait_for(2)] == [status, 200]
     assert count(metrics, "crm", "retried") == 1 and count(metrics, "crm", "delivered") == 1
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_not_followed_but_retried_with_backoff_and_logged_with_its_location(
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    # Following it would POST the signed event to wherever the Location says.
+    elsewhere = Receiver()
+    runner = await serve(elsewhere)
+    try:
+        receiver.statuses, receiver.location = [status, status], elsewhere.url
+        webhooks = await start_webhooks(subscriber(receiver.url))
+        with caplog.at_level(logging.WARNING, logger="acd.webhooks"):
+            await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
+            await idle(webhooks)
+        assert [r["status"] for r in await receiver.wait_for(3)] == [status, status, 200]
+        assert elsewhere.requests == []
+        assert count(metrics, "crm", "retried") == 2 and count(metrics, "crm", "delivered") == 1
+        redirected = [r for r in caplog.records if r.getMessage() == "webhook redirected"]
+        assert len(redirected) == 2 and vars(redirected[0])["location"] == elsewhere.url
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_receiver_that_always_redirects_is_given_up_after_max_attempts(
+    receiver: Receiver,
+    metrics: Metrics,
+    event_log: EventLog,
+    start_webhooks: StartWebhooks,
+) -> None:
+    receiver.statuses, receiver.location = [302] * 4, "https://login.example/sso"
+    webhooks = await start_webhooks(subscriber(receiver.url, max_attempts=4))
+    await event_log.publish("call.offered", {"call": "c1", "queue": "sales"})
+    await event_log.publish("call.ended", {"call": "c1", "queue": "sales"})
+    await idle(webhooks)
+    assert [r["status"] for r in await receiver.wait_for(5)] == [302] * 4 + [200]
+    assert count(metrics, "crm", "retried") == 3 and count(metrics, "crm", "failed") == 1
+    assert receiver.delivered()[0]["body"]["kind"] == "call.ended"
 
 
 async def test_receiver_that_does_not_answer_in_time_is_retried(

@@ -450,12 +450,23 @@ class Webhooks:
                 timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds),
             ) as response:
                 status = response.status
+                location = response.headers.get("Location", "")[:200]
         except TimeoutError:
             return Attempt.RETRY, "timeout"
         except (aiohttp.ClientError, OSError) as exc:
             return Attempt.RETRY, f"{type(exc).__name__}: {exc}"
         if 200 <= status < 300:
             return Attempt.DELIVERED, ""
+        if 300 <= status < 400:
+            # Not followed: the signed event would go wherever the Location says (and a 301/302
+            # turns a POST into a GET). Most often the URL is out of date or a login page sits
+            # in front of the receiver: retried like a 5xx, so nothing is lost while the
+            # operator fixes the setting.
+            log.warning(
+                "webhook redirected",
+                extra={"subscriber": settings.name, "status": status, "location": location},
+            )
+            return Attempt.RETRY, f"HTTP {status} to {location or '(no Location)'}"
         if status >= 500 or status in (408, 429):
             return Attempt.RETRY, f"HTTP {status}"
         return Attempt.REJECTED, f"HTTP {status}"
