@@ -135,6 +135,7 @@ class AcdApp:
             self.health_checks,
             self.settings.http.auth,
             self.event_stream,
+            self.settings.http.max_event_clients,
         )
         # Cancel a handler whose client went away (an idle SSE stream would otherwise hold
         # a Redis connection until its next keep-alive), and do not wait long for them at stop.

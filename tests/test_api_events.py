@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from redis.asyncio import Redis
 
 from acd.api.auth import token_hash
+from acd.api.event_feed import BACKLOG, Lagged, Subscription
 from acd.app import AcdApp
 from acd.redis_server import RedisServer
 from acd.sim import Simulator
@@ -109,3 +113,94 @@ async def test_wallboard_hears_503_while_redis_is_down_and_an_open_stream_ends_c
     finally:
         await app.stop()
         await redis.stop()
+
+
+async def sse_headers(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
+    """An open SSE response (its headers read), to be closed by the caller."""
+    response = await http.get(url, headers=headers)
+    assert response.status == 200, await response.text()
+    return response
+
+
+async def test_many_wallboards_share_one_redis_reader(
+    sim: Simulator, make_acd: MakeAcd, redis: Redis
+) -> None:
+    app, _ = await make_acd(http=HTTP)
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/events"
+    auth = {"Authorization": "Bearer wall"}
+    before = len(await redis.client_list())
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        streams = [await sse_headers(http, url, auth) for _ in range(30)]
+        try:
+            # One reader for all 30, and at most the pool's connection for their first reads.
+            assert len(await redis.client_list()) - before <= 2
+            await app.event_stream.append("agent.state", {"agent": "1001", "state": "ready"})
+            for stream in streams:
+                assert [e["data"]["agent"] for e in await read_events(stream, "agent.state")] == [
+                    "1001"
+                ]
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+async def test_a_wallboard_beyond_the_limit_hears_503_with_retry_after(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    app, _ = await make_acd(http={**HTTP, "max_event_clients": 2})
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/events"
+    auth = {"Authorization": "Bearer wall"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        streams = [await sse_headers(http, url, auth) for _ in range(2)]
+        try:
+            async with http.get(url, headers=auth) as refused:
+                assert refused.status == 503
+                assert refused.headers["Retry-After"] == "5"
+                assert "at most 2 event streams" in (await refused.json())["error"]
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+async def test_a_wallboard_resuming_far_behind_gets_every_event_once_in_order(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    app, _ = await make_acd(http=HTTP)
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/events"
+    auth = {"Authorization": "Bearer wall"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        live = await sse_headers(http, url, auth)  # the shared reader is running meanwhile
+        try:
+            for n in range(250):  # more than two pages of catching up
+                await app.event_stream.append("agent.state", {"agent": str(n)})
+            first = (await read_events(live, "agent.state"))[0]["id"]
+            async with http.get(url, headers={**auth, "Last-Event-ID": first}) as resumed:
+                caught_up = [e["data"]["agent"] for e in await _read_n(resumed, 249)]
+                assert caught_up == [str(n) for n in range(1, 250)]
+                await app.event_stream.append("agent.state", {"agent": "last"})
+                assert [e["data"]["agent"] for e in await _read_n(resumed, 1)] == ["last"]
+        finally:
+            live.close()
+
+
+async def _read_n(response: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        events += await read_events(response, "agent.state")
+    return events
+
+
+def test_a_client_too_far_behind_is_told_to_reconnect() -> None:
+    subscription = Subscription()
+    offered = [subscription.offer([]) for _ in range(BACKLOG + 3)]
+    assert offered == [True] * BACKLOG + [False] * 3
+
+    async def drain() -> int:
+        taken = 0
+        with pytest.raises(Lagged):
+            while True:
+                await subscription.next_batch()
+                taken += 1
+        return taken
+
+    assert asyncio.run(drain()) == BACKLOG

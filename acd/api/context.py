@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from acd.api.auth import AuthConfig, Role, Token
+from acd.api.event_feed import EventFeed
 from acd.domain.names import text_problem
 from acd.errors import Conflict, InvalidInput, NotFound, SettingError
 from acd.metrics import Metrics
@@ -30,6 +31,7 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[HealthChecks] = web.AppKey("health")
 AUTH: web.AppKey[AuthConfig] = web.AppKey("auth")
 EVENTS: web.AppKey[EventStream] = web.AppKey("events")
+EVENT_FEED: web.AppKey[EventFeed] = web.AppKey("event_feed")
 TOKEN: web.RequestKey[Token] = web.RequestKey("token", Token)
 MAX_BODY = 64 * 1024
 MAX_NUMBER_CHARS = 32

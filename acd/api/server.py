@@ -17,6 +17,7 @@ from acd.api import agents, calls, events, operations, queues, reports
 from acd.api.auth import AuthConfig
 from acd.api.context import (
     AUTH,
+    EVENT_FEED,
     EVENTS,
     HEALTH,
     MAX_BODY,
@@ -28,6 +29,7 @@ from acd.api.context import (
     HealthChecks,
     error,
 )
+from acd.api.event_feed import DEFAULT_MAX_CLIENTS, EventFeed
 from acd.domain.names import MAX_CALL_ID, id_problem
 from acd.domain.state_machine import IllegalTransition
 from acd.errors import AmiError, Conflict, InvalidInput, NotFound, SettingError, StoreUnavailable
@@ -122,6 +124,7 @@ def build_app(
     health_checks: HealthChecks,
     auth: AuthConfig,
     event_stream: EventStream,
+    max_event_clients: int = DEFAULT_MAX_CLIENTS,
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(
@@ -133,6 +136,13 @@ def build_app(
     app[HEALTH] = health_checks
     app[AUTH] = auth
     app[EVENTS] = event_stream
+    feed = EventFeed(event_stream, max_event_clients)
+    app[EVENT_FEED] = feed
+
+    async def stop_feed(_app: web.Application) -> None:
+        await feed.stop()
+
+    app.on_cleanup.append(stop_feed)
     for module in (operations, agents, queues, calls, reports, events):
         app.add_routes(module.routes)
     return app
