@@ -3,9 +3,11 @@ names invented without end. Counted and logged, never a Redis error, never unbou
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from acd.sim import Simulator
+from acd.store.keys import Keys
 from tests.conftest import MakeAcd
 from tests.support import log_in, sample
 
@@ -60,3 +62,16 @@ async def test_invented_event_names_share_one_series(sim: Simulator, make_acd: M
     assert "other" in series and not any(name.startswith("Bogus") for name in series)
     assert len(series) <= 31
     assert sample(app, "acd_ami_events_total", event="other") >= 2000
+
+
+async def test_a_caller_on_hold_whose_uniqueid_is_no_call_id_is_not_looked_up_in_redis(
+    sim: Simulator, make_acd: MakeAcd, redis: Redis, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await redis.rpush(Keys(site).history("1.5"), "{}")
+    # The simulator names the next channel as no Asterisk would, while acd is away.
+    monkeypatch.setattr(sim.pbx, "new_uniqueid", lambda: "1.5:history")
+    await sim.place_call(queue="sales", patience=60)
+    monkeypatch.undo()
+    app, sink = await make_acd()  # its first look at Asterisk's channels is done
+    assert sample(app, "acd_redis_errors_total") == 0
+    assert not sink.find("call.offered", call="1.5:history")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 
@@ -11,8 +12,10 @@ from acd.ami.connection import AmiConnection
 from acd.ami.translate import MalformedEvent, call_entered, device_busy
 from acd.domain.events import AgentLegRecord, CallEntered, LiveChannel
 from acd.domain.model import Agent, Call
-from acd.domain.names import check_channel, check_dial_string, check_name
+from acd.domain.names import MAX_CALL_ID, check_channel, check_dial_string, check_name, id_problem
 from acd.errors import AmiError, InvalidInput
+
+log = logging.getLogger("acd.ami")
 
 # ChanSpy options per mode: q no beep, E leave when the spied-on channel hangs up; w whisper to
 # the agent, B barge (speak to both sides).
@@ -97,6 +100,14 @@ class AsteriskTelephony:
         channels: dict[str, LiveChannel] = {}
         for message in messages:
             if message.get("Event") == "CoreShowChannel":
+                if id_problem(message["Uniqueid"], MAX_CALL_ID) is not None:
+                    # It could be no call of acd's, and it would become a Redis key.
+                    self.ami.metrics.ami_bad_events.labels("bad_id").inc()
+                    log.warning(
+                        "channel with a Uniqueid that is no call id ignored",
+                        extra={"channel": str(message.get("Channel", ""))[:80]},
+                    )
+                    continue
                 channels[message["Uniqueid"]] = LiveChannel(
                     uniqueid=message["Uniqueid"],
                     channel=message.get("Channel", ""),
