@@ -3,6 +3,7 @@ about what a running acd answers, errors included."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -11,8 +12,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from acd.api.auth import token_hash
-from acd.api.openapi import openapi_document
+from acd.api.openapi import NAME, openapi_document
 from acd.api.server import OPENAPI_PATH, build_app
+from acd.domain.names import id_problem
 from acd.sim import Simulator
 from tests.conftest import MakeAcd
 from tests.openapi_check import check_request, check_response
@@ -198,3 +200,12 @@ async def test_operations_answers_match_the_document(api: CheckedClient) -> None
     assert (await api.request("GET", events, token=None))[0] == 401
     assert (await api.request("GET", events, headers={"Last-Event-ID": "junk"}))[0] == 400
     assert (await api.request("GET", events, query="?queue=sales"))[0] == 200
+
+
+def test_the_documented_name_pattern_takes_every_name_the_server_takes() -> None:
+    for name in ("sales", "поддержка", "أحمد", "پشتیبانی", "हिन्दी", "team-2.b_c"):
+        assert id_problem(name) is None
+        assert re.fullmatch(NAME, name), name
+    for name in ("sales:ready", "a{b}", "two words", "a\r\nb", ""):
+        assert id_problem(name) is not None
+        assert not re.fullmatch(NAME, name), name

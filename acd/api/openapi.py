@@ -27,8 +27,10 @@ from acd.domain.state_machine import PauseReason
 
 Schema = dict[str, Any]
 
-# The server's own checks (acd/domain/names.py), as JSON Schema patterns.
-NAME = r"^[\w.\-]{1,64}$"
+# The server's own checks (acd/domain/names.py), as JSON Schema patterns. NAME names what an
+# id may never hold rather than listing letters: ECMA-262's \w (what clients' validators use)
+# is ASCII only and would refuse "поддержка" or "हिन्दी", which the server takes.
+NAME = r"^[^\s:{}\"'\\,&|/<>`\x00-\x1f\x7f-\x9f]{1,64}$"
 # Free text: no control characters, no bidirectional overrides or isolates.
 TEXT = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
 SKILL = r"^[\w.\-]+(?::[\w.\-]+)*$"
