@@ -101,6 +101,12 @@ async def _nothing() -> None:
     """A command for a worker: once it has run, the events before it are handled."""
 
 
+def _without_fence(event: AmiEvent) -> AmiEvent:
+    """``event`` as a dialplan older than the fence would have sent it."""
+    headers = [(k, v) for k, v in event.headers if k != "Fence"]
+    return AmiEvent.build(event.name, event.category, headers, event.privileged)
+
+
 def _dial_results_of(wire: Wire, caller: str) -> list[AmiEvent]:
     return [e for e in wire.dial_results() if dict(e.headers).get("Uniqueid") == caller]
 
@@ -123,6 +129,7 @@ async def test_a_late_and_repeated_no_answer_never_settles_the_next_offer(
     await wire.wait_for("DialBegin", Uniqueid=call.uniqueid, DialString="1002")
     sim.replay(first)
     sim.replay(first[::-1])
+    sim.replay([_without_fence(e) for e in first if e.name == "UserEvent"])  # an old dialplan's
     answered = await sink.wait_for("call.answered", call=call.uniqueid, timeout=15)
     assert answered["agent"] == "1002"
     assert await call.answered(timeout=5) == "1002"
@@ -227,7 +234,7 @@ async def test_two_routers_racing_over_calls_with_no_answers_never_steal_a_ring(
         assert wire.problems == []
         claims = len(wire.find("DialBegin"))
         misses = sum(len(s.find("agent.missed")) for s in sinks)
-        assert claims >= 300 and misses >= 60, (claims, misses)
+        assert claims >= 250 and misses >= 100, (claims, misses)  # the race did happen
         for call, outcome in zip(calls, outcomes, strict=True):
             _ended_once_as_lived(sinks, call, outcome)
         assert await apps[0].store.active_call_ids() == []
