@@ -32,13 +32,15 @@ def _endpoint(channel: str) -> str:
 
 class Wire:
     """Every event the simulated Asterisk publishes, and the invariants of its calls: each
-    DialBegin is checked against the legs open at that moment."""
+    DialBegin is checked against the legs open at that moment (no caller rings two agents,
+    no phone is rung while it has a call, no conversation is cut to ring someone else)."""
 
     def __init__(self, sim: Simulator, groups: dict[str, str] | None = None) -> None:
         self.events: list[AmiEvent] = []
         self.groups = groups or {}  # endpoint -> agent, for ring groups (default: itself)
         self.ringing: dict[str, set[str]] = {}  # caller uniqueid -> open agent legs
         self.phone_channels: dict[str, set[str]] = {}  # endpoint -> its live channels
+        self.answered: set[str] = set()  # callers an agent answered (no escalation here)
         self.problems: list[str] = []
         self._changed = asyncio.Event()
         sim.pbx.bus.subscribe(self)
@@ -62,10 +64,14 @@ class Wire:
             busy = self.phone_channels.get(endpoint, set()) - {leg}
             if busy:
                 self.problems.append(f"{endpoint} rung for {caller} while on {sorted(busy)}")
+            if caller in self.answered:
+                self.problems.append(f"{caller} rung at {agent} after its conversation began")
             self.ringing.setdefault(caller, set()).add(leg)
             self.phone_channels.setdefault(endpoint, set()).add(leg)
         elif name == "DialEnd" and "Uniqueid" in headers:
             self.ringing.get(headers["Uniqueid"], set()).discard(headers["DestChannel"])
+            if headers.get("DialStatus") == "ANSWER":
+                self.answered.add(headers["Uniqueid"])
         elif name == "Hangup" and headers.get("Channel", "").startswith("PJSIP/"):
             channel = headers["Channel"]
             self.phone_channels.get(_endpoint(channel), set()).discard(channel)
