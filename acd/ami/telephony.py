@@ -31,11 +31,13 @@ class AsteriskTelephony:
     def __init__(self, ami: AmiConnection) -> None:
         self.ami = ami
 
-    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
+    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int, fence: int) -> None:
         """Dial ``agent`` for ``call``: the caller keeps hearing music until the agent answers.
 
-        The Setvars and the Redirect are written back to back: Asterisk runs one session's
-        actions in order, so one round trip's latency covers all four.
+        ``fence`` goes with the offer into the dialplan and comes back on its result events,
+        so that each settles this offer only. The Setvars and the Redirect are written back
+        to back: Asterisk runs one session's actions in order, so one round trip's latency
+        covers all five.
         """
         channel = check_channel("call.channel", call.channel)
         dial = check_dial_string("agent.dial", agent.dial)
@@ -44,6 +46,7 @@ class AsteriskTelephony:
                 _setvar(channel, "ACD_AGENT_DIAL", dial),
                 _setvar(channel, "ACD_AGENT", agent.id),
                 _setvar(channel, "ACD_RING", str(ring_timeout)),
+                _setvar(channel, "ACD_FENCE", str(fence)),
                 _redirect(channel, contexts.CONNECT),
             ]
         )

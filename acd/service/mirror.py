@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from acd.domain.agent_index import AgentIndex
 from acd.domain.call_index import WaitingCalls
 from acd.domain.counts import counted_today
+from acd.domain.devices import dial_devices
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role
 from acd.domain.steps import is_logged_in, routing_steps
 from acd.domain.strategies import is_available
@@ -43,12 +44,14 @@ FOLLOW_BATCH_WINDOW = 0.05
 @dataclass(order=True, frozen=True, slots=True)
 class Deadline:
     """Something due at ``at``: a wrap-up's end (``wrap``), an offer's settle-by (``offer``),
-    or a waiting call's next routing step or maximum wait (``step``), of version ``v``."""
+    or a waiting call's next routing step or maximum wait (``step``), of version ``v``; an
+    offer's deadline is for the offer ``fence``, never a later one of the call."""
 
     at: float
     kind: str
     id: str
     v: int
+    fence: int = 0
 
 
 class Mirror:
@@ -66,6 +69,7 @@ class Mirror:
         self.calls: dict[str, Call] = {}  # every call that has not ended
         self.call_fields: dict[str, Fields] = {}  # ... and its raw hash (fence, times)
         self.devices: dict[str, str] = {}  # agent's dial string -> agent id
+        self._device_owners: dict[str, str] = {}  # each device of a dial string -> agent id
         self.busy_phones: set[str] = set()  # agents whose phone is in use, as last heard
         self._versions: dict[str, int] = {}  # 'a:<id>' / 'c:<id>' -> version applied
         self._deadlines: list[Deadline] = []
@@ -93,6 +97,7 @@ class Mirror:
         self.agents = AgentIndex(queues)
         self.waiting = WaitingCalls(queues)
         self.calls, self.call_fields, self.devices, self._versions = {}, {}, {}, {}
+        self._device_owners = {}
         self.agent_counts.clear()
         self.team_counts.clear()
         self._deadlines = []
@@ -223,7 +228,7 @@ class Mirror:
         if previous is not None:
             self._count(previous, -1)
             if previous.dial != agent.dial:
-                self.devices.pop(previous.dial, None)
+                self._forget_devices(previous)
             if (is_logged_in(previous) and not is_logged_in(agent)) or (
                 previous.queues != agent.queues or previous.skills != agent.skills
             ):
@@ -232,6 +237,8 @@ class Mirror:
                 self.dirty_queues.update(self._team_queues(previous))
         self.agents.update(agent)
         self.devices[agent.dial] = agent.id
+        for device in dial_devices(agent.dial):
+            self._device_owners[device] = agent.id
         self._count(agent, 1)
         until = float(fields.get("wrap_up_until") or 0)
         if until and agent.state in (AgentState.WRAP_UP, AgentState.PAUSED):
@@ -245,10 +252,21 @@ class Mirror:
         if previous is None:
             return
         self._count(previous, -1)
-        self.devices.pop(previous.dial, None)
+        self._forget_devices(previous)
         self.agents.remove(agent_id)
         self._versions.pop(f"a:{agent_id}", None)
         self.dirty_queues.update(previous.queues)
+
+    def _forget_devices(self, agent: Agent) -> None:
+        if self.devices.get(agent.dial) == agent.id:
+            del self.devices[agent.dial]
+        for device in dial_devices(agent.dial):
+            if self._device_owners.get(device) == agent.id:
+                del self._device_owners[device]
+
+    def device_owner(self, device: str) -> str | None:
+        """The agent whose dial string rings ``device`` (``PJSIP/1001``), if any."""
+        return self._device_owners.get(device)
 
     def _count(self, agent: Agent, delta: int) -> None:
         for queue in agent.queues:
@@ -304,7 +322,9 @@ class Mirror:
         elif call.status is CallStatus.OFFERED:
             settle_by = float(fields.get("settle_by") or 0)
             if settle_by:
-                heapq.heappush(self._deadlines, Deadline(settle_by, "offer", call.id, version))
+                fence = int(fields.get("fence") or 0)
+                offer = Deadline(settle_by, "offer", call.id, version, fence)
+                heapq.heappush(self._deadlines, offer)
 
     def _next_step_at(self, call: Call) -> float:
         """When the waiting ``call`` may next move to another step or time out (0: never)."""

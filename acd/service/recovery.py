@@ -73,7 +73,7 @@ async def _end_vanished(ctx: Services, call: Call, received: float) -> None:
         await end_call(ctx, call, Outcome.FAILED, "vanished", received)
         return
     if call.status is CallStatus.OFFERED:
-        await agent_answered(ctx, AgentAnswered(call.id, ""), record.answered_at)
+        await agent_answered(ctx, AgentAnswered(call.id, "", call.agent), record.answered_at)
     talk = max(0.0, record.ended_at - record.answered_at)
     await end_call(ctx, call, Outcome.ANSWERED, "vanished", received, talk=talk)
 

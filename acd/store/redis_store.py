@@ -499,20 +499,22 @@ class Store:
         args = [call.id, agent.id, repr(now), repr(settle_by)]
         return int(await self._script(self._claim, keys, args))
 
-    async def release(self, call: Call, fence: int) -> str | None:
-        """Put an offered call back at its place; the agent it was offered to, or None."""
+    async def release(self, call: Call, fence: int, agent_id: str = "") -> str | None:
+        """Put an offered call back at its place if it is still the offer ``fence`` (to
+        ``agent_id``, when given); the agent it was offered to, or None."""
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.offers]
-        args: list[Arg] = [call.id, fence, call_score(call)]
+        args: list[Arg] = [call.id, fence, call_score(call), agent_id]
         agent_id = await self._script(self._release, keys, args)
         return str(agent_id) if agent_id else None
 
     async def connect(
-        self, call_id: str, now: float, agent_channel: str = ""
+        self, call_id: str, now: float, agent_id: str, agent_channel: str = "", fence: int = 0
     ) -> tuple[str, int] | None:
-        """Mark an offered call answered and its agent busy (if still on it); (agent id,
-        fence), or None if it was not offered."""
+        """Mark a call offered to ``agent_id`` (as the offer ``fence``, when known) answered
+        and its agent busy (if still on it); (agent id, fence), or None if the call was not
+        being offered so."""
         keys = [self.keys.call(call_id), self.keys.offers, self.keys.agent("")]
-        args = [call_id, repr(now), agent_channel]
+        args = [call_id, repr(now), agent_channel, agent_id, str(fence)]
         result = await self._script(self._connect, keys, args)
         if not result:
             return None
