@@ -7,6 +7,7 @@ SHA; reads are pipelined. Failures raise :class:`StoreUnavailable` and are count
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -45,6 +46,7 @@ from acd.store.keys import Keys
 from acd.store.round_trips import round_trip
 from acd.store.side_writes import SideWrites
 
+log = logging.getLogger("acd.store")
 T = TypeVar("T")
 # A call's history outlives the call's hash a little, for the day's reports.
 HISTORY_GRACE_SECONDS = 86_400
@@ -71,6 +73,13 @@ ChangeHook = Callable[[str, Fields], None]
 PROFILE_RETRIES = 5
 # The states in which an agent is on a call and may not be deleted, as delete_agent.lua wants.
 _ON_CALL = " ".join(sorted(s.value for s in ON_CALL))
+
+
+# The fields without which a hash is not a record (codec.py reads them unconditionally).
+_REQUIRED = {
+    "agent": ("id", "dial"),
+    "call": ("id", "channel", "queue", "priority", "arrived_at"),
+}
 
 
 def _profile_seen(fields: Fields) -> str:
@@ -306,7 +315,7 @@ class Store:
     async def get_agent(self, agent_id: str) -> Agent | None:
         """One agent, or None."""
         fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
-        return agent_from_fields(fields) if fields else None
+        return agent_from_fields(fields) if self._whole("agent", fields) else None
 
     async def get_agents(self, agent_ids: Iterable[str]) -> list[Agent]:
         """The agents that exist among ``agent_ids``, in the same order."""
@@ -317,7 +326,7 @@ class Store:
         for agent_id in ids:
             pipe.hgetall(self.keys.agent(agent_id))
         rows = cast(list[Fields], await self._run(pipe.execute()))
-        return [agent_from_fields(r) for r in rows if r]
+        return [agent_from_fields(r) for r in rows if self._whole("agent", r)]
 
     async def agent_hash(self, agent_id: str) -> Fields:
         """One agent's raw hash (with its version and timers); empty if there is none."""
@@ -326,19 +335,33 @@ class Store:
     async def agent_hashes(self) -> list[Fields]:
         """Every agent's raw hash."""
         ids = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.agents))))
-        return await self._hashes([self.keys.agent(i) for i in ids])
+        return await self._hashes("agent", [self.keys.agent(i) for i in ids])
 
     async def call_hashes(self, call_ids: Sequence[str]) -> list[Fields]:
         """The raw hashes of the calls that still exist among ``call_ids``."""
-        return await self._hashes([self.keys.call(i) for i in call_ids])
+        return await self._hashes("call", [self.keys.call(i) for i in call_ids])
 
-    async def _hashes(self, keys: Sequence[str]) -> list[Fields]:
+    async def _hashes(self, kind: str, keys: Sequence[str]) -> list[Fields]:
         if not keys:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(key)
-        return [r for r in cast(list[Fields], await self._run(pipe.execute())) if r]
+        rows = cast(list[Fields], await self._run(pipe.execute()))
+        return [r for r in rows if self._whole(kind, r)]
+
+    def _whole(self, kind: str, fields: Fields) -> bool:
+        """True if ``fields`` is a whole record; a hash without its id (what an older acd
+        could write after Redis lost its data) is skipped, counted and logged, never read."""
+        if not fields:
+            return False
+        if all(fields.get(name) for name in _REQUIRED[kind]):
+            return True
+        self.metrics.redis_partial_records.labels(kind).inc()
+        log.warning(
+            "partial record skipped", extra={"kind": kind, "fields": ",".join(sorted(fields))}
+        )
+        return False
 
     async def list_agents(self) -> list[Agent]:
         """Every agent, by id."""
@@ -404,7 +427,7 @@ class Store:
             repr(wrap_up_until) if wrap_up_until else "0",
         ]
         previous = await self._script(self._agent_state, keys, args)
-        return AgentState(previous) if previous else None
+        return AgentState(previous) if previous and previous != "missing" else None
 
     async def set_device_busy(self, agent_id: str, busy: bool) -> None:
         """Remember that the agent's phone is busy with a call acd did not give it."""
@@ -434,7 +457,7 @@ class Store:
     async def get_call(self, call_id: str) -> Call | None:
         """One call (waiting, offered, connected or recently ended), or None."""
         fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.call(call_id))))
-        return call_from_fields(fields) if fields else None
+        return call_from_fields(fields) if self._whole("call", fields) else None
 
     async def get_call_fields(self, call_id: str) -> dict[str, str]:
         """The raw hash of a call, with timestamps and fence."""
@@ -448,7 +471,7 @@ class Store:
         for call_id in call_ids:
             pipe.hgetall(self.keys.call(call_id))
         rows = cast(list[Fields], await self._run(pipe.execute()))
-        return [call_from_fields(r) for r in rows if r]
+        return [call_from_fields(r) for r in rows if self._whole("call", r)]
 
     async def waiting_calls(self, queue: str, limit: int = 0) -> list[Call]:
         """Calls waiting in ``queue``, best first (``limit`` 0 = all)."""
