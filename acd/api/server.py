@@ -72,6 +72,17 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 @web.middleware
+async def store_recovering(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """503 while Redis's lost data is being seeded again (``/health`` and ``/metrics`` still
+    answer): what the API would read or write then is not the truth yet."""
+    if request.path not in ("/health", "/metrics", OPENAPI_PATH) and not request.app[HEALTH]().get(
+        "redis_data", True
+    ):
+        return error(503, "state store is being seeded again after it lost its data")
+    return await handler(request)
+
+
+@web.middleware
 async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid token, except where configuration makes a path public."""
     auth = request.app[AUTH]
@@ -103,7 +114,9 @@ def build_app(
     event_stream: EventStream,
 ) -> web.Application:
     """The HTTP application with every route."""
-    app = web.Application(middlewares=[errors_as_json, bearer_tokens], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_as_json, bearer_tokens, store_recovering], client_max_size=MAX_BODY
+    )
     app[STORE] = store
     app[ROUTER] = router
     app[METRICS] = metrics_

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from acd.domain.model import (
     ESCALATED_PRIORITY,
@@ -136,6 +137,7 @@ class Store:
         self._save_agent = _load_script(redis, "save_agent")
         self._delete_agent = _load_script(redis, "delete_agent")
         self._delete_queue = _load_script(redis, "delete_queue")
+        self._adopt = _load_script(redis, "adopt")
         # Called with every snapshot a script returns: the process's own changes reach its
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
@@ -658,6 +660,69 @@ class Store:
         pipe.lpush(self.keys.callbacks, entry)
         pipe.ltrim(self.keys.callbacks, 0, 9_999)
         await self._run(pipe.execute())
+
+    async def adopt_with_agent(
+        self,
+        call: Call,
+        agent: Agent,
+        now: float,
+        *,
+        answered_at: float = 0.0,
+        settle_by: float = 0.0,
+        agent_channel: str = "",
+    ) -> str:
+        """Record a caller Asterisk has with ``agent`` and Redis does not know (it lost its
+        data): connected since ``answered_at`` if given, else offered until ``settle_by``; the
+        agent is put on it. The fence, or 'known', 'missing' (no such agent) or 'busy'."""
+        status = CallStatus.CONNECTED if answered_at else CallStatus.OFFERED
+        keys = [
+            self.keys.call(call.id),
+            self.keys.active_calls,
+            self.keys.agent(agent.id),
+            self.keys.fence,
+            self.keys.offers,
+            self.keys.roster,
+            self.keys.wrap_ups,
+            *self.ready_keys(agent),
+        ]
+        args: list[Arg] = [
+            call.id,
+            agent.id,
+            status.value,
+            repr(now),
+            repr(answered_at or settle_by),
+            agent_channel,
+            repr(call.arrived_at),
+            *_flat(call_to_fields(call)),
+        ]
+        return str(await self._script(self._adopt, keys, args))
+
+    # --- the site's marker and the server -----------------------------------------------------
+
+    async def mark_seeded(self, now: float) -> None:
+        """Write the marker that says this site's configuration is in Redis: a Redis that
+        comes back without it has lost its data."""
+        await self._run(self.redis.set(self.keys.seeded, repr(now)))
+
+    async def is_seeded(self) -> bool:
+        """True if the marker written at seeding is there."""
+        return bool(await self._run(self.redis.exists(self.keys.seeded)))
+
+    async def server_run_id(self) -> str:
+        """The Redis server's run id (a new one at every restart); '' if it will not say."""
+        info = await self._run(self.redis.info("server"))
+        # A cluster client answers per node: then the marker alone tells.
+        return str(info.get("run_id", "")) if isinstance(info, dict) else ""
+
+    async def persistence(self) -> dict[str, str] | None:
+        """Redis's ``appendonly`` and ``save`` settings, or None if CONFIG is refused
+        (renamed or disabled, as managed services do)."""
+        try:
+            reply = await self.redis.config_get("appendonly")
+            reply.update(await self.redis.config_get("save"))
+        except (RedisError, OSError):
+            return None
+        return {str(k): str(v) for k, v in reply.items()}
 
     async def overdue_offers(self, now: float) -> list[str]:
         """Calls offered to an agent whose offer should have settled by ``now``."""
