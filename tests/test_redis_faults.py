@@ -27,17 +27,17 @@ async def partial_records(store: Store) -> list[str]:
     found = []
     async for key in store.redis.scan_iter(match=store.keys.prefix + "*"):
         kind = key[len(store.keys.prefix) :].split(":")[0]
-        if kind in ("agent", "call") and await store.redis.type(key) == "hash":
-            if not await store.redis.hget(key, "id"):
-                found.append(key)
+        is_hash = kind in ("agent", "call") and await store.redis.type(key) == "hash"
+        if is_hash and not await store.redis.hget(key, "id"):
+            found.append(key)
     return found
 
 
 async def api_status(app: AcdApp, path: str) -> int:
     headers = {"Authorization": f"Bearer {ADMIN}"}
-    async with aiohttp.ClientSession(headers=headers) as http:
-        async with http.get(f"http://127.0.0.1:{app.http_port}{path}") as reply:
-            return reply.status
+    url = f"http://127.0.0.1:{app.http_port}{path}"
+    async with aiohttp.ClientSession(headers=headers) as http, http.get(url) as reply:
+        return reply.status
 
 
 @pytest.mark.parametrize("fault", ["killed", "paused"])
