@@ -29,6 +29,7 @@ from acd.service.seeding import DataWatch, seed_configuration, warn_if_not_persi
 from acd.service.stats import refresh_gauges
 from acd.service.webhooks import Webhooks
 from acd.store import Store
+from acd.store.connection import redis_client
 from acd.store.event_stream import EventStream
 from acd.tasks import cancel_all
 
@@ -47,7 +48,7 @@ class AcdApp:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.redis: Redis = Redis.from_url(
+        self.redis: Redis = redis_client(
             str(settings.redis.url),
             decode_responses=True,
             socket_connect_timeout=5,

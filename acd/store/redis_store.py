@@ -42,6 +42,7 @@ from acd.store.codec import (
     queue_from_json,
     queue_to_json,
 )
+from acd.store.connection import is_cluster
 from acd.store.event_stream import stream_entries
 from acd.store.keys import Keys
 from acd.store.round_trips import round_trip
@@ -710,8 +711,9 @@ class Store:
 
     async def server_run_id(self) -> str:
         """The Redis server's run id (a new one at every restart); '' if it will not say."""
+        if is_cluster(self.redis):
+            return ""  # one run id per node: the marker alone tells
         info = await self._run(self.redis.info("server"))
-        # A cluster client answers per node: then the marker alone tells.
         return str(info.get("run_id", "")) if isinstance(info, dict) else ""
 
     async def persistence(self) -> dict[str, str] | None:
