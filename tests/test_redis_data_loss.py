@@ -16,6 +16,7 @@ from acd.redis_server import RedisServer
 from acd.sim import Simulator
 from tests.conftest import acd_factory
 from tests.pbx.tiers import Pbx
+from tests.sim_client import AmiClient
 from tests.support import RecordingSink, contact_centre, log_in, sample
 
 ADMIN = "adm-1"
@@ -175,3 +176,39 @@ async def test_callers_asterisk_has_are_adopted_after_redis_lost_its_data(
         for app in apps:
             await app.stop()
         await redis.stop()
+
+
+async def test_a_caller_being_rung_when_the_data_is_lost_stays_offered_to_that_agent(
+    sim: Simulator, site: str, redis_url: str
+) -> None:
+    sim.add_phone("1001", answer_after=150, talk_for=1.0)  # 3 s of real time
+    queues = [{"name": "sales", "ring_timeout_seconds": 300, "wrap_up_seconds": 0}]
+    settings = contact_centre(redis_url, sim.port, site=site, queues=queues)
+    app = AcdApp(settings, sink=(sink := RecordingSink()))
+    await app.start()
+    try:
+        await sink.wait_for("telephony.reconciled", reconnect=False)
+        await log_in(app, "1001")
+        watcher = await AmiClient.connect(sim.port)
+        await watcher.login()
+        call = await sim.place_call(queue="sales", caller_name="Fatima", patience=3000)
+        await watcher.find(
+            lambda m: (
+                m.event == "DialBegin" and (m.get("DestChannel") or "").startswith("PJSIP/1001")
+            ),
+            10,
+        )
+        await watcher.close()
+        await app.store.flush_site()
+        await sink.wait_for("telephony.reconciled", reconnect=True, timeout=5)
+        offered = await app.store.get_call(call.uniqueid)
+        assert offered is not None and offered.status is CallStatus.OFFERED
+        assert offered.agent == "1001"
+        anna = await app.store.get_agent("1001")
+        assert anna is not None and anna.state is AgentState.RINGING
+        assert await call.answered(timeout=10) == "1001"
+        await sink.wait_for("call.answered", call=call.uniqueid)
+        ended = await sink.wait_for("call.ended", call=call.uniqueid, timeout=10)
+        assert ended["agent"] == "1001"
+    finally:
+        await app.stop()
