@@ -79,7 +79,7 @@ class AcdApp:
         # Asterisk has are adopted: looked for every second, and whenever the view is read
         # again because the change feed broke.
         self.data_watch = DataWatch(self.store, self.metrics, self._recover_lost_data)
-        self.router.mirror.before_reload = self.data_watch.check_quietly
+        self.router.mirror.before_reload = self.data_watch.poke
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False

@@ -4,6 +4,8 @@ waiting and those with an agent as connected; the API answers 503 meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +15,7 @@ from acd.api.auth import token_hash
 from acd.app import AcdApp
 from acd.domain.model import AgentState, CallStatus
 from acd.redis_server import RedisServer
+from acd.service import seeding
 from acd.sim import Simulator
 from tests.conftest import acd_factory
 from tests.pbx.tiers import Pbx
@@ -212,3 +215,46 @@ async def test_a_caller_being_rung_when_the_data_is_lost_stays_offered_to_that_a
         assert ended["agent"] == "1001"
     finally:
         await app.stop()
+
+
+class _LogSeen(logging.Handler):
+    """Sets ``seen`` when a record with ``text`` is logged."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+async def test_the_broken_change_feed_alone_finds_the_lost_data(
+    sim: Simulator, site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the once-a-second check out of the way, the follower that lost the change feed
+    is what has the data checked (and recovered) once Redis is back."""
+    monkeypatch.setattr(seeding, "CHECK_SECONDS", 3600.0)
+    redis = RedisServer(tmp_path / "redis", persistent=False)
+    await redis.start()
+    app = AcdApp(contact_centre(redis.url, sim.port, site=site), sink=(sink := RecordingSink()))
+    broken = _LogSeen("change feed unreadable")
+    logging.getLogger("acd.mirror").addHandler(broken)
+    try:
+        await app.start()
+        await sink.wait_for("telephony.reconciled", reconnect=False)
+        waiting = await sim.place_call(queue="sales", caller_name="Дарья", patience=3000)
+        await sink.wait_for("call.offered", call=waiting.uniqueid)
+        await redis.kill()
+        async with asyncio.timeout(10):
+            await broken.seen.wait()
+        await redis.start()
+        await sink.wait_for("telephony.reconciled", reconnect=True, timeout=10)
+        assert sample(app, "acd_redis_data_lost_total") == 1
+        adopted = await app.store.get_call(waiting.uniqueid)
+        assert adopted is not None and adopted.status is CallStatus.WAITING
+    finally:
+        logging.getLogger("acd.mirror").removeHandler(broken)
+        await app.stop()
+        await redis.stop()

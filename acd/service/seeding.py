@@ -11,6 +11,7 @@ adopted; while that runs, the API answers 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -78,6 +79,7 @@ class DataWatch:
         self.run_id = ""
         self.recovering = False  # the API answers 503 meanwhile
         self._lock = asyncio.Lock()
+        self._poked = asyncio.Event()
 
     async def started(self) -> None:
         """Remember the server seen at start (after seeding)."""
@@ -107,17 +109,24 @@ class DataWatch:
             return True
 
     async def check_quietly(self) -> None:
-        """:meth:`check`, with Redis being away logged rather than raised."""
+        """:meth:`check`, never raising: Redis being away is logged, any other failure
+        logged with its traceback (the next check tries again)."""
         try:
             await self.check()
         except StoreUnavailable as exc:
             log.debug("data check skipped: redis unavailable", extra={"error": str(exc)})
+        except Exception:
+            log.exception("data check failed")
+
+    def poke(self) -> None:
+        """Check now (the change feed broke: Redis went away and may be back empty), in
+        :meth:`run`'s task, so that whoever pokes is never held up by a recovery."""
+        self._poked.set()
 
     async def run(self, stopping: Callable[[], bool]) -> None:
-        """Check every :data:`CHECK_SECONDS` until ``stopping()``."""
+        """Check every :data:`CHECK_SECONDS`, and when poked, until ``stopping()``."""
         while not stopping():
-            await asyncio.sleep(CHECK_SECONDS)
-            try:
-                await self.check_quietly()
-            except Exception:
-                log.exception("data check failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), CHECK_SECONDS)
+            self._poked.clear()
+            await self.check_quietly()
