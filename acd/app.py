@@ -129,16 +129,13 @@ class AcdApp:
         await seed_configuration(self.store, self.settings.queues, self.settings.agents)
 
     async def _recover_lost_data(self) -> None:
-        """Redis lost the site's data: in the worker, in order with events, seed the
-        configuration again, read the view again and adopt the callers Asterisk has; the
-        marker last, so that a recovery cut short is done again."""
-
-        async def recover() -> None:
-            await self.seed_configuration()
-            await self.router.recover_lost_data()
-            await self.store.mark_seeded(time.time())
-
-        await self.router.call(recover)
+        """Redis lost the site's data: seed the configuration again and write the marker at
+        once (a caller who arrives meanwhile waits for its queue, held by the worker, rather
+        than being sent to the fallback for an unknown queue); then, in the worker, in order
+        with events, read the view again and adopt the callers Asterisk has."""
+        await self.seed_configuration()
+        await self.store.mark_seeded(time.time())
+        await self.router.call(self.router.recover_lost_data)
 
     async def _start_http(self) -> None:
         app = build_app(

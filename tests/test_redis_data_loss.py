@@ -258,3 +258,31 @@ async def test_the_broken_change_feed_alone_finds_the_lost_data(
         logging.getLogger("acd.mirror").removeHandler(broken)
         await app.stop()
         await redis.stop()
+
+
+async def test_a_caller_arriving_before_the_loss_is_noticed_waits_for_the_queue_to_return(
+    sim: Simulator, site: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the loss and its recovery the view may have been read again without the
+    queue: the caller is held, not sent to the fallback as one for an unknown queue."""
+    monkeypatch.setattr(seeding, "CHECK_SECONDS", 3600.0)
+    sim.add_phone("1001", answer_after=0.5, talk_for=1.0)
+    app = AcdApp(contact_centre(redis_url, sim.port, site=site), sink=(sink := RecordingSink()))
+    held = _LogSeen("holding the event")
+    logging.getLogger("acd.router").addHandler(held)
+    try:
+        await app.start()
+        await sink.wait_for("telephony.reconciled", reconnect=False)
+        await app.store.flush_site()
+        await app.router.call(app.router.mirror.load)  # the view, read again: nothing
+        call = await sim.place_call(queue="sales", caller_name="Ольга", patience=3000)
+        async with asyncio.timeout(10):
+            await held.seen.wait()
+        app.data_watch.poke()
+        await sink.wait_for("call.offered", call=call.uniqueid, timeout=10)
+        await log_in(app, "1001")
+        assert await call.answered(timeout=10) == "1001"
+        assert not sink.find("call.failed")
+    finally:
+        logging.getLogger("acd.router").removeHandler(held)
+        await app.stop()

@@ -29,7 +29,7 @@ from acd.domain.model import (
     Role,
 )
 from acd.domain.state_machine import ON_CALL, TRANSITIONS
-from acd.errors import Conflict, NotFound
+from acd.errors import Conflict, NotFound, StoreUnavailable
 from acd.metrics import Metrics
 from acd.store.codec import (
     agent_from_fields,
@@ -708,6 +708,12 @@ class Store:
     async def is_seeded(self) -> bool:
         """True if the marker written at seeding is there."""
         return bool(await self._run(self.redis.exists(self.keys.seeded)))
+
+    async def require_seeded(self) -> None:
+        """:class:`StoreUnavailable` unless the marker is there: Redis lost the site's data
+        and what it lacks now (a queue) may be back once the configuration is seeded."""
+        if not await self.is_seeded():
+            raise StoreUnavailable("redis lost this site's data: not seeded again yet")
 
     async def server_run_id(self) -> str:
         """The Redis server's run id (a new one at every restart); '' if it will not say."""
