@@ -5,7 +5,8 @@ A marker key (``acd:{site}:seeded``) is written once the configuration is in; a 
 answers without it has lost the site's data. The server's run id (a new one at every
 restart) is watched too, so that a restart that kept the data is logged. After a loss the
 configuration is seeded again, the view read again and the callers Asterisk still has are
-adopted; while that runs, the API answers 503.
+adopted; while that runs, the API answers 503. Looked for every second, and at once when the
+change feed breaks (:meth:`DataWatch.poke`).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ async def warn_if_not_persistent(store: Store) -> bool:
 
 class DataWatch:
     """Notices that Redis lost the site's data and has it recovered: ``recover`` seeds the
-    configuration again, reads the view again and adopts the callers Asterisk has (the
-    caller runs it in the worker, in order with events)."""
+    configuration again and writes the marker, then reads the view again and adopts the
+    callers Asterisk has (that part in the worker, in order with events)."""
 
     def __init__(
         self, store: Store, metrics: Metrics, recover: Callable[[], Awaitable[None]]
