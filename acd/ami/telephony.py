@@ -118,6 +118,8 @@ class AsteriskTelephony:
                     bridge=message.get("BridgeId", ""),
                     waiting=message.get("Context") == contexts.INBOUND
                     and message.get("Application") == "MusicOnHold",
+                    with_agent=message.get("Context") == contexts.CONNECT
+                    and message.get("Application") == "Dial",
                 )
         return channels
 

@@ -143,6 +143,7 @@ class LiveChannel:
     seconds: float = 0.0
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
     waiting: bool = False  # a caller on hold in acd's queueing dialplan
+    with_agent: bool = False  # a caller acd's dialplan is dialling an agent for (or talking)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,9 @@ class Mirror:
         self.loaded = asyncio.Event()
         self.agent_counts: Counter[tuple[str, str]] = Counter()  # (queue, state) -> agents
         self.team_counts: Counter[tuple[str, str]] = Counter()  # (team, state) -> agents
+        # Called before the view is read again because the feed broke (Redis went away, or
+        # the feed was trimmed past this follower): Redis may have lost its data.
+        self.before_reload: Callable[[], None] | None = None
         store.on_change = self._own_change
 
     # --- loading ------------------------------------------------------------------------------
@@ -146,6 +149,7 @@ class Mirror:
                 position = self._position
                 rows = await self.store.read_changes(position, FOLLOW_BATCH, FOLLOW_BLOCK_MS)
                 if len(rows) == FOLLOW_BATCH and await self._missed(position):
+                    self._before_reload()
                     await self.load()
                     continue
                 for entry_id, (kind, fields) in rows:
@@ -167,8 +171,13 @@ class Mirror:
         return _id(first) > _id(position)
 
     async def _reload_quietly(self) -> None:
+        self._before_reload()
         with contextlib.suppress(StoreUnavailable):
             await self.load()
+
+    def _before_reload(self) -> None:
+        if self.before_reload is not None:
+            self.before_reload()
 
     async def _apply_entry(self, kind: str, fields: Fields) -> None:
         if kind == "a":
