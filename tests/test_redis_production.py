@@ -163,7 +163,7 @@ async def test_sentinel_failover_under_load_loses_no_call_and_refuses_stale_fenc
         assert await fenced.release(offered, old_fence) is None
         stored = await fenced.get_call("f1")
         assert stored is not None and (stored.status.value, stored.agent) == ("offered", "9002")
-        assert await fenced.connect("f1", NOW + 1) == ("9002", new_fence)
+        assert await fenced.connect("f1", NOW + 1, "9002", fence=new_fence) == ("9002", new_fence)
     finally:
         await app.stop()
         await sentinels.stop()

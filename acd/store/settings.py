@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from redis.asyncio.connection import parse_url
 
