@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from panoramisk.message import Message
 
 from acd.ami.protocol import AcdAmiProtocol
 from acd.ami.settings import AmiSettings
-from acd.errors import AmiAuthError, AmiError
+from acd.errors import AmiAuthError, AmiError, AmiNotDone, NoSuchChannel
 from acd.metrics import Metrics
 
 log = logging.getLogger("acd.ami")
@@ -24,6 +25,11 @@ log = logging.getLogger("acd.ami")
 ActionValue = str | Sequence[str]
 EventHandler = Callable[[Message], None]
 ConnectedHandler = Callable[[bool], Awaitable[None]]
+
+
+# What Asterisk answers an action naming a channel it does not have (manager.c: Setvar,
+# Getvar, Hangup say "No such channel"; Redirect "Channel does not exist: <name>").
+_NO_CHANNEL = re.compile(r"^(No such channel|Channel does not exist)", re.IGNORECASE)
 
 
 def check_header_value(name: str, value: str) -> None:
@@ -107,7 +113,7 @@ class AmiConnection:
         """
         protocol = self._protocol
         if protocol is None or (not self.connected and fields.get("Action") != "Login"):
-            raise AmiError("not connected to Asterisk")
+            raise AmiNotDone("not connected to Asterisk")
         for name, value in fields.items():
             for item in [value] if isinstance(value, str) else value:
                 check_header_value(name, item)
@@ -125,7 +131,10 @@ class AmiConnection:
             raise AmiError(f"{fields.get('Action')}: no response from Asterisk") from None
         first = response[0] if isinstance(response, list) else response
         if first.get("Response") == "Error":
-            raise AmiError(f"{fields.get('Action')}: {first.get('Message', 'error')}")
+            text = f"{fields.get('Action')}: {first.get('Message', 'error')}"
+            if _NO_CHANNEL.search(str(first.get("Message", ""))):
+                raise NoSuchChannel(text)
+            raise AmiNotDone(text)
         return response
 
     async def send_list(

@@ -137,6 +137,7 @@ class LiveChannel:
     seconds: float = 0.0
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
     waiting: bool = False  # a caller on hold in acd's queueing dialplan
+    context: str = ""  # the dialplan context it is in
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
 from acd.domain.routing import choose_agent_for_call
 from acd.domain.strategies import is_available
-from acd.errors import AmiError, InvalidInput
+from acd.errors import AmiError, AmiNotDone, InvalidInput, NoSuchChannel
 from acd.service.mirror import Mirror
 from acd.service.ports import Telephony
 from acd.service.recorder import Recorder
@@ -43,6 +43,9 @@ class Routing:
         self.settings = settings
         self.clock = clock
         self.claims_lost = 0
+        # Calls whose caller Asterisk said it does not have: never offered again; the next
+        # tick ends them as failed (after any Hangup already on its way has been handled).
+        self.missing: set[str] = set()
         self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:
@@ -122,7 +125,11 @@ class Routing:
         return False
 
     async def offer(self, call: Call, agent: Agent, queue: Queue, received: float) -> bool:
-        """Claim the pair in Redis, then ring the agent. False if the claim was lost."""
+        """Claim the pair in Redis, then ring the agent. False if the claim was lost, or if
+        nothing can ring now (Asterisk unreachable: the reconciliation after reconnecting
+        routes again)."""
+        if not self.telephony.connected or call.id in self.missing:
+            return False
         now = self.clock()
         settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
         fence = await self.store.claim(call, agent, now, settle_by)
@@ -135,19 +142,36 @@ class Routing:
             return False
         try:
             await self.telephony.ring_agent(call, agent, queue.ring_timeout_seconds)
-        except (AmiError, InvalidInput) as exc:
-            # The caller may have hung up, or Asterisk is unreachable: undo the claim. If the
-            # caller is gone, their Hangup ends the call.
+        except (AmiNotDone, InvalidInput) as exc:
+            # The caller was not moved: undo the claim, the call waits at its place.
             log.warning(
                 "offer failed", extra={"call": call.id, "agent": agent.id, "error": str(exc)}
             )
-            await self.store.release(call, fence)
-            await self.store.set_agent_state(
-                agent, AgentState.READY, self.clock(), expected_call=call.id
-            )
+            await self.undo_offer(call, agent, fence)
+            if isinstance(exc, NoSuchChannel):
+                # Asterisk has no such caller (gone, or an ACDEnqueue for a channel it never
+                # had): never offered again; ended once, as failed, unless its Hangup comes.
+                self.missing.add(call.id)
             return True
+        except AmiError as exc:
+            # Unknown whether Asterisk moved the caller (the connection went mid-action):
+            # the offer stands; the call's events, the reconciliation after reconnecting or
+            # the offer's settle-by time tell what came of it. Undoing it could ring a second
+            # agent for a caller who is already talking to this one.
+            log.warning(
+                "offer sent, outcome unknown",
+                extra={"call": call.id, "agent": agent.id, "error": str(exc)},
+            )
         self.recorder.offered_to_agent(call, agent, fence, time.perf_counter() - received)
         return True
+
+    async def undo_offer(self, call: Call, agent: Agent, fence: int) -> None:
+        """Put an offer that never rang back: the call at its place, the agent ready (not
+        paused for no-answer: the phone never rang)."""
+        await self.store.release(call, fence)
+        await self.store.set_agent_state(
+            agent, AgentState.READY, self.clock(), expected_call=call.id
+        )
 
     async def route_waiting(self, received: float, queues: set[str] | None = None) -> None:
         """Try waiting calls against available agents where both exist (a safety net: the
@@ -158,6 +182,8 @@ class Routing:
             if queue is None or not self._anyone_available(queue):
                 continue
             for call in mirror.waiting_in(name):
+                if call.id in self.missing:
+                    continue
                 routed = await self.route_call(call, queue, received)
                 if not routed and not call.escalated_by:
                     break  # nobody ready for this call; later calls rarely fare better

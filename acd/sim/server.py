@@ -23,6 +23,7 @@ from acd.sim.eventfilters import EventFilters, load_user_filters
 from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
+from acd.sim.protocol import ActionMessage
 from acd.sim.session import AmiSession
 from acd.sim.wiretap import WireTap
 
@@ -91,6 +92,8 @@ class Simulator:
         self._sessions: set[AmiSession] = set()
         self._session_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
+        # Actions that reset the connections instead of being carried out (faults).
+        self.action_faults: list[tuple[dict[str, str], asyncio.Future[None]]] = []
 
     @property
     def time_scale(self) -> float:
@@ -292,6 +295,31 @@ class Simulator:
         """Write raw bytes to every session (malformed frames)."""
         for session in list(self._sessions):
             session.write(data)
+
+    def reset_at_action(self, action: str, **headers: str) -> asyncio.Future[None]:
+        """Fault: the next action ``action`` whose headers are these is not carried out:
+        every AMI connection resets as it arrives (Asterisk lost mid-action). The future is
+        done once that happened."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        wanted = {"Action": action, **headers}
+        self.action_faults.append((wanted, done))
+        return done
+
+    def abort_sessions(self) -> None:
+        """Reset every AMI connection now (their read loops then end by themselves)."""
+        for session in list(self._sessions):
+            session.close(abort=True)
+
+    def take_action_fault(self, message: ActionMessage) -> bool:
+        """True if ``message`` is the action a fault waits for (that fault is then used)."""
+        for fault in self.action_faults:
+            wanted, done = fault
+            if all(message.get(k).lower() == v.lower() for k, v in wanted.items()):
+                self.action_faults.remove(fault)
+                if not done.done():
+                    done.set_result(None)
+                return True
+        return False
 
     def slow_consumer(self, seconds: float) -> None:
         """Stop writing to every session for ``seconds`` of real time, then catch up."""

@@ -37,6 +37,12 @@ class SessionHost(Protocol):
     def forget(self, session: AmiSession) -> None:
         """The session is closed."""
 
+    def take_action_fault(self, message: ActionMessage) -> bool:
+        """True if ``message`` must reset the connections instead of being carried out."""
+
+    def abort_sessions(self) -> None:
+        """Reset every AMI connection now."""
+
 
 def _address(info: object) -> str:
     """``IPV4/TCP/127.0.0.1/5038``, as security events show addresses."""
@@ -79,6 +85,9 @@ class AmiSession:
                     break
                 for tap in self.host.taps:
                     tap.action_received(message)
+                if self.host.take_action_fault(message):
+                    self.host.abort_sessions()  # the action is never carried out
+                    break
                 self._busy = True
                 try:
                     keep_open = await dispatch(self, message)
