@@ -7,9 +7,11 @@ import asyncio
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from acd import contexts
+from acd.api.auth import token_hash
 from acd.app import AcdApp
 from acd.domain.model import AgentState, CallStatus
 from acd.errors import AmiError
@@ -320,3 +322,56 @@ async def test_enqueue_for_a_channel_asterisk_does_not_have_fails_once_not_every
     assert counter.actions.count("Redirect") == 1, counter.actions
     anna = await app.store.get_agent("1001")
     assert anna is not None and anna.state is not AgentState.PAUSED
+
+
+class _EventWatch:
+    """Done once the simulator has written an event of this name to acd."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen = asyncio.get_running_loop().create_future()
+
+    def event_sent(self, event: AmiEvent) -> None:
+        if event.name == self.name and not self.seen.done():
+            self.seen.set_result(None)
+
+    def action_received(self, message: ActionMessage) -> None:
+        pass
+
+
+async def test_api_writes_answer_503_at_once_while_events_wait_for_redis(
+    sim: Simulator, site: str, tmp_path: Path
+) -> None:
+    """Issue 12 item 6: a state change queued behind an event the worker held for Redis
+    waited as long as Redis was away (~5 s seen); now 503 with Retry-After, at once."""
+    redis = RedisServer(tmp_path / "redis", persistent=True)
+    await redis.start()
+    token = "sup-token"
+    http = {"tokens": [{"name": "sup", "role": "supervisor", "sha256": token_hash(token)}]}
+    settings = contact_centre(redis.url, sim.port, site=site, http=http)
+    app = AcdApp(settings, sink=(sink := RecordingSink()))
+    await app.start()
+    url = f"http://127.0.0.1:{app.http_port}/api/v1/agents/1001/state"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        await sink.wait_for("telephony.reconciled")
+        await redis.kill()
+        watch = _EventWatch("UserEvent")
+        sim.taps.append(watch)
+        call = await sim.place_call(queue="sales", caller_name="Lotte", patience=None)
+        await asyncio.wait_for(watch.seen, 10)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):  # queued behind the held event, then refused while it is held
+                async with (
+                    asyncio.timeout(1.0),
+                    session.post(url, json={"state": "ready"}, headers=headers) as response,
+                ):
+                    assert response.status == 503, await response.text()
+                    assert response.headers["Retry-After"] == "2"
+            await redis.start()
+            await sink.wait_for("call.offered", call=call.uniqueid, timeout=20)
+            async with session.post(url, json={"state": "ready"}, headers=headers) as response:
+                assert response.status == 200, await response.text()
+    finally:
+        await app.stop()
+        await redis.stop()

@@ -25,7 +25,7 @@ class Tick:
     """Housekeeping: whatever deadline has come."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Command:
     """Work submitted by the API, run in the worker; its result comes back on ``done``."""
 
@@ -73,6 +73,10 @@ class Worker:
         self._idle = asyncio.Event()
         self._flush_timer: asyncio.TimerHandle | None = None
         self.pending_writes: Callable[[], int] = lambda: 0
+        # True while a telephony event waits for Redis: commands are refused at once (the
+        # API answers 503) instead of queueing behind it for as long as Redis is away.
+        self.holding = False
+        self._commands: set[Command] = set()
 
     def submit(self, work: object) -> None:
         """Queue an event or command; called from the AMI callback, never blocks."""
@@ -81,9 +85,15 @@ class Worker:
 
     async def call(self, run: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``run`` inside the worker, in order with events, and return its result."""
+        if self.holding:
+            raise StoreUnavailable("redis unavailable: telephony events are held until it is back")
         command = Command(run)
+        self._commands.add(command)
         self.submit(command)
-        return await command.done
+        try:
+            return await command.done
+        finally:
+            self._commands.discard(command)
 
     def stop(self) -> None:
         """Ask the worker to finish after the items already queued."""
@@ -161,6 +171,7 @@ class Worker:
         while True:
             try:
                 await self._handle(work, received)
+                self.holding = False
                 return
             except StoreUnavailable as exc:
                 if isinstance(work, Command | Tick):
@@ -169,11 +180,21 @@ class Worker:
                     "redis unavailable, holding the event",
                     extra={"event": type(work).__name__, "error": str(exc), "retry_in": delay},
                 )
+                self._hold(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    def _hold(self, exc: StoreUnavailable) -> None:
+        """Start holding: the commands already queued fail now rather than wait."""
+        self.holding = True
+        for command in self._commands:
+            if not command.done.done():
+                command.done.set_exception(StoreUnavailable(str(exc)))
+
     async def _handle(self, work: object, received: float) -> None:
         if isinstance(work, Command):
+            if work.done.done():
+                return  # refused while Redis was away: its caller has had its answer
             result = await work.run()
             # What a command recorded is written before its caller hears back: an API
             # client reads its own writes (the call's history, the stream).
