@@ -93,7 +93,7 @@ async def send_out(ctx: Services, call: Call, reason: str, context: str = "") ->
     not have (the connection went mid-action): then the reconciliation after reconnecting
     sees where the caller is, ends the call if it reached the fallback and tries again if
     it is still on hold."""
-    if not ctx.telephony.connected:
+    if not ctx.telephony.connected or ctx.routing.draining:
         return False
     try:
         await ctx.telephony.send_to_fallback(call, reason, context)

@@ -92,6 +92,11 @@ class Router:
         self.idle = self.worker.idle
         self.stop = self.worker.stop
 
+    def drain(self) -> None:
+        """Stop making decisions, finish what is queued, then stop the worker."""
+        self.services.routing.draining = True
+        self.worker.stop()
+
     @property
     def handled(self) -> int:
         return self.worker.handled

@@ -46,6 +46,8 @@ class Routing:
         # Calls whose caller Asterisk said it does not have: never offered again; the next
         # tick ends them as failed (after any Hangup already on its way has been handled).
         self.missing: set[str] = set()
+        # Set while acd stops: no one is rung or sent out any more (callers stay on hold).
+        self.draining = False
         self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:
@@ -128,7 +130,7 @@ class Routing:
         """Claim the pair in Redis, then ring the agent. False if the claim was lost, or if
         nothing can ring now (Asterisk unreachable: the reconciliation after reconnecting
         routes again)."""
-        if not self.telephony.connected or call.id in self.missing:
+        if not self.telephony.connected or self.draining or call.id in self.missing:
             return False
         now = self.clock()
         settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
