@@ -74,6 +74,7 @@ class AcdApp:
         self.daily_stats = DailyStats.from_store(self.store, settings.routing)
         sinks: EventSink = Fanout(self.event_log, self.daily_stats, *extra)
         self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sinks)
+        self.router.worker.on_backlog = self.ami.pause_reading
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False

@@ -68,6 +68,8 @@ class AmiConnection:
         self.awaiting_actions: deque[Action] = deque()
         self.forgetable_actions = ("ping", "login")
         self.auth_failures = 0
+        self._backpressure = False  # the worker is behind: read only to get responses
+        self._in_flight = 0  # actions awaiting their response
 
     @property
     def connected(self) -> bool:
@@ -122,6 +124,8 @@ class AmiConnection:
         # its default, False, would cut CoreShowChannels short at its first message.
         future = protocol.send(action, as_list=False if single else None)
         future.add_done_callback(_retrieve_exception)
+        self._in_flight += 1
+        self._apply_reading()
         try:
             response = await asyncio.wait_for(
                 asyncio.shield(future), timeout or self.settings.action_timeout
@@ -129,6 +133,9 @@ class AmiConnection:
         except TimeoutError:
             protocol.responses.pop(action.id, None)
             raise AmiError(f"{fields.get('Action')}: no response from Asterisk") from None
+        finally:
+            self._in_flight -= 1
+            self._apply_reading()
         first = response[0] if isinstance(response, list) else response
         if first.get("Response") == "Error":
             text = f"{fields.get('Action')}: {first.get('Message', 'error')}"
@@ -144,6 +151,24 @@ class AmiConnection:
         with one message (an empty list, or an error-free single reply)."""
         reply = await self.send(fields, timeout)
         return reply if isinstance(reply, list) else [reply]
+
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (or resume) reading from Asterisk: backpressure while acd is behind. Its
+        events wait in the socket buffers, in order; none is dropped here. An action's
+        response comes in the same stream, after the events sent before it: while one is
+        awaited, reading goes on (what it lets in is what Asterisk sent meanwhile)."""
+        self._backpressure = paused
+        self._apply_reading()
+
+    def _apply_reading(self) -> None:
+        transport = self._protocol.transport if self._protocol is not None else None
+        if transport is None or transport.is_closing():
+            return
+        if self._backpressure and not self._in_flight:
+            if transport.is_reading():
+                transport.pause_reading()
+        elif not transport.is_reading():
+            transport.resume_reading()
 
     # --- the protocol calls these (panoramisk's factory interface) ------------------------------
 

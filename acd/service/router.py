@@ -83,6 +83,7 @@ class Router:
             recorder.flush,
             lambda: recorder.pending() >= FLUSH_AT,
             settings.side_writes_seconds,
+            settings.worker_queue_limit,
         )
         self.worker.pending_writes = recorder.pending
         self._follower: asyncio.Task[None] | None = None

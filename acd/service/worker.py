@@ -60,6 +60,7 @@ class Worker:
         flush: Callable[[], Awaitable[None]],
         flush_due: Callable[[], bool],
         flush_delay: float = 0.0,
+        limit: int = 10_000,
     ) -> None:
         self._handlers = handlers
         self._metrics = metrics
@@ -77,11 +78,24 @@ class Worker:
         # API answers 503) instead of queueing behind it for as long as Redis is away.
         self.holding = False
         self._commands: set[Command] = set()
+        # Backpressure: past ``limit`` waiting items ``on_backlog(True)`` asks the source of
+        # events to stop reading (AMI: Asterisk's events wait in the socket, none is
+        # dropped), and ``on_backlog(False)`` at half of it to read again.
+        self._limit = limit
+        self._backlogged = False
+        self.on_backlog: Callable[[bool], None] = lambda _full: None
+        metrics.worker_queue_depth.set_function(self._work.qsize)
 
     def submit(self, work: object) -> None:
         """Queue an event or command; called from the AMI callback, never blocks."""
         self._idle.clear()
         self._work.put_nowait((work, time.perf_counter()))
+        depth = self._work.qsize()
+        if depth >= self._limit and not self._backlogged:
+            self._backlogged = True
+            self._metrics.ami_reads_paused.inc()
+            log.warning("router behind, AMI reads paused", extra={"pending": depth})
+            self.on_backlog(True)
 
     async def call(self, run: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``run`` inside the worker, in order with events, and return its result."""
@@ -112,6 +126,10 @@ class Worker:
         while True:
             await self._between_items()
             work, received = await self._work.get()
+            if self._backlogged and self._work.qsize() <= self._limit // 2:
+                self._backlogged = False
+                log.info("router caught up, AMI reads resumed")
+                self.on_backlog(False)
             if isinstance(work, Stop):
                 if self._flush_timer is not None:
                     self._flush_timer.cancel()
@@ -121,6 +139,8 @@ class Worker:
                 self._flush_timer = None
                 await self._flush_quietly()
                 continue
+            if not isinstance(work, Command | Tick):
+                self._metrics.event_age_seconds.observe(time.perf_counter() - received)
             try:
                 await self._handle_until_stored(work, received)
             except Exception as exc:
