@@ -13,7 +13,7 @@ import pytest
 from acd import contexts
 from acd.api.auth import token_hash
 from acd.app import AcdApp
-from acd.domain.model import AgentState, CallStatus
+from acd.domain.model import AgentState, CallStatus, Outcome
 from acd.errors import AmiError
 from acd.redis_server import RedisServer
 from acd.service import call_actions
@@ -375,3 +375,46 @@ async def test_api_writes_answer_503_at_once_while_events_wait_for_redis(
     finally:
         await app.stop()
         await redis.stop()
+
+
+async def test_ring_whose_answer_is_lost_with_the_connection_stands_and_is_answered(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """Issue 12 item 5: the Redirect that rings the agent is carried out, its response lost
+    as the AMI connection resets. The offer was undone: the caller, talking to the agent,
+    was offered again (to a second agent) and ended abandoned. Now the offer stands."""
+    sim.add_phone("1001", answer_after=2.0, talk_for=3.0)
+    sim.add_phone("1002", answer_after=0.2, talk_for=3.0)
+    app, sink = await make_acd()
+    await log_in(app, "1001")
+    reset = sim.reset_at_action("Redirect", carried_out=True, Context=contexts.CONNECT)
+    call = await sim.place_call(queue="sales", caller_name="Maëlle", patience=None)
+    await asyncio.wait_for(reset, 10)
+    await sink.wait_for("telephony.reconciled", reconnect=True)
+    await log_in(app, "1002")  # ready for a second offer, which must not come
+    assert await call.answered(timeout=10) == "1001"
+    assert await call.ended(timeout=10) == "completed"
+    await sink.wait_for("call.ended", call=call.uniqueid)
+    fields = await app.store.get_call_fields(call.uniqueid)
+    assert fields["outcome"] == Outcome.ANSWERED.value
+    assert sim.phone("1002").calls_rung == 0
+    assert sample(app, "acd_calls_answered_total", queue="sales") == 1
+
+
+async def test_ring_lost_with_the_connection_is_offered_again_and_the_agent_not_paused(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """The Redirect never reached Asterisk (the connection reset as it was sent): the offer
+    stands until the reconciliation finds the caller still on hold, then goes back in line
+    and the agent, whose phone never rang, is rung again (not paused for no-answer)."""
+    sim.add_phone("1001", answer_after=0.2, talk_for=0.5)
+    app, sink = await make_acd()
+    await log_in(app, "1001")
+    reset = sim.reset_at_action("Redirect", Context=contexts.CONNECT)
+    call = await sim.place_call(queue="sales", caller_name="Ингрид", patience=None)
+    await asyncio.wait_for(reset, 10)
+    assert await call.answered(timeout=10) == "1001"
+    assert await call.ended(timeout=10) == "completed"
+    assert not sink.find("agent.missed", agent="1001")
+    anna = await app.store.get_agent("1001")
+    assert anna is not None and anna.state is not AgentState.PAUSED

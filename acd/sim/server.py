@@ -93,7 +93,7 @@ class Simulator:
         self._session_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
         # Actions that reset the connections instead of being carried out (faults).
-        self.action_faults: list[tuple[dict[str, str], asyncio.Future[None]]] = []
+        self.action_faults: list[tuple[dict[str, str], bool, asyncio.Future[None]]] = []
 
     @property
     def time_scale(self) -> float:
@@ -296,13 +296,15 @@ class Simulator:
         for session in list(self._sessions):
             session.write(data)
 
-    def reset_at_action(self, action: str, **headers: str) -> asyncio.Future[None]:
-        """Fault: the next action ``action`` whose headers are these is not carried out:
-        every AMI connection resets as it arrives (Asterisk lost mid-action). The future is
-        done once that happened."""
+    def reset_at_action(
+        self, action: str, *, carried_out: bool = False, **headers: str
+    ) -> asyncio.Future[None]:
+        """Fault: at the next action ``action`` whose headers are these, every AMI connection
+        resets (Asterisk lost mid-action): before it is carried out, or (``carried_out``)
+        after, its response never sent. The future is done once that happened."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         wanted = {"Action": action, **headers}
-        self.action_faults.append((wanted, done))
+        self.action_faults.append((wanted, carried_out, done))
         return done
 
     def abort_sessions(self) -> None:
@@ -310,16 +312,17 @@ class Simulator:
         for session in list(self._sessions):
             session.close(abort=True)
 
-    def take_action_fault(self, message: ActionMessage) -> bool:
-        """True if ``message`` is the action a fault waits for (that fault is then used)."""
+    def take_action_fault(self, message: ActionMessage) -> bool | None:
+        """None if no fault waits for ``message``; else whether the action is carried out
+        before the connections reset (that fault is then used)."""
         for fault in self.action_faults:
-            wanted, done = fault
+            wanted, carried_out, done = fault
             if all(message.get(k).lower() == v.lower() for k, v in wanted.items()):
                 self.action_faults.remove(fault)
                 if not done.done():
                     done.set_result(None)
-                return True
-        return False
+                return carried_out
+        return None
 
     def slow_consumer(self, seconds: float) -> None:
         """Stop writing to every session for ``seconds`` of real time, then catch up."""

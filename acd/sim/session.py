@@ -37,8 +37,8 @@ class SessionHost(Protocol):
     def forget(self, session: AmiSession) -> None:
         """The session is closed."""
 
-    def take_action_fault(self, message: ActionMessage) -> bool:
-        """True if ``message`` must reset the connections instead of being carried out."""
+    def take_action_fault(self, message: ActionMessage) -> bool | None:
+        """None, or whether ``message`` is carried out before the connections reset."""
 
     def abort_sessions(self) -> None:
         """Reset every AMI connection now."""
@@ -85,8 +85,12 @@ class AmiSession:
                     break
                 for tap in self.host.taps:
                     tap.action_received(message)
-                if self.host.take_action_fault(message):
-                    self.host.abort_sessions()  # the action is never carried out
+                fault = self.host.take_action_fault(message)
+                if fault is not None:
+                    if fault:  # carried out, its response lost with the connection
+                        self._held = []
+                        await dispatch(self, message)
+                    self.host.abort_sessions()
                     break
                 self._busy = True
                 try:
