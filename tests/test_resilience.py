@@ -16,7 +16,7 @@ from acd.app import AcdApp
 from acd.domain.model import AgentState, CallStatus, Outcome
 from acd.errors import AmiError
 from acd.redis_server import RedisServer
-from acd.service import call_actions
+from acd.service import call_actions, housekeeping
 from acd.sim import Simulator
 from acd.sim.events import AmiEvent
 from acd.sim.protocol import ActionMessage
@@ -418,3 +418,28 @@ async def test_ring_lost_with_the_connection_is_offered_again_and_the_agent_not_
     assert not sink.find("agent.missed", agent="1001")
     anna = await app.store.get_agent("1001")
     assert anna is not None and anna.state is not AgentState.PAUSED
+
+
+async def test_offers_asterisk_keeps_refusing_are_bounded_not_retried_every_tick(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """Issue 12 item 8, retries in general: a caller whose Redirect Asterisk refuses (not for
+    a missing channel) is offered three times, then left to the dialplan's own timer until
+    the next reconnection, instead of once a tick for as long as it waits."""
+    sim.add_phone("1001", answer_after=0.2, talk_for=0.5)
+    app, sink = await make_acd(routing={"tick_seconds": 30})
+    await log_in(app, "1001")
+    call = await sim.place_call(queue="sales", caller_name="Olusegun", patience=None)
+    counter = _ActionCounter(call.channel)
+    sim.taps.append(counter)
+    sim.refuse_action("Redirect", "Redirect failed", Channel=call.channel)
+    await wait_on_hold(sim.port, call.channel)
+    await sink.wait_for("call.offered", call=call.uniqueid)
+    ctx = app.router.services
+    for _ in range(6):  # six ticks' worth of retries
+        await app.router.call(lambda: housekeeping.tick(ctx))
+    assert counter.actions.count("Redirect") == 3, counter.actions
+    assert call.is_up
+    sim.refusals.clear()
+    await sim.drop_connections()  # the reconciliation tries again
+    assert await call.answered(timeout=10) == "1001"

@@ -61,6 +61,7 @@ async def reconcile(ctx: Services, reconnect: bool) -> None:
     # Overflows that could not be carried out while Asterisk was away are tried again at the
     # next tick (every waiting call's step is looked at once).
     ctx.mirror.dirty_queues.update(ctx.mirror.queues)
+    ctx.routing.refused.clear()  # calls Asterisk refused to ring are tried again
     await ctx.routing.route_waiting(received)
 
 

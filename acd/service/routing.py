@@ -22,6 +22,7 @@ from acd.store import Store
 log = logging.getLogger("acd.router")
 
 CLAIM_ATTEMPTS = 3  # another process may win a claim; the next best is tried
+REFUSALS_BOUND = 3  # offers of one call Asterisk may refuse before it is left alone
 
 
 class Routing:
@@ -48,6 +49,9 @@ class Routing:
         self.missing: set[str] = set()
         # Set while acd stops: no one is rung or sent out any more (callers stay on hold).
         self.draining = False
+        # Offers Asterisk refused, by call: after REFUSALS_BOUND the call is not offered again
+        # until the next reconciliation (the dialplan's own timer still protects the caller).
+        self.refused: dict[str, int] = {}
         self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:
@@ -132,6 +136,8 @@ class Routing:
         routes again)."""
         if not self.telephony.connected or self.draining or call.id in self.missing:
             return False
+        if self.refused.get(call.id, 0) >= REFUSALS_BOUND:
+            return False
         now = self.clock()
         settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
         fence = await self.store.claim(call, agent, now, settle_by)
@@ -154,6 +160,8 @@ class Routing:
                 # Asterisk has no such caller (gone, or an ACDEnqueue for a channel it never
                 # had): never offered again; ended once, as failed, unless its Hangup comes.
                 self.missing.add(call.id)
+            elif isinstance(exc, AmiNotDone) and self.telephony.connected:
+                self.refused[call.id] = self.refused.get(call.id, 0) + 1
             return True
         except AmiError as exc:
             # Unknown whether Asterisk moved the caller (the connection went mid-action):
@@ -184,7 +192,7 @@ class Routing:
             if queue is None or not self._anyone_available(queue):
                 continue
             for call in mirror.waiting_in(name):
-                if call.id in self.missing:
+                if call.id in self.missing or self.refused.get(call.id, 0) >= REFUSALS_BOUND:
                     continue
                 routed = await self.route_call(call, queue, received)
                 if not routed and not call.escalated_by:

@@ -94,6 +94,7 @@ class Simulator:
         self._accepting = False
         # Actions that reset the connections instead of being carried out (faults).
         self.action_faults: list[tuple[dict[str, str], bool, asyncio.Future[None]]] = []
+        self.refusals: list[tuple[dict[str, str], str]] = []
 
     @property
     def time_scale(self) -> float:
@@ -306,6 +307,18 @@ class Simulator:
         wanted = {"Action": action, **headers}
         self.action_faults.append((wanted, carried_out, done))
         return done
+
+    def refuse_action(self, action: str, error: str, **headers: str) -> None:
+        """Fault: every action ``action`` whose headers are these is answered ``Response:
+        Error`` with ``error`` and not carried out (e.g. "Redirect failed")."""
+        self.refusals.append(({"Action": action, **headers}, error))
+
+    def refusal_for(self, message: ActionMessage) -> str | None:
+        """The error a refusal fault answers ``message`` with, if any."""
+        for wanted, error in self.refusals:
+            if all(message.get(k).lower() == v.lower() for k, v in wanted.items()):
+                return error
+        return None
 
     def abort_sessions(self) -> None:
         """Reset every AMI connection now (their read loops then end by themselves)."""
