@@ -95,7 +95,7 @@ class AcdApp:
             self.router.submit(event)
 
     async def _on_ami_connected(self, reconnect: bool) -> None:
-        self.router.submit(TelephonyConnected(reconnect))
+        self.router.submit(TelephonyConnected(reconnect, time.time()))
         # After every (re)connection: Asterisk may have been restarted with another dialplan.
         await check_dialplan(self.ami, self.metrics)
 

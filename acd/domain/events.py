@@ -112,6 +112,7 @@ class TelephonyConnected:
     """acd (re)connected to Asterisk: time to reconcile what happened meanwhile."""
 
     reconnect: bool
+    at: float = 0.0  # when the connection was made (acd's clock; 0: unknown)
 
 
 TelephonyEvent = (

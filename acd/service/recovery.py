@@ -29,9 +29,9 @@ VANISHED = "vanished"  # the detail of a call whose caller went while acd was aw
 _ACD_CONTEXTS = frozenset({contexts.INBOUND, contexts.CONNECT, contexts.ESCALATE})
 
 
-async def reconcile(ctx: Services, reconnect: bool) -> None:
-    """After (re)connecting: end calls whose channel vanished, settle offers and fallbacks
-    whose outcome acd missed, adopt calls we missed."""
+async def reconcile(ctx: Services, reconnect: bool, connected_at: float = 0.0) -> None:
+    """After (re)connecting (at ``connected_at``): end calls whose channel vanished, settle
+    offers and fallbacks whose outcome acd missed, adopt calls we missed."""
     try:
         live = await ctx.telephony.live_channels()
     except AmiError as exc:
@@ -50,7 +50,7 @@ async def reconcile(ctx: Services, reconnect: bool) -> None:
             await _end_vanished(ctx, call, received)
         elif call.status is CallStatus.OFFERED:
             if not await _connect_if_bridged(ctx, call, live[call_id], bridges):
-                await _undo_offer_if_on_hold(ctx, call, live[call_id])
+                await _undo_offer_if_on_hold(ctx, call, live[call_id], connected_at)
         elif call.status is CallStatus.WAITING:
             await _end_if_sent_out(ctx, call, live[call_id], received)
     for channel in live.values():
@@ -65,13 +65,22 @@ async def reconcile(ctx: Services, reconnect: bool) -> None:
     await ctx.routing.route_waiting(received)
 
 
-async def _undo_offer_if_on_hold(ctx: Services, call: Call, caller: LiveChannel) -> None:
-    """An offered call whose caller is on hold again: its ring never happened (the
-    connection went as it was sent) or its no-answer was missed. Back in line, its agent
-    ready (not paused: nothing says the phone rang)."""
+async def _undo_offer_if_on_hold(
+    ctx: Services, call: Call, caller: LiveChannel, connected_at: float
+) -> None:
+    """An offered call, made before this connection, whose caller is on hold: its ring
+    never happened (the connection went as it was sent) or its no-answer was missed. Back
+    in line, its agent ready (not paused: nothing says the phone rang).
+
+    An offer made on this connection (by an event handled before this reconciliation) is
+    left alone: its Redirect was answered, and Asterisk moves the caller a moment after
+    answering, so the channel list may still show the caller on hold."""
     if not caller.waiting:
         return  # ringing, or on its way: its own events settle it
-    fence = int((await ctx.store.get_call_fields(call.id)).get("fence") or 0)
+    fields = await ctx.store.get_call_fields(call.id)
+    if connected_at and float(fields.get("offered_at") or 0) >= connected_at:
+        return
+    fence = int(fields.get("fence") or 0)
     agent = ctx.mirror.agent(call.agent)
     log.info("offer settled: the caller is on hold", extra={"call": call.id, "agent": call.agent})
     if agent is None:

@@ -75,7 +75,7 @@ class Router:
             CallFellBack: lambda e, r: endings.call_fell_back(ctx, e, r),
             EscalationRequested: lambda e, _r: call_actions.escalation_requested(ctx, e),
             DeviceChanged: lambda e, r: phones.device_changed(ctx, e, r),
-            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect),
+            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect, e.at),
         }
         self.worker = Worker(
             handlers,
