@@ -368,6 +368,9 @@ async def test_api_writes_answer_503_at_once_while_events_wait_for_redis(
                 ):
                     assert response.status == 503, await response.text()
                     assert response.headers["Retry-After"] == "2"
+            agents_url = f"http://127.0.0.1:{app.http_port}/api/v1/agents"
+            async with session.get(agents_url, headers=headers) as response:
+                assert response.status == 503  # a read: 503 too, never 500
             await redis.start()
             await sink.wait_for("call.offered", call=call.uniqueid, timeout=20)
             async with session.post(url, json={"state": "ready"}, headers=headers) as response:
