@@ -38,6 +38,7 @@ log = logging.getLogger("acd")
 STATS_INTERVAL = 2.0
 MIN_TICK_GAP = 0.005  # seconds between ticks however many deadlines fall together
 LAG_INTERVAL = 0.5
+STOP_DRAIN_SECONDS = 2.0  # how long a stop waits for the worker to finish what it holds
 
 
 class AcdApp:
@@ -80,6 +81,7 @@ class AcdApp:
         # again because the change feed broke.
         self.data_watch = DataWatch(self.store, self.metrics, self._recover_lost_data)
         self.router.mirror.before_reload = self.data_watch.poke
+        self.router.worker.on_backlog = self.ami.pause_reading
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False
@@ -88,6 +90,8 @@ class AcdApp:
     # --- AMI -> router ------------------------------------------------------------------------
 
     def _on_ami_event(self, message: Message) -> None:
+        if self._stopping:
+            return  # read again from Asterisk by the next start's reconciliation
         try:
             event = translate(message)
         except MalformedEvent as exc:
@@ -98,7 +102,7 @@ class AcdApp:
             self.router.submit(event)
 
     async def _on_ami_connected(self, reconnect: bool) -> None:
-        self.router.submit(TelephonyConnected(reconnect))
+        self.router.submit(TelephonyConnected(reconnect, time.time()))
         # After every (re)connection: Asterisk may have been restarted with another dialplan.
         await check_dialplan(self.ami, self.metrics)
 
@@ -175,15 +179,27 @@ class AcdApp:
         return [t.get_name() for t in self._tasks if t.done()]
 
     async def stop(self) -> None:
-        """Stop in reverse order of start; safe to call twice."""
+        """Stop in reverse order of start; safe to call twice.
+
+        A clean stop (SIGTERM): the API stops taking requests (up to 2 s for those under
+        way), no new decision is made (nobody rung, nobody sent out: callers stay on hold,
+        where the dialplan's own timer protects them), what the worker holds is handled and
+        the side writes are written (up to ``STOP_DRAIN_SECONDS``), then acd logs off
+        Asterisk. Events that come meanwhile are left to the next start's reconciliation.
+        About 5 s at most in all."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.ami.close()
         # Loops also check this flag: on Python 3.11 a cancellation racing with a Redis reply
         # can be swallowed inside a library's wait_for, and a loop would then run on.
         self._stopping = True
-        self.router.stop()
+        self.router.drain()
+        router = [t for t in self._tasks if t.get_name() == "router" and not t.done()]
+        if router:
+            _, late = await asyncio.wait(router, timeout=STOP_DRAIN_SECONDS)
+            if late:
+                log.warning("stopping before the worker was done", extra={"pending": len(late)})
+        await self.ami.close()
         await cancel_all(self._tasks)
         if self.webhooks is not None:
             await self.webhooks.stop()

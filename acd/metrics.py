@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # The usual service-level thresholds, so "answered within 20 s" is read straight off a bucket.
 SERVICE_LEVEL_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 DURATION_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 900, 1800, 3600)
+AGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -147,6 +148,22 @@ class Metrics:
             "acd_dialplan_problems",
             "1 while a dialplan context acd ships is missing or not acd's (checked at login).",
             ["context"],
+            registry=r,
+        )
+        self.worker_queue_depth = Gauge(
+            "acd_worker_queue_depth",
+            "Events, commands and ticks waiting for the router's worker now.",
+            registry=r,
+        )
+        self.event_age_seconds = Histogram(
+            "acd_event_age_seconds",
+            "From an AMI event's receipt to the start of its handling (the router's lag).",
+            buckets=AGE_BUCKETS,
+            registry=r,
+        )
+        self.ami_reads_paused = Counter(
+            "acd_ami_reads_paused",
+            "Times acd stopped reading AMI because its worker's queue was full (backpressure).",
             registry=r,
         )
         self.event_loop_lag = Gauge(

@@ -120,6 +120,7 @@ class AsteriskTelephony:
                     and message.get("Application") == "MusicOnHold",
                     with_agent=message.get("Context") == contexts.CONNECT
                     and message.get("Application") == "Dial",
+                    context=message.get("Context", ""),
                 )
         return channels
 
@@ -191,13 +192,21 @@ class AsteriskTelephony:
             return None
         return AgentLegRecord(call_id, _seconds(answered), _seconds(ended))
 
+    @property
+    def connected(self) -> bool:
+        """True while acd is logged in to Asterisk (an action can be sent)."""
+        return self.ami.connected
+
     async def _in_order(self, actions: list[dict[str, str]]) -> None:
+        """Send ``actions`` back to back. The last one (the Redirect) is what moves the
+        caller, so its failure is the one raised: once it was done, a Setvar's failure does
+        not make it undone (the dialplan meets the unset variable, and the call's own events
+        say what came of it)."""
         results = await asyncio.gather(
             *(self.ami.send(action) for action in actions), return_exceptions=True
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        if isinstance(results[-1], BaseException):
+            raise results[-1]
 
 
 def _seconds(text: str) -> float:

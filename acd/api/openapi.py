@@ -121,6 +121,8 @@ def errors(*statuses: int) -> dict[str, Schema]:
     answers = {str(s): json_body(ref("Error"), ERROR_REASONS[s]) for s in statuses}
     if 401 in statuses:
         answers["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    if 503 in statuses:
+        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return answers
 
 

@@ -43,6 +43,8 @@ __all__ = ["OPENAPI_PATH", "build_app"]
 log = logging.getLogger("acd.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What a 503 tells a client to wait before trying again (Redis away: acd retries every 2 s).
+RETRY_AFTER_SECONDS = "2"
 
 
 @web.middleware
@@ -68,7 +70,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(502, f"Asterisk refused the action: {exc}")
     except StoreUnavailable:
         log.error("redis unavailable during request", extra={"path": request.path})
-        return error(503, "state store unavailable")
+        unavailable = error(503, "state store unavailable")
+        unavailable.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return unavailable
     except Exception:
         log.exception("request failed", extra={"path": request.path})
         return error(500, "internal error")

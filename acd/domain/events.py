@@ -118,6 +118,7 @@ class TelephonyConnected:
     """acd (re)connected to Asterisk: time to reconcile what happened meanwhile."""
 
     reconnect: bool
+    at: float = 0.0  # when the connection was made (acd's clock; 0: unknown)
 
 
 TelephonyEvent = (
@@ -144,6 +145,7 @@ class LiveChannel:
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
     waiting: bool = False  # a caller on hold in acd's queueing dialplan
     with_agent: bool = False  # a caller acd's dialplan is dialling an agent for (or talking)
+    context: str = ""  # the dialplan context it is in
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,8 @@ import logging
 from acd.domain.events import CallEntered
 from acd.domain.model import Assignment, Call, Outcome
 from acd.domain.outcomes import arrival_plan
-from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
-from acd.service.overflow import apply_overflow, overflow_on_arrival
+from acd.service.overflow import apply_overflow, overflow_on_arrival, send_out
 from acd.service.recorder import UNKNOWN_QUEUE_LABEL
 
 log = logging.getLogger("acd.router")
@@ -58,15 +57,22 @@ async def call_entered(
 
 
 async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
+    """Send a caller for a queue acd does not have to the fallback, then record it as failed.
+
+    The record comes after the move: if Asterisk is unreachable the caller stays on hold,
+    unknown to acd, and is adopted (and sent out) by the reconciliation after reconnecting.
+    """
+    if await ctx.store.get_call(event.call_id) is not None:
+        return  # seen already: a duplicate event, or another acd process was first
     now = ctx.clock()
     placeholder = Call(event.call_id, event.channel, UNKNOWN_QUEUE_LABEL, 0, now)
+    if not await send_out(ctx, placeholder, "unknown-queue"):
+        if event.call_id not in ctx.routing.missing:
+            return
+        ctx.routing.missing.discard(event.call_id)  # no such caller: failed all the same
     # Kept in Redis as failed, so that the same caller seen again (a duplicate event, or
     # adopted by a reconciliation that raced the first event) is not counted twice.
     if not await ctx.store.enqueue(placeholder):
         return
     await ctx.store.finish(placeholder, Outcome.FAILED, now, "unknown_queue")
     ctx.recorder.unknown_queue(event.call_id, event.queue)
-    try:
-        await ctx.telephony.send_to_fallback(placeholder, "unknown-queue")
-    except (AmiError, InvalidInput) as exc:
-        log.warning("fallback failed", extra={"call": event.call_id, "error": str(exc)})

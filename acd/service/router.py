@@ -75,7 +75,7 @@ class Router:
             CallFellBack: lambda e, r: endings.call_fell_back(ctx, e, r),
             EscalationRequested: lambda e, _r: call_actions.escalation_requested(ctx, e),
             DeviceChanged: lambda e, r: phones.device_changed(ctx, e, r),
-            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect),
+            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect, e.at),
         }
         self.worker = Worker(
             handlers,
@@ -83,6 +83,7 @@ class Router:
             recorder.flush,
             lambda: recorder.pending() >= FLUSH_AT,
             settings.side_writes_seconds,
+            settings.worker_queue_limit,
         )
         self.worker.pending_writes = recorder.pending
         self._follower: asyncio.Task[None] | None = None
@@ -91,6 +92,11 @@ class Router:
         self.pending = self.worker.pending
         self.idle = self.worker.idle
         self.stop = self.worker.stop
+
+    def drain(self) -> None:
+        """Stop making decisions, finish what is queued, then stop the worker."""
+        self.services.routing.draining = True
+        self.worker.stop()
 
     @property
     def handled(self) -> int:
