@@ -69,6 +69,8 @@ COUNTED_EVENTS = frozenset(
 def event_label(name: str) -> str:
     """The ``event`` label an AMI event is counted under: its name if known, else ``other``."""
     return name if name in COUNTED_EVENTS else "other"
+
+
 # What Asterisk answers an action naming a channel it does not have (manager.c: Setvar,
 # Getvar, Hangup say "No such channel"; Redirect "Channel does not exist: <name>").
 _NO_CHANNEL = re.compile(r"^(No such channel|Channel does not exist)", re.IGNORECASE)
