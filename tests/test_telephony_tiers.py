@@ -152,6 +152,21 @@ async def test_agent_on_a_direct_call_is_skipped_until_it_ends(
     await _device_busy(app, sink, "1001", False)
 
 
+async def test_a_waiting_caller_is_told_its_position_and_estimated_wait(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    """ACD_POSITION and ACD_EWT are on the caller's channel for the dialplan to announce."""
+    app, _sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
+    calls = [await pbx.place_call("sales", caller_name=n, patience=30) for n in ("Ann", "Олег")]
+    for place, call in enumerate(calls, start=1):
+        told = await pbx.event("VarSet", Uniqueid=call.uniqueid, Variable="ACD_POSITION")
+        assert told["Value"] == str(place)
+        await pbx.event("VarSet", Uniqueid=call.uniqueid, Variable="ACD_EWT")
+        assert await app.telephony.get_variable(call.channel, "ACD_POSITION") == str(place)
+        # No answers yet: no estimate, which the dialplan can tell from an empty value.
+        assert await app.telephony.get_variable(call.channel, "ACD_EWT") == ""
+
+
 async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     pbx: Pbx, make_tier_acd: MakeAcd
 ) -> None:

@@ -57,6 +57,17 @@ class AsteriskTelephony:
             actions.append(_setvar(channel, "ACD_FALLBACK", target))
         await self._in_order([*actions, _redirect(channel, contexts.FALLBACK)])
 
+    async def tell_place_in_line(self, call: Call, position: int, wait: int | None) -> None:
+        """Set ``ACD_POSITION`` and ``ACD_EWT`` (seconds; empty while unknown) on the
+        caller's channel, for the dialplan to announce: two Setvars, one round trip."""
+        channel = check_channel("call.channel", call.channel)
+        await self._in_order(
+            [
+                _setvar(channel, "ACD_POSITION", str(position)),
+                _setvar(channel, "ACD_EWT", "" if wait is None else str(wait)),
+            ]
+        )
+
     async def hang_up(self, channel: str) -> None:
         """Hang up ``channel`` with cause 16 (normal clearing)."""
         await self.ami.send(

@@ -115,6 +115,22 @@ class WaitingCalls:
             if cid != call.id and call_order_key(self._calls[cid], config, now) < mine
         )
 
+    def position(self, call_id: str, now: float | None = None) -> int | None:
+        """A waiting call's place in its queue's line at ``now`` (1 = next), or None.
+
+        Without aging the lines are in serving order, so this costs a bisect per priority;
+        with aging it counts the calls served first (the length of the line).
+        """
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        if self.queue(call.queue).aging_seconds:
+            return self.waiting_ahead(call, now) + 1
+        lines = self._lines[call.queue]
+        level = _level(call)
+        ahead = sum(len(line) for line in lines[level + 1 :])
+        return ahead + bisect_left(lines[level], (call.arrived_at, call.id)) + 1
+
     def choose_call_for_agent(self, agent: Agent, *, now: float | None = None) -> Assignment | None:
         """:func:`routing.choose_call_for_agent` over the agent's queues, and its team's."""
         if not is_available(agent):

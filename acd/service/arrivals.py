@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from acd.domain.events import CallEntered
-from acd.domain.model import Assignment, Call, Outcome
+from acd.domain.model import Assignment, Call, Outcome, call_skills
 from acd.domain.outcomes import arrival_plan
 from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
@@ -38,7 +38,8 @@ async def call_entered(
         queue=queue.name,
         priority=queue.priority if event.priority is None else event.priority,
         arrived_at=now - waited,
-        skills={**queue.skills, **event.skills},
+        skills=call_skills(queue, event.skills),
+        own_skills=event.skills,
         attrs=event.attrs,
         caller_name=event.caller_name,
         caller_number=event.caller_number,
@@ -54,6 +55,19 @@ async def call_entered(
         await overflow_on_arrival(ctx, call, queue, received)  # every claim lost meanwhile
     elif plan is not None:
         await apply_overflow(ctx, call, queue, plan, received)
+    await tell_place_in_line(ctx, call)
+
+
+async def tell_place_in_line(ctx: Services, call: Call) -> None:
+    """If ``call`` is waiting, set its position and estimated wait on the caller's channel
+    (after the decision: a call that waits has no agent to hurry to)."""
+    position, wait = ctx.mirror.place_in_line(call.id)
+    if position is None:
+        return  # offered, gone to a fallback, or ended meanwhile
+    try:
+        await ctx.telephony.tell_place_in_line(call, position, wait)
+    except (AmiError, InvalidInput) as exc:
+        log.warning("position not set", extra={"call": call.id, "error": str(exc)})
 
 
 async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
