@@ -5,14 +5,17 @@ in line and estimated wait, and a moved call's skills."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from acd.api.auth import token_hash
+from acd.app import AcdApp
 from acd.sim import Simulator
-from tests.conftest import MakeAcd
+from tests.conftest import TIME_SCALE, MakeAcd, acd_factory
+from tests.pbx.tiers import SimulatedPbx
 from tests.support import RecordingSink, log_in
 
 TOKEN = "sup-figures"
@@ -177,3 +180,46 @@ async def test_a_call_moved_to_another_queue_takes_its_skills_and_keeps_its_own(
     # billing's default billing=3 yields to the call's own billing=1.
     assert body["skills"] == {"billing": 1, "vip": 2}
     assert await call.answered(timeout=10) == "1002"
+
+
+ANNOUNCE_CONTEXT = """
+[test-announce]
+exten => s,1,UserEvent(Announced,"Position: ${ACD_POSITION}","Wait: ${ACD_EWT}")
+ same => n,Goto(acd.inbound,s,hold)
+"""
+
+
+async def test_the_dialplan_announces_the_place_acd_has_just_set(
+    redis_url: str, site: str, dialplan: Path, tmp_path: Path
+) -> None:
+    """ACD_ANNOUNCE: every ACD_ANNOUNCE_EVERY seconds the caller's own announcement context
+    runs with the position acd set on request, then the caller is back on hold, in line."""
+    operator = tmp_path / "announce.conf"
+    operator.write_text(ANNOUNCE_CONTEXT, encoding="utf-8")
+    simulator = Simulator(
+        username="acd",
+        secret="s3cret",
+        dialplan_files=[dialplan, operator],
+        time_scale=TIME_SCALE,
+    )
+    await simulator.start(host="127.0.0.1", port=0)
+    pbx = SimulatedPbx(simulator)
+    apps: list[AcdApp] = []
+    try:
+        app, _ = await acd_factory(redis_url, site, simulator.port, apps)(
+            agents=AGENTS, queues=QUEUES
+        )
+        announce = {"ACD_ANNOUNCE_EVERY": "3", "ACD_ANNOUNCE": "test-announce,s,1"}
+        call = await simulator.place_call(queue="sales", patience=None, variables=announce)
+        said = await pbx.event("UserEvent", UserEvent="Announced", Uniqueid=call.uniqueid)
+        assert (said["Position"], said["Wait"]) == ("1", "")
+        await pbx.event("UserEvent", UserEvent="Announced", Uniqueid=call.uniqueid)
+        # Back in line after each announcement: an agent who logs in takes the call.
+        simulator.add_phone("1001", answer_after=0.5, talk_for=3600)
+        await log_in(app, "1001")
+        assert await call.answered(timeout=10) == "1001"
+    finally:
+        for each in apps:
+            await each.stop()
+        await pbx.close()
+        await simulator.stop()

@@ -167,6 +167,23 @@ async def test_a_waiting_caller_is_told_its_position_and_estimated_wait(
         assert await app.telephony.get_variable(call.channel, "ACD_EWT") == ""
 
 
+async def test_a_caller_whose_dialplan_asks_is_told_its_new_place_as_the_line_moves(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    """With ACD_ANNOUNCE_EVERY the dialplan asks (UserEvent ACDPosition) and acd sets
+    ACD_POSITION afresh: the second caller is told 1 once the first has gone."""
+    _app, sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
+    first = await pbx.place_call("sales", caller_name="Ann", patience=4, announce_every=3)
+    await pbx.event("VarSet", Uniqueid=first.uniqueid, Variable="ACD_POSITION", Value="1")
+    second = await pbx.place_call("sales", caller_name="Олег", patience=30, announce_every=3)
+    await pbx.event("VarSet", Uniqueid=second.uniqueid, Variable="ACD_POSITION", Value="2")
+    await sink.wait_for("call.abandoned", call=first.uniqueid, timeout=15)
+    told = await pbx.event(
+        "VarSet", Uniqueid=second.uniqueid, Variable="ACD_POSITION", Value="1", timeout=15
+    )
+    assert told["Value"] == "1"
+
+
 async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     pbx: Pbx, make_tier_acd: MakeAcd
 ) -> None:

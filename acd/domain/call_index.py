@@ -118,18 +118,20 @@ class WaitingCalls:
     def position(self, call_id: str, now: float | None = None) -> int | None:
         """A waiting call's place in its queue's line at ``now`` (1 = next), or None.
 
-        Without aging the lines are in serving order, so this costs a bisect per priority;
-        with aging it counts the calls served first (the length of the line).
+        Aging never reorders a line (an older call has aged at least as much), so the calls
+        of a line served before ``call`` are a prefix of it: a bisect per priority line.
         """
         call = self._calls.get(call_id)
         if call is None:
             return None
-        if self.queue(call.queue).aging_seconds:
-            return self.waiting_ahead(call, now) + 1
-        lines = self._lines[call.queue]
-        level = _level(call)
-        ahead = sum(len(line) for line in lines[level + 1 :])
-        return ahead + bisect_left(lines[level], (call.arrived_at, call.id)) + 1
+        config = self.queue(call.queue)
+        mine = call_order_key(call, config, now)
+
+        def after(item: tuple[float, str]) -> bool:
+            return not call_order_key(self._calls[item[1]], config, now) < mine
+
+        ahead = sum(bisect_left(line, True, key=after) for line in self._lines[call.queue])
+        return ahead + 1
 
     def choose_call_for_agent(self, agent: Agent, *, now: float | None = None) -> Assignment | None:
         """:func:`routing.choose_call_for_agent` over the agent's queues, and its team's."""

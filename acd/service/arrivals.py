@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from acd.domain.events import CallEntered
+from acd.domain.events import CallEntered, PositionAsked
 from acd.domain.model import Assignment, Call, Outcome, call_skills
 from acd.domain.outcomes import arrival_plan
 from acd.errors import AmiError, InvalidInput
@@ -83,3 +83,10 @@ async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
         await ctx.telephony.send_to_fallback(placeholder, "unknown-queue")
     except (AmiError, InvalidInput) as exc:
         log.warning("fallback failed", extra={"call": event.call_id, "error": str(exc)})
+
+
+async def position_asked(ctx: Services, event: PositionAsked) -> None:
+    """The dialplan is about to announce the caller's place in line: set it afresh."""
+    call = ctx.mirror.call(event.call_id)
+    if call is not None:
+        await tell_place_in_line(ctx, call)
