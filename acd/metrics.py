@@ -159,6 +159,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.redis_partial_records = Counter(
+            "acd_redis_partial_records",
+            "Agent or call hashes without an id found in Redis and skipped (kind).",
+            ["kind"],
+            registry=r,
+        )
+        self.redis_data_lost = Counter(
+            "acd_redis_data_lost",
+            "Times Redis was found without the site's data (restarted empty): configuration "
+            "seeded again and the callers Asterisk has adopted.",
+            registry=r,
+        )
         self.webhook_deliveries = Counter(
             "acd_webhook_deliveries",
             "Webhook events by subscriber and outcome (delivered, retried, failed, dropped).",

@@ -77,9 +77,10 @@ def test_dial_outcomes() -> None:
     assert translate({"Event": "DialEnd", **base, "DialStatus": "ANSWER"}) == AgentAnswered(
         "1.2", "PJSIP/1001-00000002"
     )
-    assert translate({"Event": "DialEnd", **base, "DialStatus": "NOANSWER"}) == AgentMissed(
-        "1.2", MissReason.NOANSWER
-    )
+    # One leg's no-answer or busy is not the agent's: a ring group's other devices may still
+    # ring. Only the Dial's own result (ACDDialResult) settles a miss.
+    for status in ("NOANSWER", "BUSY", "CHANUNAVAIL", "CANCEL"):
+        assert translate({"Event": "DialEnd", **base, "DialStatus": status}) is None
     assert translate({"Event": "Hangup", "Uniqueid": "1.2", "Channel": "X", "Cause": "16"}) == (
         ChannelGone("1.2", "X", "16")
     )
@@ -103,6 +104,8 @@ def test_event_missing_a_needed_header_is_malformed() -> None:
         translate({"Event": "UserEvent", "UserEvent": "ACDEnqueue", "Channel": "X"})
     with pytest.raises(MalformedEvent):
         translate({"Event": "DialEnd", "Uniqueid": "1.2", "DestChannel": "X"})
+    with pytest.raises(MalformedEvent):
+        translate({"Event": "UserEvent", "UserEvent": "ACDAnswered", "Channel": "X"})
 
 
 def test_attrs_forms() -> None:
@@ -128,21 +131,24 @@ async def _noop(reconnect: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
+    ("status", "fence", "expected"),
     [
-        # An unregistered PJSIP endpoint: Asterisk makes no agent channel, so no DialEnd comes;
-        # the dialplan's ACDDialResult is the only word of it (seen on a real 22.10.1).
-        ("CHANUNAVAIL", AgentMissed("1795365472.9", MissReason.CHANUNAVAIL, "1001")),
-        ("CONGESTION", AgentMissed("1795365472.9", MissReason.CONGESTION, "1001")),
-        # These come with a DialEnd for the agent's channel already: not twice.
-        ("NOANSWER", None),
-        ("BUSY", None),
-        ("ANSWER", None),
-        ("CANCEL", None),
+        # The Dial's own result, emitted on the caller's channel once Dial returns: a miss of
+        # the offer its fence names. An unregistered PJSIP endpoint gives no agent channel and
+        # no DialEnd at all; this is the only word of it (seen on a real 22.10.1).
+        ("CHANUNAVAIL", "7", AgentMissed("1795365472.9", MissReason.CHANUNAVAIL, "1001", 7)),
+        ("CONGESTION", "7", AgentMissed("1795365472.9", MissReason.CONGESTION, "1001", 7)),
+        ("NOANSWER", "7", AgentMissed("1795365472.9", MissReason.NOANSWER, "1001", 7)),
+        ("BUSY", "7", AgentMissed("1795365472.9", MissReason.BUSY, "1001", 7)),
+        # From a dialplan older than the fence (or garbage in its place): fence unknown.
+        ("NOANSWER", "", AgentMissed("1795365472.9", MissReason.NOANSWER, "1001", 0)),
+        ("NOANSWER", "7x", AgentMissed("1795365472.9", MissReason.NOANSWER, "1001", 0)),
+        ("ANSWER", "7", None),
+        ("CANCEL", "7", None),
     ],
 )
-def test_dial_result_without_an_agent_channel_is_a_miss_for_that_agent(
-    status: str, expected: AgentMissed | None
+def test_dial_result_is_a_miss_of_the_offer_its_fence_names(
+    status: str, fence: str, expected: AgentMissed | None
 ) -> None:
     event = Message.from_line("Event: UserEvent")
     event.update(
@@ -153,9 +159,25 @@ def test_dial_result_without_an_agent_channel_is_a_miss_for_that_agent(
             "UserEvent": "ACDDialResult",
             "Status": status,
             "Agent": "1001",
+            "Fence": fence,
         }
     )
     assert translate(event) == expected
+
+
+def test_an_answer_on_the_agent_leg_names_the_call_agent_and_offer() -> None:
+    event = {
+        "Event": "UserEvent",
+        "Channel": "PJSIP/1002-0000000b",
+        "Uniqueid": "1795365480.12",  # the agent leg's own
+        "UserEvent": "ACDAnswered",
+        "Call": "1795365472.9",
+        "Agent": "ring-group",
+        "Fence": "41",
+    }
+    assert translate(event) == AgentAnswered(
+        "1795365472.9", "PJSIP/1002-0000000b", "ring-group", 41
+    )
 
 
 def test_variables_it_cannot_read_are_named_and_left_to_the_queue() -> None:

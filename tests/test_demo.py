@@ -22,8 +22,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _demo_processes() -> list[int]:
-    """Processes still running from a demo's private directory (its redis-server)."""
+def _demo_processes(under: Path) -> list[int]:
+    """Processes still running from a demo's private directory (its redis-server), made under
+    ``under`` so that demos other test runs on this machine start are not counted."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -31,14 +32,13 @@ def _demo_processes() -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"acd-demo-" in command:
+            if bytes(under / "acd-demo-") in command:
                 found.append(int(entry.name))
     return found
 
 
-async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> None:
+async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly(tmp_path: Path) -> None:
     port = _free_port()
-    before = set(_demo_processes())
     demo = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -52,7 +52,7 @@ async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> Non
         "3",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)},
     )
     assert demo.stdout is not None
     try:
@@ -90,7 +90,7 @@ async def test_demo_prints_working_urls_answers_calls_and_stops_cleanly() -> Non
         async with asyncio.timeout(30):
             _, errors = await demo.communicate()
     assert demo.returncode == 0, errors.decode()[-2000:]
-    assert set(_demo_processes()) - before == set()
+    assert _demo_processes(tmp_path) == []
 
 
 def test_demo_without_any_redis_server_says_in_one_line_which_extra_to_install(

@@ -38,12 +38,16 @@ async def enqueued(ami: AmiClient, call: SimCall) -> Message:
     return event
 
 
-def ring_agent(ami: AmiClient, call: SimCall, dial: str, ring: int = 15) -> None:
-    """What acd does to offer a call: Setvar the dial string and ring time, then Redirect."""
+def ring_agent(
+    ami: AmiClient, call: SimCall, dial: str, ring: int = 15, agent: str = "", fence: int = 1
+) -> None:
+    """What acd does to offer a call: Setvar the dial string, agent, ring time and the
+    offer's fence, then Redirect."""
     for name, value in (
         ("ACD_AGENT_DIAL", dial),
-        ("ACD_AGENT", dial.split("/")[-1]),
+        ("ACD_AGENT", agent or dial.split("/")[-1]),
         ("ACD_RING", str(ring)),
+        ("ACD_FENCE", str(fence)),
     ):
         ami.send({"Action": "Setvar", "Channel": call.channel, "Variable": name, "Value": value})
     ami.send(
@@ -157,6 +161,42 @@ async def test_busy_phone_gives_busy_and_the_caller_waits_on(
     await ami.expect("MusicOnHoldStart", Channel=call.channel)
     phone.set_in_use(False)
     await ami.expect("DeviceStateChange", Device="PJSIP/1001", State="NOT_INUSE")
+
+
+async def test_ring_group_with_a_busy_phone_and_one_that_declines_did_not_answer(
+    sim: Simulator, ami: AmiClient
+) -> None:
+    """app_dial's status is BUSY only when every destination was busy; a declined or
+    ringing-out leg beside a busy one makes the Dial's result NOANSWER (as on Asterisk 22)."""
+    sim.add_phone("1001").busy_here = True
+    declining = sim.add_phone("1002", answers=False)
+    call = await sim.place_call(queue="sales", patience=600)
+    await enqueued(ami, call)
+    ring_agent(ami, call, "PJSIP/1001&PJSIP/1002", agent="group", fence=41)
+    await ami.expect("DialEnd", Channel=call.channel, DialStatus="BUSY")
+    await ami.expect("DialState", Channel=call.channel, DialStatus="RINGING")
+    declining.hang_up()
+    await ami.expect("DialEnd", Channel=call.channel, DialStatus="NOANSWER")
+    result = await ami.expect("UserEvent", UserEvent="ACDDialResult", Channel=call.channel)
+    assert (result["Status"], result["Agent"], result["Fence"]) == ("NOANSWER", "group", "41")
+    assert len(ami.events("DialBegin")) == 2
+
+
+async def test_ring_group_answered_on_one_leg_names_the_offer_on_that_leg(
+    sim: Simulator, ami: AmiClient
+) -> None:
+    sim.add_phone("1001", answer_after=8)
+    sim.add_phone("1002", answer_after=1)
+    call = await sim.place_call(queue="sales", patience=600)
+    await enqueued(ami, call)
+    ring_agent(ami, call, "PJSIP/1001&PJSIP/1002", agent="group", fence=7)
+    cancelled = await ami.expect("DialEnd", Channel=call.channel, DialStatus="CANCEL")
+    assert cancelled["DestChannel"].startswith("PJSIP/1001-")
+    answer = await ami.expect("DialEnd", Channel=call.channel, DialStatus="ANSWER")
+    answered = await ami.expect("UserEvent", UserEvent="ACDAnswered")
+    assert answered["Channel"] == answer["DestChannel"]
+    assert (answered["Call"], answered["Agent"], answered["Fence"]) == (call.uniqueid, "group", "7")
+    assert await call.answered(timeout=5) == "1002"
 
 
 async def test_unknown_endpoint_is_unavailable(sim: Simulator, ami: AmiClient) -> None:

@@ -134,8 +134,29 @@ async def test_stale_fence_cannot_release_a_newer_offer(store: Store) -> None:
     new = await store.claim(c1, bram, NOW, NOW + 20)
     assert new > old
     assert await store.release(c1, old) is None
+    assert await store.release(c1, new, "anna") is None  # the fence, but not anna's offer
     fields = await store.get_call_fields("c1")
     assert fields["status"] == "offered" and fields["agent"] == "bram"
+
+
+async def test_only_the_offered_agent_and_offer_can_connect_a_call(store: Store) -> None:
+    anna = await ready_agent(store, "anna", NOW - 10)
+    bram = await ready_agent(store, "bram", NOW - 5)
+    await store.enqueue(call("c1"))
+    c1 = await store.get_call("c1")
+    assert c1 is not None
+    old = await store.claim(c1, anna, NOW, NOW + 20)
+    await store.release(c1, old, "anna")
+    new = await store.claim(c1, bram, NOW, NOW + 20)
+    # A late answer of anna's earlier offer, or one naming its fence: refused.
+    assert await store.connect("c1", NOW + 1, "anna") is None
+    assert await store.connect("c1", NOW + 1, "bram", fence=old) is None
+    fields = await store.get_call_fields("c1")
+    assert (fields["status"], fields["agent"]) == ("offered", "bram")
+    assert await store.connect("c1", NOW + 2, "bram", fence=new) == ("bram", new)
+    assert await store.connect("c1", NOW + 3, "bram", fence=new) is None  # once
+    agent = await store.get_agent("bram")
+    assert agent is not None and agent.state is AgentState.BUSY
 
 
 async def test_a_call_ends_once_and_connected_calls_end_answered(store: Store) -> None:
@@ -144,7 +165,7 @@ async def test_a_call_ends_once_and_connected_calls_end_answered(store: Store) -
     c1 = await store.get_call("c1")
     assert c1 is not None
     await store.claim(c1, anna, NOW, NOW + 20)
-    assert await store.connect("c1", NOW + 3) is not None
+    assert await store.connect("c1", NOW + 3, "anna") is not None
     assert await store.finish(c1, Outcome.ABANDONED, NOW + 60) == (CallStatus.CONNECTED, "anna")
     assert await store.finish(c1, Outcome.ABANDONED, NOW + 61) is None
     fields = await store.get_call_fields("c1")
@@ -182,7 +203,7 @@ async def test_wrap_up_timer_is_found_when_due(store: Store) -> None:
     c1 = await store.get_call("c1")
     assert c1 is not None
     await store.claim(c1, anna, NOW, NOW + 20)
-    await store.connect("c1", NOW + 1)
+    await store.connect("c1", NOW + 1, "anna")
     await store.set_agent_state(anna, AgentState.BUSY, NOW + 1, expected_call="c1", call="c1")
     await store.set_agent_state(
         anna, AgentState.WRAP_UP, NOW + 9, expected_call="c1", wrap_up_until=NOW + 19
@@ -201,7 +222,7 @@ async def test_offers_that_never_settle_are_found(store: Store) -> None:
     await store.claim(c1, anna, NOW, NOW + 20)
     assert await store.overdue_offers(NOW + 19) == []
     assert await store.overdue_offers(NOW + 20) == ["c1"]
-    await store.connect("c1", NOW + 5)
+    await store.connect("c1", NOW + 5, "anna")
     assert await store.overdue_offers(NOW + 30) == []
 
 
@@ -230,7 +251,7 @@ async def test_escalated_calls_wait_ahead_of_every_priority_and_keep_their_arriv
     live = call("live", 0, NOW + 10)
     await store.enqueue(live)
     assert await store.claim(live, agent, NOW + 11, NOW + 40)
-    assert await store.connect("live", NOW + 12, "PJSIP/1001-00000001")
+    assert await store.connect("live", NOW + 12, "1001", "PJSIP/1001-00000001")
     assert not await store.escalate(live, Agent("1002", "PJSIP/1002"), NOW + 20)
     assert await store.escalate(live, agent, NOW + 20)
     assert not await store.escalate(live, agent, NOW + 21)  # once: it is waiting now

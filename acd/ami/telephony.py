@@ -32,11 +32,13 @@ class AsteriskTelephony:
         self.ami = ami
         self._unanswered: set[asyncio.Future[object]] = set()  # actions sent, not awaited
 
-    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
+    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int, fence: int) -> None:
         """Dial ``agent`` for ``call``: the caller keeps hearing music until the agent answers.
 
-        The Setvars and the Redirect are written back to back: Asterisk runs one session's
-        actions in order, so one round trip's latency covers all four.
+        ``fence`` goes with the offer into the dialplan and comes back on its result events,
+        so that each settles this offer only. The Setvars and the Redirect are written back
+        to back: Asterisk runs one session's actions in order, so one round trip's latency
+        covers all five.
         """
         channel = check_channel("call.channel", call.channel)
         dial = check_dial_string("agent.dial", agent.dial)
@@ -45,6 +47,7 @@ class AsteriskTelephony:
                 _setvar(channel, "ACD_AGENT_DIAL", dial),
                 _setvar(channel, "ACD_AGENT", agent.id),
                 _setvar(channel, "ACD_RING", str(ring_timeout)),
+                _setvar(channel, "ACD_FENCE", str(fence)),
                 _redirect(channel, contexts.CONNECT),
             ]
         )
@@ -142,6 +145,8 @@ class AsteriskTelephony:
                     bridge=message.get("BridgeId", ""),
                     waiting=message.get("Context") == contexts.INBOUND
                     and message.get("Application") == "MusicOnHold",
+                    with_agent=message.get("Context") == contexts.CONNECT
+                    and message.get("Application") == "Dial",
                 )
         return channels
 

@@ -31,9 +31,9 @@ from acd.errors import AcdError, InvalidInput
 
 # SoftHangupRequest's Cause when Asterisk shuts down (include/asterisk/channel.h).
 SOFTHANGUP_SHUTDOWN = "4"
-# Dial results for which Asterisk creates no agent channel, so no DialBegin/DialEnd comes
-# (an unregistered PJSIP endpoint: CHANUNAVAIL at once): only the dialplan's ACDDialResult says.
-_NO_CHANNEL_STATUSES = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS"})
+# Dial results that are not a miss: the caller was connected, or left (their Hangup or the
+# Redirect that moved them settles the offer).
+_NOT_MISSES = frozenset({"ANSWER", "CANCEL", ""})
 # Asterisk's placeholder for an absent caller id.
 _UNKNOWN = "<unknown>"
 
@@ -69,6 +69,11 @@ def _body(event: Mapping[str, str], name: str) -> str:
     if isinstance(value, list):
         value = value[-1]
     return str(value).strip()
+
+
+def _fence(text: str) -> int:
+    """A fence as the dialplan wrote it; 0 (unknown) if it is not a number."""
+    return int(text) if text.isdigit() and len(text) < 19 else 0
 
 
 def caller_id(value: str | None) -> str:
@@ -172,12 +177,12 @@ def _translated(event: Mapping[str, str]) -> TelephonyEvent | None:
             return None
         return AgentRinging(_header(event, "Uniqueid"), _header(event, "DestChannel"))
     if name == "DialEnd":
-        if "Uniqueid" not in event:
+        # One leg's end. Only an answer counts here: a ring group's busy or unreachable leg is
+        # not the agent missing the call (the others still ring); the Dial's own result, the
+        # dialplan's ACDDialResult, says whether the whole offer was missed.
+        if "Uniqueid" not in event or _header(event, "DialStatus") != "ANSWER":
             return None
-        status = _header(event, "DialStatus")
-        if status == "ANSWER":
-            return AgentAnswered(_header(event, "Uniqueid"), _header(event, "DestChannel"))
-        return AgentMissed(_header(event, "Uniqueid"), miss_reason(status))
+        return AgentAnswered(_header(event, "Uniqueid"), _header(event, "DestChannel"))
     if name == "Hangup":
         return ChannelGone(
             _header(event, "Uniqueid"), _header(event, "Channel"), event.get("Cause", "")
@@ -207,10 +212,29 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
             event.get("CallerIDNum"),
         )
     if kind == "ACDDialResult":
+        # Emitted on the caller's channel once Dial returns: about the Dial that just ended,
+        # whose offer ``Fence`` names (empty from a dialplan older than the fence).
         status = _body(event, "Status")
-        if status not in _NO_CHANNEL_STATUSES:
-            return None  # DialEnd already said it, for that very agent channel
-        return AgentMissed(_header(event, "Uniqueid"), miss_reason(status), _body(event, "Agent"))
+        if status in _NOT_MISSES:
+            return None
+        return AgentMissed(
+            _header(event, "Uniqueid"),
+            miss_reason(status),
+            _body(event, "Agent"),
+            _fence(_body(event, "Fence")),
+        )
+    if kind == "ACDAnswered":
+        # Emitted on the agent's leg when it answers (Dial's U() subroutine); the leg inherits
+        # the call, the agent and the fence of the offer from the caller's channel.
+        call = _body(event, "Call")
+        if not call:
+            raise MalformedEvent("ACDAnswered: missing header Call")
+        return AgentAnswered(
+            call,
+            _header(event, "Channel"),
+            _body(event, "Agent"),
+            _fence(_body(event, "Fence")),
+        )
     if kind == "ACDFallback":
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
     if kind == "ACDEscalate":

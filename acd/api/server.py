@@ -75,6 +75,17 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 @web.middleware
+async def store_recovering(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """503 while Redis's lost data is being seeded again (``/health`` and ``/metrics`` still
+    answer): what the API would read or write then is not the truth yet."""
+    if request.path not in ("/health", "/metrics", OPENAPI_PATH) and not request.app[HEALTH]().get(
+        "redis_data", True
+    ):
+        return error(503, "state store is being seeded again after it lost its data")
+    return await handler(request)
+
+
+@web.middleware
 async def bearer_tokens(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid token, except where configuration makes a path public."""
     auth = request.app[AUTH]
@@ -128,7 +139,8 @@ def build_app(
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(
-        middlewares=[errors_as_json, bearer_tokens, ids_in_path], client_max_size=MAX_BODY
+        middlewares=[errors_as_json, bearer_tokens, ids_in_path, store_recovering],
+        client_max_size=MAX_BODY,
     )
     app[STORE] = store
     app[ROUTER] = router

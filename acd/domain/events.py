@@ -36,10 +36,14 @@ class AgentRinging:
 
 @dataclass(frozen=True, slots=True)
 class AgentAnswered:
-    """The agent picked up: caller and agent are connected."""
+    """The agent picked up: caller and agent are connected. ``agent`` and ``fence`` name the
+    offer answered, when the event says (the dialplan's ACDAnswered); else the agent is the
+    one whose device ``agent_channel`` is."""
 
     call_id: str
     agent_channel: str
+    agent: str = ""
+    fence: int = 0
 
 
 class MissReason(StrEnum):
@@ -58,12 +62,14 @@ class MissReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AgentMissed:
-    """The agent's phone did not connect (no answer, busy, unavailable). ``agent`` names the
-    agent the attempt was for, when the event says (then it settles only that agent's offer)."""
+    """The agent's phone did not connect (no answer, busy, unavailable): the result of the
+    whole Dial, every device of a ring group. ``agent`` and ``fence`` name the offer it is
+    about (then it settles that offer only, never a later one)."""
 
     call_id: str
     status: MissReason
     agent: str = ""
+    fence: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,7 @@ class LiveChannel:
     seconds: float = 0.0
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
     waiting: bool = False  # a caller on hold in acd's queueing dialplan
+    with_agent: bool = False  # a caller acd's dialplan is dialling an agent for (or talking)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ async def call_entered(
         await ctx.mirror.reload_queue(event.queue)  # created by another process just now?
         queue = ctx.mirror.queues.get(event.queue)
     if queue is None:
+        await ctx.store.require_seeded()  # Redis lost its queues: held until seeded again
         await _reject_unknown_queue(ctx, event)
         return
     call = Call(

@@ -26,7 +26,7 @@ async def tick(ctx: Services) -> None:
         elif deadline.kind == "offer":
             call = mirror.call(deadline.id)
             if call is not None and call.status is CallStatus.OFFERED:
-                await settle_lost_offer(ctx, deadline.id, received)
+                await settle_lost_offer(ctx, deadline.id, deadline.fence, received)
         elif deadline.kind == "step":
             call = mirror.call(deadline.id)
             if call is not None and call.status is CallStatus.WAITING:

@@ -24,6 +24,7 @@ from acd.domain.agent_index import AgentIndex
 from acd.domain.answer_rate import EWT_CAP_SECONDS, AnswerRates, estimated_wait
 from acd.domain.call_index import WaitingCalls
 from acd.domain.counts import counted_today
+from acd.domain.devices import dial_devices
 from acd.domain.model import Agent, AgentState, Call, CallStatus, Queue, Role
 from acd.domain.steps import is_logged_in, routing_steps
 from acd.domain.strategies import is_available
@@ -44,12 +45,14 @@ FOLLOW_BATCH_WINDOW = 0.05
 @dataclass(order=True, frozen=True, slots=True)
 class Deadline:
     """Something due at ``at``: a wrap-up's end (``wrap``), an offer's settle-by (``offer``),
-    or a waiting call's next routing step or maximum wait (``step``), of version ``v``."""
+    or a waiting call's next routing step or maximum wait (``step``), of version ``v``; an
+    offer's deadline is for the offer ``fence``, never a later one of the call."""
 
     at: float
     kind: str
     id: str
     v: int
+    fence: int = 0
 
 
 class Mirror:
@@ -67,6 +70,7 @@ class Mirror:
         self.calls: dict[str, Call] = {}  # every call that has not ended
         self.call_fields: dict[str, Fields] = {}  # ... and its raw hash (fence, times)
         self.devices: dict[str, str] = {}  # agent's dial string -> agent id
+        self._device_owners: dict[str, str] = {}  # each device of a dial string -> agent id
         self.busy_phones: set[str] = set()  # agents whose phone is in use, as last heard
         self._versions: dict[str, int] = {}  # 'a:<id>' / 'c:<id>' -> version applied
         self._deadlines: list[Deadline] = []
@@ -79,6 +83,9 @@ class Mirror:
         self.loaded = asyncio.Event()
         self.agent_counts: Counter[tuple[str, str]] = Counter()  # (queue, state) -> agents
         self.team_counts: Counter[tuple[str, str]] = Counter()  # (team, state) -> agents
+        # Called before the view is read again because the feed broke (Redis went away, or
+        # the feed was trimmed past this follower): Redis may have lost its data.
+        self.before_reload: Callable[[], None] | None = None
         # Each queue's recent answers, seen by this process (its own and, through the change
         # feed, every other's), for estimated waits; kept across reloads of the view.
         self.answer_rates = AnswerRates(since=clock())
@@ -97,6 +104,7 @@ class Mirror:
         self.agents = AgentIndex(queues)
         self.waiting = WaitingCalls(queues)
         self.calls, self.call_fields, self.devices, self._versions = {}, {}, {}, {}
+        self._device_owners = {}
         self.agent_counts.clear()
         self.team_counts.clear()
         self._deadlines = []
@@ -145,6 +153,7 @@ class Mirror:
                 position = self._position
                 rows = await self.store.read_changes(position, FOLLOW_BATCH, FOLLOW_BLOCK_MS)
                 if len(rows) == FOLLOW_BATCH and await self._missed(position):
+                    self._before_reload()
                     await self.load()
                     continue
                 for entry_id, (kind, fields) in rows:
@@ -166,8 +175,13 @@ class Mirror:
         return _id(first) > _id(position)
 
     async def _reload_quietly(self) -> None:
+        self._before_reload()
         with contextlib.suppress(StoreUnavailable):
             await self.load()
+
+    def _before_reload(self) -> None:
+        if self.before_reload is not None:
+            self.before_reload()
 
     async def _apply_entry(self, kind: str, fields: Fields) -> None:
         if kind == "a":
@@ -227,7 +241,7 @@ class Mirror:
         if previous is not None:
             self._count(previous, -1)
             if previous.dial != agent.dial:
-                self.devices.pop(previous.dial, None)
+                self._forget_devices(previous)
             if (is_logged_in(previous) and not is_logged_in(agent)) or (
                 previous.queues != agent.queues or previous.skills != agent.skills
             ):
@@ -236,6 +250,8 @@ class Mirror:
                 self.dirty_queues.update(self._team_queues(previous))
         self.agents.update(agent)
         self.devices[agent.dial] = agent.id
+        for device in dial_devices(agent.dial):
+            self._device_owners[device] = agent.id
         self._count(agent, 1)
         until = float(fields.get("wrap_up_until") or 0)
         if until and agent.state in (AgentState.WRAP_UP, AgentState.PAUSED):
@@ -249,10 +265,21 @@ class Mirror:
         if previous is None:
             return
         self._count(previous, -1)
-        self.devices.pop(previous.dial, None)
+        self._forget_devices(previous)
         self.agents.remove(agent_id)
         self._versions.pop(f"a:{agent_id}", None)
         self.dirty_queues.update(previous.queues)
+
+    def _forget_devices(self, agent: Agent) -> None:
+        if self.devices.get(agent.dial) == agent.id:
+            del self.devices[agent.dial]
+        for device in dial_devices(agent.dial):
+            if self._device_owners.get(device) == agent.id:
+                del self._device_owners[device]
+
+    def device_owner(self, device: str) -> str | None:
+        """The agent whose dial string rings ``device`` (``PJSIP/1001``), if any."""
+        return self._device_owners.get(device)
 
     def _count(self, agent: Agent, delta: int) -> None:
         for queue in agent.queues:
@@ -309,7 +336,9 @@ class Mirror:
         elif call.status is CallStatus.OFFERED:
             settle_by = float(fields.get("settle_by") or 0)
             if settle_by:
-                heapq.heappush(self._deadlines, Deadline(settle_by, "offer", call.id, version))
+                fence = int(fields.get("fence") or 0)
+                offer = Deadline(settle_by, "offer", call.id, version, fence)
+                heapq.heappush(self._deadlines, offer)
 
     def _note_answer(self, before: Call | None, call: Call, fields: Fields) -> None:
         # Only an answer seen happening: a view (re)loaded with calls already connected would

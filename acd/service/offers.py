@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 
+from acd.domain.devices import channel_device, dial_devices
 from acd.domain.events import AgentAnswered, AgentMissed, AgentRinging, MissReason
-from acd.domain.model import AgentState, CallStatus
+from acd.domain.model import AgentState, Call, CallStatus
 from acd.domain.outcomes import after_no_answer
 from acd.service.context import Services
 from acd.service.mirror import with_status
@@ -35,9 +36,12 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
     call = ctx.mirror.call(event.call_id)
     if call is None:
         return
-    connected = await ctx.store.connect(event.call_id, now, event.agent_channel)
+    agent_id = event.agent or _answering_agent(ctx, call, event.agent_channel)
+    connected = await ctx.store.connect(
+        event.call_id, now, agent_id, event.agent_channel, event.fence
+    )
     if connected is None:
-        return
+        return  # not the offer standing now (a late or repeated answer), or settled already
     agent_id, _fence = connected
     agent = ctx.mirror.agent(agent_id)
     # An escalated call answered by a lead waited only until its first answer.
@@ -48,20 +52,45 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
     )
 
 
+def _answering_agent(ctx: Services, call: Call, channel: str) -> str:
+    """The agent whose phone ``channel`` is (any leg of a ring group): the agent the call is
+    offered to if it is one of that agent's devices (or no agent's known device: a phone
+    reached through a trunk, or no channel known), else the agent that device belongs to.
+    The connect script checks the agent against the offer standing in Redis."""
+    if not channel:
+        return call.agent
+    device = channel_device(channel)
+    offered = ctx.mirror.agent(call.agent)
+    if offered is not None and device in dial_devices(offered.dial):
+        return call.agent
+    owner = ctx.mirror.device_owner(device)
+    return owner if owner is not None else call.agent
+
+
 async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> None:
+    """The offer the event is about was missed: settled only if it is still the offer
+    standing (its fence and agent, checked again by the release script)."""
     if event.status is MissReason.CANCEL:
         return  # the caller hung up while ringing; their Hangup settles call and agent
     call = ctx.mirror.call(event.call_id)
-    fields = ctx.mirror.call_fields.get(event.call_id, {})
-    if call is None or call.status is not CallStatus.OFFERED:
+    if call is None:
         return
-    if event.agent and call.agent != event.agent:
-        return  # about an earlier offer of this call, to another agent
-    agent_id = await ctx.store.release(call, int(fields.get("fence", "0")))
+    fence = event.fence
+    if not fence:
+        # Not said which offer (a dialplan older than the fence): only a result naming the
+        # agent the call is offered to now can be about this offer.
+        if not event.agent or call.status is not CallStatus.OFFERED or call.agent != event.agent:
+            return
+        fence = int(ctx.mirror.call_fields.get(event.call_id, {}).get("fence", "0"))
+    agent_id = await ctx.store.release(call, fence, event.agent)
     if agent_id is None:
         return
     now = ctx.clock()
     agent = ctx.mirror.agent(agent_id)
+    if agent is None or agent.call != call.id:
+        # Offered by another process, whose change this view may not have taken in yet.
+        await ctx.mirror.reload_agent(agent_id)
+        agent = ctx.mirror.agent(agent_id)
     queue = ctx.queue_of(call)
     pause = ctx.settings.no_answer_pause and queue.no_answer_pause
     change = None
@@ -85,7 +114,8 @@ async def agent_missed(ctx: Services, event: AgentMissed, received: float) -> No
         await ctx.routing.route_agent(agent_id, received)
 
 
-async def settle_lost_offer(ctx: Services, call_id: str, received: float) -> None:
-    """No answer and no no-answer came back in time: the offer is lost, retry."""
-    log.warning("offer lost, calling it a no-answer", extra={"call": call_id})
-    await agent_missed(ctx, AgentMissed(call_id, MissReason.LOST), received)
+async def settle_lost_offer(ctx: Services, call_id: str, fence: int, received: float) -> None:
+    """No answer and no no-answer came back in time for the offer ``fence``: it is lost,
+    retry (a later offer of the call is not touched)."""
+    log.warning("offer lost, calling it a no-answer", extra={"call": call_id, "fence": fence})
+    await agent_missed(ctx, AgentMissed(call_id, MissReason.LOST, fence=fence), received)

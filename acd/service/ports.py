@@ -13,8 +13,9 @@ from acd.domain.model import Agent, Call
 class Telephony(Protocol):
     """Call control, in the contact centre's words."""
 
-    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int) -> None:
-        """Ring ``agent``'s phone for ``call``; the caller hears music meanwhile."""
+    async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int, fence: int) -> None:
+        """Ring ``agent``'s phone for ``call`` (the offer ``fence``); the caller hears music
+        meanwhile."""
 
     async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
         """Give up on the caller and hand them to the dialplan's fallback (or ``context``)."""

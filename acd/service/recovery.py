@@ -73,7 +73,7 @@ async def _end_vanished(ctx: Services, call: Call, received: float) -> None:
         await end_call(ctx, call, Outcome.FAILED, "vanished", received)
         return
     if call.status is CallStatus.OFFERED:
-        await agent_answered(ctx, AgentAnswered(call.id, ""), record.answered_at)
+        await agent_answered(ctx, AgentAnswered(call.id, "", call.agent), record.answered_at)
     talk = max(0.0, record.ended_at - record.answered_at)
     await end_call(ctx, call, Outcome.ANSWERED, "vanished", received, talk=talk)
 
@@ -116,3 +116,89 @@ async def _read_devices(ctx: Services, live: dict[str, LiveChannel], received: f
         await device_changed(
             ctx, DeviceChanged(agent.dial, busy), received, known=agent.device_busy
         )
+
+
+# --- after Redis lost its data ------------------------------------------------------------------
+
+
+async def recover_lost_calls(ctx: Services) -> None:
+    """Redis came back without the site's data and the configuration was seeded again: every
+    caller Asterisk has with an agent (being rung for, or talking) is adopted as offered to,
+    or connected with, that agent; then the reconciliation of a reconnection adopts the
+    callers on hold as waiting and reads the phones."""
+    try:
+        live = await ctx.telephony.live_channels()
+    except AmiError as exc:
+        log.warning("could not list channels", extra={"error": str(exc)})
+        return
+    bridges: dict[str, list[LiveChannel]] = {}
+    for channel in live.values():
+        if channel.bridge:
+            bridges.setdefault(channel.bridge, []).append(channel)
+    for channel in live.values():
+        if channel.with_agent:
+            await _adopt_with_agent(ctx, channel, bridges)
+    await reconcile(ctx, reconnect=True)
+
+
+async def _adopt_with_agent(
+    ctx: Services, caller: LiveChannel, bridges: dict[str, list[LiveChannel]]
+) -> None:
+    if await ctx.store.get_call(caller.uniqueid) is not None:
+        return
+    try:
+        event = await ctx.telephony.entered_call(caller.uniqueid, caller.channel)
+        agent_id = await ctx.telephony.get_variable(caller.channel, "ACD_AGENT")
+    except AmiError:
+        return
+    agent = ctx.mirror.agent(agent_id)
+    queue = ctx.mirror.queues.get(event.queue)
+    if agent is None or queue is None:
+        log.warning(
+            "caller with an unknown agent or queue left to the dialplan",
+            extra={"call": caller.uniqueid, "agent": agent_id, "queue": event.queue},
+        )
+        return
+    now = ctx.clock()
+    call = Call(
+        id=event.call_id,
+        channel=event.channel,
+        queue=queue.name,
+        priority=queue.priority if event.priority is None else event.priority,
+        arrived_at=now - caller.seconds,
+        skills={**queue.skills, **event.skills},
+        attrs=event.attrs,
+        caller_name=event.caller_name,
+        caller_number=event.caller_number,
+    )
+    others = [c for c in bridges.get(caller.bridge, []) if c.uniqueid != caller.uniqueid]
+    answered_at, agent_channel = 0.0, ""
+    if caller.bridge and others:
+        agent_channel = others[0].channel
+        try:
+            answered_at = await ctx.telephony.answered_at(agent_channel)
+        except (AmiError, InvalidInput):
+            answered_at = 0.0
+        answered_at = answered_at or now
+    settle_by = now + queue.ring_timeout_seconds + ctx.settings.offer_grace_seconds
+    result = await ctx.store.adopt_with_agent(
+        call,
+        agent,
+        now,
+        answered_at=answered_at,
+        settle_by=settle_by,
+        agent_channel=agent_channel,
+    )
+    log.info(
+        "adopting a caller with an agent after Redis lost its data",
+        extra={
+            "call": call.id,
+            "agent": agent.id,
+            "connected": bool(answered_at),
+            "result": result,
+        },
+    )
+    if result.isdigit():
+        # Not counted offered or answered again: the process that saw it enter and be
+        # answered counted it then. Its ending is counted as any other's.
+        ctx.recorder.history(call.id, "call.adopted", agent=agent.id, connected=bool(answered_at))

@@ -120,6 +120,12 @@ class Router:
         """Read queues and agents again (after a change through the API)."""
         await self.mirror.load()
 
+    async def recover_lost_data(self) -> None:
+        """Redis lost its data and the configuration is seeded again: read the view again
+        and adopt the callers Asterisk has (run through :meth:`call`)."""
+        await self.mirror.load()
+        await recovery.recover_lost_calls(self.services)
+
     async def call_entered(self, event: CallEntered, received: float) -> None:
         await arrivals.call_entered(self.services, event, received)
 

@@ -134,14 +134,14 @@ class Routing:
             await self.mirror.reload_call(call.id)
             return False
         try:
-            await self.telephony.ring_agent(call, agent, queue.ring_timeout_seconds)
+            await self.telephony.ring_agent(call, agent, queue.ring_timeout_seconds, fence)
         except (AmiError, InvalidInput) as exc:
             # The caller may have hung up, or Asterisk is unreachable: undo the claim. If the
             # caller is gone, their Hangup ends the call.
             log.warning(
                 "offer failed", extra={"call": call.id, "agent": agent.id, "error": str(exc)}
             )
-            await self.store.release(call, fence)
+            await self.store.release(call, fence, agent.id)
             await self.store.set_agent_state(
                 agent, AgentState.READY, self.clock(), expected_call=call.id
             )

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from acd.sim.bridges import Bridge
-from acd.sim.channels import NORMAL_CLEARING, Channel, Kind, State, wait_any
+from acd.sim.channels import NORMAL_CLEARING, USER_BUSY, Channel, Kind, State, wait_any
 from acd.sim.expressions import separate_args
 from acd.sim.outgoing import call, dial_status_for, prepare_callee, publish_dial, request_channel
 
@@ -34,6 +34,8 @@ DIAL_VARIABLES = (
     "PROGRESSTIME_MS",
 )
 ANSWERED_ELSEWHERE = 26
+CONGESTION_CAUSE = 34
+NO_ANSWER_CAUSE = 19
 
 
 @dataclass
@@ -76,15 +78,17 @@ def _timeout(args: list[str]) -> float:
 
 async def _call_destinations(
     chan: Channel, destinations: str, options: dict[str, str]
-) -> list[_Outgoing]:
+) -> tuple[list[_Outgoing], int]:
     """Create a channel per destination (``&``-separated), run the predial handler on each,
-    then call them all."""
+    then call them all; also how many could not be created (unreachable)."""
     outs: list[_Outgoing] = []
+    failed = 0
     for destination in destinations.split("&"):
         tech, _, resource = destination.strip().partition("/")
         out = request_channel(chan.pbx, tech, resource, chan)
         if out is None:
             log.info("Dial: unable to create channel %s/%s", tech, resource)
+            failed += 1
             continue
         outs.append(_Outgoing(out, resource, prepare_callee(out, chan, resource)))
     if "b" in options and chan.pbx.executor is not None:
@@ -94,7 +98,7 @@ async def _call_destinations(
     for outgoing in outs:
         call(outgoing.chan)
         publish_dial("DialBegin", chan, outgoing.chan, ("DialString", outgoing.number))
-    return outs
+    return outs, failed
 
 
 async def dial(chan: Channel, data: str) -> str:
@@ -108,7 +112,7 @@ async def dial(chan: Channel, data: str) -> str:
     for name in DIAL_VARIABLES:
         chan.setvar(name, "")
     started = chan.pbx.clock.now()
-    outs = await _call_destinations(chan, args[0], options)
+    outs, failed = await _call_destinations(chan, args[0], options)
     if not outs:
         chan.setvar("DIALSTATUS", "CHANUNAVAIL")
         return "continue"
@@ -118,13 +122,10 @@ async def dial(chan: Channel, data: str) -> str:
         # wait_for_answer, single destination: the caller is shown who it calls at once.
         chan.connected = outs[0].chan.caller
         chan.publish()
-    winner, status = await _wait_for_answer(
-        chan,
-        outs,
-        timeout if timeout > 0 else None,
-        started,
-        ringback="m" in options or "r" in options,
+    progress = _Progress(
+        started, "m" in options or "r" in options, lines=len(outs) + failed, nochan=failed
     )
+    winner, status = await _wait_for_answer(chan, outs, timeout if timeout > 0 else None, progress)
     if winner is None:
         if "m" in options and not chan.dead:
             chan.emit("MusicOnHoldStop")
@@ -163,25 +164,40 @@ async def _connect(
 
 @dataclass(slots=True)
 class _Progress:
-    """What the callees said so far, for the Dial's final status."""
+    """What the callees said so far, for the Dial's final status: app_dial's handle_cause
+    counts. BUSY (CONGESTION, CHANUNAVAIL) only when every destination was busy, congested
+    or unreachable; a leg that rang out or was declined (cause 16, 19) leaves NOANSWER, so a
+    ring group with one busy phone and one that did not answer says NOANSWER."""
 
     started: float
-    ringback: bool
+    ringback: bool  # the caller hears music (m) or a tone (r), not the callee's ringing
+    lines: int = 0
     busy: int = 0
-    unavailable: int = 0
+    congestion: int = 0
+    nochan: int = 0
     rang: bool = False
 
+    def ended(self, cause: int) -> None:
+        if cause == USER_BUSY:
+            self.busy += 1
+        elif cause == CONGESTION_CAUSE:
+            self.congestion += 1
+        elif cause not in (NORMAL_CLEARING, NO_ANSWER_CAUSE):
+            self.nochan += 1
+
     def status(self) -> str:
-        return "BUSY" if self.busy else "CHANUNAVAIL" if self.unavailable else "NOANSWER"
+        if self.busy + self.congestion + self.nochan < self.lines:
+            return "NOANSWER"
+        if self.busy:
+            return "BUSY"
+        return "CONGESTION" if self.congestion else "CHANUNAVAIL" if self.nochan else "NOANSWER"
 
 
 async def _wait_for_answer(
-    chan: Channel, outs: list[_Outgoing], timeout: float | None, started: float, *, ringback: bool
+    chan: Channel, outs: list[_Outgoing], timeout: float | None, progress: _Progress
 ) -> tuple[_Outgoing | None, str]:
-    """``ringback``: the caller hears music (m) or a tone (r), not the callee's ringing."""
     clock = chan.pbx.clock
-    deadline = None if timeout is None else started + timeout
-    progress = _Progress(started, ringback)
+    deadline = None if timeout is None else progress.started + timeout
     while True:
         live = [o for o in outs if not o.done]
         if not live:
@@ -229,8 +245,7 @@ def _read_callee(chan: Channel, outgoing: _Outgoing, progress: _Progress) -> boo
             publish_dial("DialEnd", chan, callee, ("DialStatus", status))
             callee.destroy()
             outgoing.done = True
-            progress.busy += status == "BUSY"
-            progress.unavailable += status == "CHANUNAVAIL"
+            progress.ended(callee.hangupcause)
         elif frame.kind is Kind.GOTO:
             # A redirected callee leaves the Dial and runs the dialplan on its own.
             publish_dial("DialEnd", chan, callee, ("DialStatus", "CANCEL"))

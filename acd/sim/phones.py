@@ -42,6 +42,8 @@ class SimPhone:
         self.callerid = Party(*callerid) if callerid is not None else Party()
         self.answer_after = answer_after
         self.answers = answers
+        # When set (with ``rng``), each call is answered with this chance instead.
+        self.answer_chance: float | None = None
         self.talk_for = talk_for
         self.rng = rng
         self.registered = True
@@ -102,6 +104,11 @@ class SimPhone:
 
         self._timers.setdefault(chan, []).append(self.pbx.call_later(seconds, fire))
 
+    def _answers(self) -> bool:
+        if self.answer_chance is None or self.rng is None:
+            return self.answers
+        return self.rng.random() < self.answer_chance
+
     # --- what Asterisk does to the phone -------------------------------------------------
     def invite(self, chan: Channel) -> None:
         """Asterisk calls the phone on ``chan``."""
@@ -125,7 +132,7 @@ class SimPhone:
             self.calls_rung += 1
             chan.set_state(State.RINGING)
             chan.queue_frame(Frame(Kind.RINGING))
-            if self.answers:  # answer_after counts from the INVITE, the 180 included
+            if self._answers():  # answer_after counts from the INVITE, the 180 included
                 delay = self._vary(self.answer_after) - PROVISIONAL_DELAY
                 self._later(chan, max(0.0, delay), "answer")
         elif action == "answer":

@@ -20,6 +20,7 @@ from acd.sim.channels import Channel
 from acd.sim.clock import SimClock
 from acd.sim.dialplan import Dialplan
 from acd.sim.eventfilters import EventFilters, load_user_filters
+from acd.sim.events import AmiEvent
 from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
@@ -287,6 +288,13 @@ class Simulator:
             ],
         )
         await asyncio.sleep(0)  # the event bus delivers on the next turn of the loop
+
+    def replay(self, events: Sequence[AmiEvent]) -> None:
+        """Send ``events`` (as published before) again to every session, through its
+        filters: a duplicated or late event, as a reconnecting proxy or a second AMI
+        connection could bring."""
+        for session in list(self._sessions):
+            session.deliver(events)
 
     def send_raw(self, data: bytes) -> None:
         """Write raw bytes to every session (malformed frames)."""
