@@ -98,6 +98,13 @@ class EscalationRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionAsked:
+    """The dialplan asks for a waiting caller's position and estimated wait, to announce."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceChanged:
     """An agent phone became busy (in use, ringing while in use, on hold) or free."""
 
@@ -129,6 +136,7 @@ TelephonyEvent = (
     | ChannelGone
     | CallFellBack
     | EscalationRequested
+    | PositionAsked
     | DeviceChanged
     | ChannelShutDown
     | TelephonyConnected

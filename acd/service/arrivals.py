@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from acd.domain.events import CallEntered
-from acd.domain.model import Assignment, Call, Outcome
+from acd.domain.events import CallEntered, PositionAsked
+from acd.domain.model import Assignment, Call, Outcome, call_skills
 from acd.domain.outcomes import arrival_plan
 from acd.service.context import Services
 from acd.service.overflow import apply_overflow, overflow_on_arrival, send_out
@@ -38,7 +38,8 @@ async def call_entered(
         queue=queue.name,
         priority=queue.priority if event.priority is None else event.priority,
         arrived_at=now - waited,
-        skills={**queue.skills, **event.skills},
+        skills=call_skills(queue, event.skills),
+        own_skills=event.skills,
         attrs=event.attrs,
         caller_name=event.caller_name,
         caller_number=event.caller_number,
@@ -54,6 +55,19 @@ async def call_entered(
         await overflow_on_arrival(ctx, call, queue, received)  # every claim lost meanwhile
     elif plan is not None:
         await apply_overflow(ctx, call, queue, plan, received)
+    await tell_place_in_line(ctx, call)
+
+
+async def tell_place_in_line(ctx: Services, call: Call) -> None:
+    """If ``call`` is waiting, set its position and estimated wait on the caller's channel
+    (after the decision: a call that waits has no agent to hurry to)."""
+    position, wait = ctx.mirror.place_in_line(call.id)
+    if position is None:
+        return  # offered, gone to a fallback, or ended meanwhile
+    try:
+        await ctx.telephony.tell_place_in_line(call, position, wait)
+    except (AmiError, InvalidInput) as exc:
+        log.warning("position not set", extra={"call": call.id, "error": str(exc)})
 
 
 async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
@@ -76,3 +90,10 @@ async def _reject_unknown_queue(ctx: Services, event: CallEntered) -> None:
         return
     await ctx.store.finish(placeholder, Outcome.FAILED, now, "unknown_queue")
     ctx.recorder.unknown_queue(event.call_id, event.queue)
+
+
+async def position_asked(ctx: Services, event: PositionAsked) -> None:
+    """The dialplan is about to announce the caller's place in line: set it afresh."""
+    call = ctx.mirror.call(event.call_id)
+    if call is not None:
+        await tell_place_in_line(ctx, call)

@@ -15,7 +15,15 @@ from enum import StrEnum
 
 from acd.domain.event_kinds import EventKind
 from acd.domain.events import EscalationRequested
-from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, AgentState, Call, CallStatus, Outcome
+from acd.domain.model import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    AgentState,
+    Call,
+    CallStatus,
+    Outcome,
+    in_queue,
+)
 from acd.domain.names import check_dial_string, check_name
 from acd.errors import AmiError, Conflict, InvalidInput, NoSuchChannel, NotFound
 from acd.service.context import Services
@@ -82,9 +90,7 @@ async def move_to_queue(ctx: Services, call_id: str, queue_name: str) -> Call:
     if not await leave_for_queue(ctx, call, ctx.queue_of(call), target, counted_as=MOVED):
         raise Conflict(f"call {call_id} is no longer waiting")
     ctx.recorder.call_action(call, EventKind.CALL_MOVED, to=target.name, previous=call.queue)
-    await ctx.routing.route_call(
-        replace(call, queue=target.name, step=0), target, time.perf_counter()
-    )
+    await ctx.routing.route_call(in_queue(call, target), target, time.perf_counter())
     return await _call(ctx, call_id)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from acd.domain.model import Call, FallbackKind, Outcome, Queue
+from acd.domain.model import Call, FallbackKind, Outcome, Queue, in_queue
 from acd.domain.steps import Overflow
 from acd.errors import AmiError, AmiNotDone, InvalidInput, NoSuchChannel
 from acd.service.context import Services
@@ -70,7 +70,7 @@ async def apply_overflow(
     if target is not None:
         ctx.recorder.call_overflowed(call, queue.name, decision)
         if await leave_for_queue(ctx, call, queue, target):
-            await ctx.routing.route_call(replace(call, queue=target.name, step=0), target, received)
+            await ctx.routing.route_call(in_queue(call, target), target, received)
             return True
     context = decision.target if decision.to is FallbackKind.VOICEMAIL else ""
     reason = "callback" if decision.to is FallbackKind.CALLBACK else "overflow"
@@ -121,8 +121,9 @@ async def leave_for_queue(
     published with ``from_queue``), so each queue's offered calls add up to its outcomes and
     a target queue's service level never exceeds 100 %. The caller then routes it there.
     """
-    if not await ctx.store.move_call(call, target.name):
+    moved = in_queue(call, target)
+    if not await ctx.store.move_call(call, target.name, skills=moved.skills):
         return False
     ctx.recorder.moved_out(call, source.name, counted_as)
-    ctx.recorder.call_entered(replace(call, queue=target.name), from_queue=source.name)
+    ctx.recorder.call_entered(moved, from_queue=source.name)
     return True

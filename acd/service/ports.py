@@ -26,6 +26,10 @@ class Telephony(Protocol):
     async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
         """Give up on the caller and hand them to the dialplan's fallback (or ``context``)."""
 
+    async def tell_place_in_line(self, call: Call, position: int, wait: int | None) -> None:
+        """Let the dialplan know the waiting caller's position and estimated wait (None:
+        not known)."""
+
     async def hang_up(self, channel: str) -> None:
         """Hang up one channel (a caller, at a supervisor's request)."""
 

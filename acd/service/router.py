@@ -24,6 +24,7 @@ from acd.domain.events import (
     ChannelShutDown,
     DeviceChanged,
     EscalationRequested,
+    PositionAsked,
     TelephonyConnected,
 )
 from acd.domain.model import Agent, AgentState
@@ -74,6 +75,7 @@ class Router:
             ChannelShutDown: lambda e, r: endings.channel_shut_down(ctx, e, r),
             CallFellBack: lambda e, r: endings.call_fell_back(ctx, e, r),
             EscalationRequested: lambda e, _r: call_actions.escalation_requested(ctx, e),
+            PositionAsked: lambda e, _r: arrivals.position_asked(ctx, e),
             DeviceChanged: lambda e, r: phones.device_changed(ctx, e, r),
             TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect, e.at),
         }

@@ -28,6 +28,7 @@ from acd.domain.model import (
     Queue,
     Role,
 )
+from acd.domain.skills import format_skills
 from acd.domain.state_machine import ON_CALL, TRANSITIONS
 from acd.errors import Conflict, NotFound, StoreUnavailable
 from acd.metrics import Metrics
@@ -601,13 +602,21 @@ class Store:
         previous, agent_id, talked, freed = result
         return Ended(CallStatus(previous), str(agent_id), float(talked), bool(int(freed)))
 
-    async def move_call(self, call: Call, queue: str, priority: int | None = None) -> bool:
+    async def move_call(
+        self,
+        call: Call,
+        queue: str,
+        priority: int | None = None,
+        skills: dict[str, int] | None = None,
+    ) -> bool:
         """Move a waiting call to ``queue`` (and/or ``priority``), keeping its arrival time;
-        False if it was not waiting."""
+        to another queue, ``skills`` are what it requires there (default: as before). False
+        if it was not waiting."""
         priority = call.priority if priority is None else priority
         moved = replace(call, queue=queue, priority=priority)
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.waiting(queue)]
-        args: list[Arg] = [call.id, queue, call_score(moved), priority]
+        needs = format_skills(call.skills if skills is None else skills)
+        args: list[Arg] = [call.id, queue, call_score(moved), priority, needs]
         return bool(await self._script(self._move, keys, args))
 
     async def escalate(self, call: Call, agent: Agent, now: float) -> bool:
