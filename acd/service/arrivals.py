@@ -8,6 +8,7 @@ import logging
 from acd.domain.events import CallEntered, PositionAsked
 from acd.domain.model import Assignment, Call, Outcome, call_skills
 from acd.domain.outcomes import arrival_plan
+from acd.errors import AmiError, InvalidInput
 from acd.service.context import Services
 from acd.service.overflow import apply_overflow, overflow_on_arrival, send_out
 from acd.service.recorder import UNKNOWN_QUEUE_LABEL
