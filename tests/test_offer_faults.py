@@ -20,7 +20,7 @@ from acd.sim import Simulator
 from acd.sim.callers import SimCall
 from acd.sim.events import AmiEvent
 from tests.conftest import MakeAcd
-from tests.support import RecordingSink, contact_centre, log_in
+from tests.support import RecordingSink, contact_centre, log_in, sample
 
 TERMINAL = ("call.ended", "call.abandoned", "call.failed", "call.overflowed")
 
@@ -248,6 +248,64 @@ async def test_two_routers_racing_over_calls_with_no_answers_never_steal_a_ring(
             state = await apps[0].store.get_agent(str(agent["id"]))
             assert state is not None and state.state is AgentState.READY, state
             assert sim.phone(str(agent["id"])).calls_busy == 0
+    finally:
+        for app in apps:
+            await app.stop()
+
+
+async def test_two_routers_send_a_caller_to_the_fallback_once(
+    sim: Simulator, redis_url: str, site: str
+) -> None:
+    """Both processes see each caller whose queue sends it to the fallback (a step nobody is
+    logged in for, or a queue that does not exist), and both decide it must leave: only one
+    moves it, so the caller hears the fallback once (one ACDFallback of Asterisk's own per
+    caller) and acd counts one ending."""
+    wire = Wire(sim)
+    settings = contact_centre(
+        redis_url,
+        sim.port,
+        site=site,
+        agents=[{"id": "2101", "dial": "PJSIP/2101", "queues": {"sales": 1}}],
+        queues=[{"name": "sales", "steps": [{"after": 0}, {"after": 2, "kind": "fallback"}]}],
+    )
+    sinks = [RecordingSink(), RecordingSink()]
+    apps = [AcdApp(settings, sink=sink) for sink in sinks]
+    for app in apps:
+        await app.start()
+        await app.ami.wait_connected(10)
+    try:
+        calls = [
+            await sim.place_call(queue=queue, patience=600.0) for queue in ["sales", "nowhere"] * 10
+        ]
+        async with asyncio.timeout(30):
+            assert set(await asyncio.gather(*(c.ended() for c in calls))) == {"fallback"}
+            for call in calls[::2]:
+                await _settled(sinks, call.uniqueid)
+        for app in apps:
+            await app.router.call(_nothing)
+        unknown = [
+            sample(a, "acd_calls_failed_total", queue="_unknown", reason="unknown_queue")
+            for a in apps
+        ]
+        assert sum(unknown) == 10, unknown
+        for n, call in enumerate(calls):
+            heard = [
+                e
+                for e in wire.events
+                if e.name == "UserEvent"
+                and dict(e.headers).get("UserEvent") == "ACDFallback"
+                and dict(e.headers).get("Uniqueid") == call.uniqueid
+            ]
+            assert len(heard) == 1, (call.uniqueid, len(heard))
+            if n % 2:
+                continue  # a caller for the queue that does not exist: counted above
+            ends = [
+                k
+                for s in sinks
+                for k, d in s.events
+                if k in TERMINAL and d["call"] == call.uniqueid
+            ]
+            assert ends == ["call.overflowed"], (call.uniqueid, ends)
     finally:
         for app in apps:
             await app.stop()

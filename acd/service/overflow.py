@@ -95,16 +95,27 @@ async def send_out(ctx: Services, call: Call, reason: str, context: str = "") ->
     it is still on hold."""
     if not ctx.telephony.connected or ctx.routing.draining:
         return False
+    owner = ctx.routing.owner
+    # Every acd process sharing the Redis sees the caller and may decide the same: one
+    # Redirect, or the caller hears the fallback start again. The one that moves it records
+    # the end; the others learn of it from the change feed.
+    if not await ctx.store.claim_exit(call.id, owner):
+        log.info("fallback: another acd process is sending the caller", extra={"call": call.id})
+        return False
     try:
         await ctx.telephony.send_to_fallback(call, reason, context)
     except NoSuchChannel as exc:
         log.warning("fallback failed: no such caller", extra={"call": call.id, "error": str(exc)})
         ctx.routing.missing.add(call.id)
+        await ctx.store.drop_exit(call.id, owner)
         return False
     except (AmiNotDone, InvalidInput) as exc:
         log.warning("fallback failed", extra={"call": call.id, "error": str(exc)})
+        await ctx.store.drop_exit(call.id, owner)
         return False
     except AmiError as exc:
+        # It may have happened: the claim stays until it expires, and the reconciliation
+        # after reconnecting sees where the caller is.
         log.warning("fallback sent, outcome unknown", extra={"call": call.id, "error": str(exc)})
         return False
     return True

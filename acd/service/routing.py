@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
@@ -52,6 +53,8 @@ class Routing:
         # Offers Asterisk refused, by call: after REFUSALS_BOUND the call is not offered again
         # until the next reconciliation (the dialplan's own timer still protects the caller).
         self.refused: dict[str, int] = {}
+        # This process among those sharing the Redis, for claims only one of them may hold.
+        self.owner = uuid.uuid4().hex
         self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:

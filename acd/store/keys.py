@@ -31,6 +31,10 @@ class Keys:
         """List of one call's attempts and actions, as JSON lines."""
         return f"{self.prefix}call:{call_id}:history"
 
+    def leaving(self, call_id: str) -> str:
+        """Marker of the acd process moving a caller out of acd's dialplan (short-lived)."""
+        return f"{self.prefix}call:{call_id}:leaving"
+
     def agent(self, agent_id: str) -> str:
         """Hash of one agent: profile and live state."""
         return f"{self.prefix}agent:{agent_id}"

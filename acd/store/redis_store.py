@@ -392,6 +392,24 @@ class Store:
         """Remember the agent this queue offered a call to last."""
         await self._run(self.redis.set(self.keys.cursor(queue), agent_id))
 
+    async def claim_exit(self, call_id: str, owner: str, seconds: float = 30.0) -> bool:
+        """True if this process (``owner``) may move the caller out of acd's dialplan: one
+        Redirect to the fallback per caller, however many acd processes decided it (the same
+        process may try again). Kept for ``seconds``: the record of the call's end follows
+        the Redirect well within them, and a process that died holding it stops no one long."""
+        key = self.keys.leaving(call_id)
+        if await self._run(self.redis.set(key, owner, nx=True, px=int(seconds * 1000))):
+            return True
+        # This process's own claim, from a try whose outcome it could not know: try again.
+        return bool(await self._run(self.redis.get(key)) == owner)
+
+    async def drop_exit(self, call_id: str, owner: str) -> None:
+        """Give up the claim of ``claim_exit`` (the Redirect did not happen): another try,
+        by this process or another, may move the caller."""
+        key = self.keys.leaving(call_id)
+        if await self._run(self.redis.get(key)) == owner:
+            await self._run(self.redis.delete(key))
+
     async def set_call_step(self, call_id: str, step: int) -> None:
         """Record the routing step a call has reached."""
         await self._script(self._step, [self.keys.call(call_id)], [step])
