@@ -16,6 +16,7 @@ from acd.domain.model import AgentState, CallStatus
 from acd.domain.state_machine import RefusedRequest, RequestEffect
 from acd.sim import Simulator
 from tests.conftest import MakeAcd
+from tests.openapi_check import check_response
 from tests.pbx.tiers import Pbx
 from tests.support import log_in, sample
 from tests.test_api import TOKENS, Client, http_settings
@@ -144,6 +145,7 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         assert await call.answered(timeout=10) == "1001"
         await sink.wait_for("call.answered", call=call.uniqueid)
         path = "/api/v1/agents/1001/state"
+        answers: list[tuple[int, Any]] = []
         status, body = await api.request(
             "POST", path, token=TOKENS["agent"], json={"state": "ready"}
         )
@@ -151,6 +153,7 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         status, body = await api.request(
             "POST", path, token=TOKENS["agent"], json={"state": "paused", "reason": "lunch"}
         )
+        answers.append((status, body))
         assert status == 202
         assert (body["state"], body["pending_state"], body["pending_reason"]) == (
             "busy",
@@ -167,6 +170,7 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         status, body = await api.request(
             "POST", path, token=TOKENS["agent"], json={"state": "ready"}
         )
+        answers.append((status, body))
         assert (status, body["state"], body["pending_state"]) == (200, "busy", None)
         assert [e["pending_state"] for e in sink.find("agent.pending", agent="1001")] == [
             "paused",
@@ -183,3 +187,6 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         assert state["previous"] == "busy"
         status, body = await api.request("GET", "/api/v1/agents/1001", token=TOKENS["agent"])
         assert (body["state"], body["pending_state"]) == ("logged_out", None)
+        check_response("get", "/api/v1/agents/{agent}", status, body)
+        for status, body in answers:
+            check_response("post", "/api/v1/agents/{agent}/state", status, body)
