@@ -14,6 +14,7 @@ import pytest
 
 from acd.domain.model import AgentState, CallStatus
 from acd.domain.state_machine import RefusedRequest, RequestEffect
+from acd.service import call_actions
 from acd.sim import Simulator
 from tests.conftest import MakeAcd
 from tests.openapi_check import check_response
@@ -190,3 +191,39 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         check_response("get", "/api/v1/agents/{agent}", status, body)
         for status, body in answers:
             check_response("post", "/api/v1/agents/{agent}/state", status, body)
+
+
+TEAM = [
+    {"id": "1001", "name": "Anna", "dial": "PJSIP/1001", "queues": {"sales": 1}, "team": "t"},
+    {"id": "2001", "name": "Lead", "dial": "PJSIP/2001", "team": "t", "role": "lead"},
+]
+
+
+async def test_a_pending_pause_is_taken_when_the_agent_escalates_its_call(
+    sim: Simulator, make_acd: MakeAcd
+) -> None:
+    """The agent's part of the call ends when a lead takes it over: the pause asked for
+    during the call is taken then (the leg the agent had is gone)."""
+    sim.add_phone("1001", answer_after=0.5, talk_for=600.0)
+    sim.add_phone("2001", answer_after=0.5, talk_for=1.0)
+    app, sink = await make_acd(queues=[{**QUEUES[0], "teams": ["t"]}], agents=TEAM)
+    await log_in(app, "1001", "2001")
+    call = await sim.place_call(queue="sales", caller_name="Kofi", patience=600)
+    assert await call.answered(timeout=10) == "1001"
+    await sink.wait_for("call.answered", call=call.uniqueid, agent="1001")
+    _agent, effect = await _request(app, "1001", AgentState.PAUSED, "coaching")
+    assert effect is RequestEffect.PEND
+    await app.router.call(
+        functools.partial(call_actions.escalate, app.router.services, call.uniqueid)
+    )
+    state = await sink.wait_for("agent.state", agent="1001", state="paused")
+    assert (state["previous"], state["reason"]) == ("busy", "coaching")
+    await sink.wait_for("call.answered", call=call.uniqueid, agent="2001")
+    agent = await app.store.get_agent("1001")
+    assert agent is not None
+    assert (agent.state, agent.pause_reason, agent.pending_state) == (
+        AgentState.PAUSED,
+        "coaching",
+        None,
+    )
+    assert agent.calls_taken == 1

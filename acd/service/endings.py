@@ -144,14 +144,18 @@ async def handover_agent(
         else None
     )
     target = change.agent.state if change else AgentState.READY
-    await ctx.store.set_agent_state(
+    reason = change.agent.pause_reason if change else ""
+    previous = await ctx.store.set_agent_state(
         agent,
         target,
         now,
         expected_call=call.id,
-        reason=change.agent.pause_reason if change else "",
+        reason=reason,
         wrap_up_until=change.resume_at if change else 0.0,
     )
+    if previous is not None and target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+        # The pause or log-out asked for during the call, taken now.
+        ctx.recorder.agent_state(agent.id, target, previous, reason)
     if target is AgentState.READY:
         await ctx.routing.route_agent(agent.id, received)
     return talk, agent
