@@ -173,10 +173,21 @@ async def test_the_api_shows_and_takes_back_a_pause_after_the_call(
         )
         answers.append((status, body))
         assert (status, body["state"], body["pending_state"]) == (200, "busy", None)
-        assert [e["pending_state"] for e in sink.find("agent.pending", agent="1001")] == [
+        assert [e["pending_state"] for e in sink.find("agent.pending", agent="1001")][:2] == [
             "paused",
             "",
         ]
+        pending = "/api/v1/agents/1001/state/pending"
+        status, body = await api.request("DELETE", pending, token=TOKENS["agent"])
+        assert status == 409 and "no change pending" in body["error"]
+        check_response("delete", "/api/v1/agents/{agent}/state/pending", status, body)
+        status, body = await api.request(
+            "POST", path, token=TOKENS["supervisor"], json={"state": "paused", "reason": "break"}
+        )
+        assert (status, body["pending_state"]) == (202, "paused")
+        status, body = await api.request("DELETE", pending, token=TOKENS["agent"])
+        assert (status, body["state"], body["pending_state"]) == (200, "busy", None)
+        check_response("delete", "/api/v1/agents/{agent}/state/pending", status, body)
         status, body = await api.request(
             "POST", path, token=TOKENS["supervisor"], json={"state": "logged_out"}
         )

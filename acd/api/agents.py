@@ -80,6 +80,18 @@ async def set_agent_state(request: web.Request) -> web.Response:
     return web.json_response(agent_json(agent, today(request)), status=status)
 
 
+@routes.delete("/api/v1/agents/{agent}/state/pending")
+async def cancel_pending_state(request: web.Request) -> web.Response:
+    """Take back the pause or log-out a busy agent asked for; 409 if none is pending."""
+    token: Token = request[TOKEN]
+    agent_id = request.match_info["agent"]
+    if not may_act_on_agent(token, agent_id, Role.SUPERVISOR):
+        raise web.HTTPForbidden(reason="an agent acts on itself; others need supervisor")
+    router = request.app[ROUTER]
+    agent = await router.call(lambda: router.cancel_pending_state(agent_id))
+    return web.json_response(agent_json(agent, today(request)))
+
+
 @routes.put("/api/v1/agents/{agent}")
 async def put_agent(request: web.Request) -> web.Response:
     """Create or replace an agent's profile (skills, team, role, queues, dial string)."""

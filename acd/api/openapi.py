@@ -618,6 +618,18 @@ def paths() -> dict[str, Schema]:
                 body=ref("AgentStateChange"),
             ),
         },
+        "/api/v1/agents/{agent}/state/pending": {
+            "parameters": [AGENT],
+            "delete": operation(
+                "Take back the pause or log-out a busy agent asked for, to be taken when its "
+                "call ends (supervisor, or the agent itself); 409 if none is pending",
+                {
+                    "200": json_body(ref("Agent"), "The agent, nothing pending"),
+                    **errors(401, 403, 404, 409, 503),
+                },
+                tag="agents",
+            ),
+        },
         "/api/v1/queues": {
             "get": operation(
                 "List queues with their waiting calls (viewer)",

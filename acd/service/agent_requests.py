@@ -47,6 +47,18 @@ async def request_state(
     raise Conflict(f"agent {agent_id} changed while the request was carried out; try again")
 
 
+async def cancel_pending(ctx: Services, agent_id: str) -> Agent:
+    """Take back the pause or log-out a busy agent asked for (:class:`Conflict` if there is
+    none: never asked, or already taken because the call ended)."""
+    agent = ctx.mirror.agent(agent_id) or await ctx.store.get_agent(agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} not found")
+    if agent.pending_state is None or not await ctx.store.set_pending_state(agent, None):
+        raise Conflict(f"agent {agent_id} has no change pending for the end of a call")
+    ctx.recorder.agent_pending(agent.id, None, "")
+    return ctx.mirror.agent(agent.id) or agent
+
+
 async def _carry_out(
     ctx: Services, agent: Agent, target: AgentState, reason: str, effect: RequestEffect
 ) -> bool:

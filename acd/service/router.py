@@ -142,3 +142,7 @@ class Router:
         """As :meth:`change_agent_state`, and what the request did (taken now, withdrew an
         offer, pending until the call ends, took a pending change back)."""
         return await agent_requests.request_state(self.services, agent_id, target, reason)
+
+    async def cancel_pending_state(self, agent_id: str) -> Agent:
+        """Take back a pause or log-out pending for the end of the agent's call."""
+        return await agent_requests.cancel_pending(self.services, agent_id)
