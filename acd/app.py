@@ -25,9 +25,11 @@ from acd.service.daily_stats import DailyStats
 from acd.service.event_log import EventLog, Fanout
 from acd.service.ports import EventSink
 from acd.service.router import Router, Tick
+from acd.service.seeding import DataWatch, seed_configuration, warn_if_not_persistent
 from acd.service.stats import refresh_gauges
 from acd.service.webhooks import Webhooks
 from acd.store import Store
+from acd.store.connection import redis_client
 from acd.store.event_stream import EventStream
 from acd.tasks import cancel_all
 
@@ -36,6 +38,7 @@ log = logging.getLogger("acd")
 STATS_INTERVAL = 2.0
 MIN_TICK_GAP = 0.005  # seconds between ticks however many deadlines fall together
 LAG_INTERVAL = 0.5
+STOP_DRAIN_SECONDS = 2.0  # how long a stop waits for the worker to finish what it holds
 
 
 class AcdApp:
@@ -46,7 +49,7 @@ class AcdApp:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.redis: Redis = Redis.from_url(
+        self.redis: Redis = redis_client(
             str(settings.redis.url),
             decode_responses=True,
             socket_connect_timeout=5,
@@ -73,6 +76,12 @@ class AcdApp:
         self.daily_stats = DailyStats.from_store(self.store, settings.routing)
         sinks: EventSink = Fanout(self.event_log, self.daily_stats, *extra)
         self.router = Router(self.store, self.telephony, self.metrics, settings.routing, sinks)
+        # Redis that lost the site's data (restarted empty) is seeded again and the callers
+        # Asterisk has are adopted: looked for every second, and whenever the view is read
+        # again because the change feed broke.
+        self.data_watch = DataWatch(self.store, self.metrics, self._recover_lost_data)
+        self.router.mirror.before_reload = self.data_watch.poke
+        self.router.worker.on_backlog = self.ami.pause_reading
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = False
@@ -81,6 +90,8 @@ class AcdApp:
     # --- AMI -> router ------------------------------------------------------------------------
 
     def _on_ami_event(self, message: Message) -> None:
+        if self._stopping:
+            return  # read again from Asterisk by the next start's reconciliation
         try:
             event = translate(message)
         except MalformedEvent as exc:
@@ -91,7 +102,7 @@ class AcdApp:
             self.router.submit(event)
 
     async def _on_ami_connected(self, reconnect: bool) -> None:
-        self.router.submit(TelephonyConnected(reconnect))
+        self.router.submit(TelephonyConnected(reconnect, time.time()))
         # After every (re)connection: Asterisk may have been restarted with another dialplan.
         await check_dialplan(self.ami, self.metrics)
 
@@ -103,7 +114,10 @@ class AcdApp:
             await self.store.ping()
         except StoreUnavailable as exc:
             raise ConfigError(f"redis.url: cannot reach Redis ({exc.__cause__})") from None
+        await warn_if_not_persistent(self.store)
         await self.seed_configuration()
+        await self.store.mark_seeded(time.time())
+        await self.data_watch.started()
         if self.webhooks is not None:
             await self.webhooks.start()
         self._spawn(self.router.run(), "router")
@@ -111,21 +125,21 @@ class AcdApp:
         self._spawn(self._ticker(), "ticker")
         self._spawn(self._every(STATS_INTERVAL, self._refresh_stats), "stats")
         self._spawn(self._watch_loop_lag(), "loop-lag")
+        self._spawn(self.data_watch.run(lambda: self._stopping), "data-watch")
         await self._start_http()
 
     async def seed_configuration(self) -> None:
-        """Create the configured queues and agents that Redis does not have yet.
+        """Create the configured queues and agents that Redis does not have yet."""
+        await seed_configuration(self.store, self.settings.queues, self.settings.agents)
 
-        Redis is the source of truth once seeded: changes made through the API survive a
-        restart instead of being overwritten by the file.
-        """
-        existing_queues = {q.name for q in await self.store.list_queues()}
-        for queue in self.settings.queues:
-            if queue.name not in existing_queues:
-                await self.store.save_queue(queue)
-        for agent in self.settings.agents:
-            if await self.store.get_agent(agent.id) is None:
-                await self.store.save_agent_profile(agent)
+    async def _recover_lost_data(self) -> None:
+        """Redis lost the site's data: seed the configuration again and write the marker at
+        once (a caller who arrives meanwhile waits for its queue, held by the worker, rather
+        than being sent to the fallback for an unknown queue); then, in the worker, in order
+        with events, read the view again and adopt the callers Asterisk has."""
+        await self.seed_configuration()
+        await self.store.mark_seeded(time.time())
+        await self.router.call(self.router.recover_lost_data)
 
     async def _start_http(self) -> None:
         app = build_app(
@@ -155,21 +169,37 @@ class AcdApp:
 
     def health_checks(self) -> dict[str, bool]:
         """Liveness of the parts /health reports on (Redis is checked by the handler)."""
-        return {"ami": self.ami.connected, "router": not self._dead_tasks()}
+        return {
+            "ami": self.ami.connected,
+            "router": not self._dead_tasks(),
+            "redis_data": not self.data_watch.recovering,
+        }
 
     def _dead_tasks(self) -> list[str]:
         return [t.get_name() for t in self._tasks if t.done()]
 
     async def stop(self) -> None:
-        """Stop in reverse order of start; safe to call twice."""
+        """Stop in reverse order of start; safe to call twice.
+
+        A clean stop (SIGTERM): the API stops taking requests (up to 2 s for those under
+        way), no new decision is made (nobody rung, nobody sent out: callers stay on hold,
+        where the dialplan's own timer protects them), what the worker holds is handled and
+        the side writes are written (up to ``STOP_DRAIN_SECONDS``), then acd logs off
+        Asterisk. Events that come meanwhile are left to the next start's reconciliation.
+        About 5 s at most in all."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.ami.close()
         # Loops also check this flag: on Python 3.11 a cancellation racing with a Redis reply
         # can be swallowed inside a library's wait_for, and a loop would then run on.
         self._stopping = True
-        self.router.stop()
+        self.router.drain()
+        router = [t for t in self._tasks if t.get_name() == "router" and not t.done()]
+        if router:
+            _, late = await asyncio.wait(router, timeout=STOP_DRAIN_SECONDS)
+            if late:
+                log.warning("stopping before the worker was done", extra={"pending": len(late)})
+        await self.ami.close()
         await cancel_all(self._tasks)
         if self.webhooks is not None:
             await self.webhooks.stop()

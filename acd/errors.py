@@ -37,6 +37,16 @@ class AmiAuthError(AmiError):
     """Asterisk rejected the AMI username or secret."""
 
 
+class AmiNotDone(AmiError):
+    """The action certainly did not happen: it was never sent (not connected), or Asterisk
+    answered it with an error. A plain :class:`AmiError` (a timeout, the connection lost while
+    waiting) leaves it unknown whether Asterisk carried it out."""
+
+
+class NoSuchChannel(AmiNotDone):
+    """Asterisk has no channel of that name: the caller hung up, or never was."""
+
+
 class StoreUnavailable(AcdError):
     """Redis could not be reached or answered with an error."""
 

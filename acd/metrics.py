@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # The usual service-level thresholds, so "answered within 20 s" is read straight off a bucket.
 SERVICE_LEVEL_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 DURATION_BUCKETS = (10, 30, 60, 120, 180, 300, 600, 900, 1800, 3600)
+AGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -149,6 +150,22 @@ class Metrics:
             ["context"],
             registry=r,
         )
+        self.worker_queue_depth = Gauge(
+            "acd_worker_queue_depth",
+            "Events, commands and ticks waiting for the router's worker now.",
+            registry=r,
+        )
+        self.event_age_seconds = Histogram(
+            "acd_event_age_seconds",
+            "From an AMI event's receipt to the start of its handling (the router's lag).",
+            buckets=AGE_BUCKETS,
+            registry=r,
+        )
+        self.ami_reads_paused = Counter(
+            "acd_ami_reads_paused",
+            "Times acd stopped reading AMI because its worker's queue was full (backpressure).",
+            registry=r,
+        )
         self.event_loop_lag = Gauge(
             "acd_event_loop_lag_seconds", "How late the event loop ran a timer.", registry=r
         )
@@ -157,6 +174,18 @@ class Metrics:
             "acd_redis_latency_seconds",
             "Round-trip time of Redis operations.",
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.redis_partial_records = Counter(
+            "acd_redis_partial_records",
+            "Agent or call hashes without an id found in Redis and skipped (kind).",
+            ["kind"],
+            registry=r,
+        )
+        self.redis_data_lost = Counter(
+            "acd_redis_data_lost",
+            "Times Redis was found without the site's data (restarted empty): configuration "
+            "seeded again and the callers Asterisk has adopted.",
             registry=r,
         )
         self.webhook_deliveries = Counter(

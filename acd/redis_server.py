@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 from acd.errors import AcdError
@@ -35,8 +37,16 @@ def find_redis_server() -> str:
 class RedisServer:
     """One redis-server child: start, kill (as a crash would), restart on the same socket."""
 
-    def __init__(self, directory: Path, *, persistent: bool = False, binary: str | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        persistent: bool = False,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ):
         self.directory = directory
+        self.extra_args = list(extra_args)
         self.socket = directory / "redis.sock"
         self.persistent = persistent
         self.binary = binary or find_redis_server()
@@ -68,6 +78,7 @@ class RedisServer:
             "",
             "--appendonly",
             "yes" if self.persistent else "no",
+            *self.extra_args,
         ]
         self._process = await asyncio.create_subprocess_exec(
             self.binary,
@@ -108,9 +119,20 @@ class RedisServer:
             await self._process.wait()
         await self._stop_drain()
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing answers."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a frozen server go on (SIGCONT)."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGCONT)
+
     async def stop(self) -> None:
         """Stop the server cleanly."""
         if self._process is not None and self._process.returncode is None:
+            self.resume()  # a frozen server would not hear SIGTERM
             self._process.terminate()
             try:
                 await asyncio.wait_for(self._process.wait(), 10)

@@ -44,6 +44,12 @@ class RecordingSink:
                 await self._changed.wait_for(lambda: bool(self.find(kind, **match)))
         return self.find(kind, **match)[0]
 
+    async def wait_count(self, kind: str, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` events of ``kind`` were published, awaited with a timeout."""
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.find(kind)) >= count)
+
     async def wait_for_any(
         self, kinds: tuple[str, ...], timeout: float = 10.0, **match: object
     ) -> dict[str, Any]:

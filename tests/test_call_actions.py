@@ -107,12 +107,16 @@ async def test_an_agent_escalates_a_live_call_to_the_lead_of_its_own_team_first(
     assert body["escalated_by"] == "1001" and body["escalation_team"] == TEAM_BLUE
     answered = await api.sink.wait_for("call.answered", call=call_id, agent="2001")
     assert answered["escalated"] is True
+    # The caller waited until Anna answered: the lead's answer does not add her talk to it.
+    first = await api.sink.wait_for("call.answered", call=call_id, agent="1001")
+    assert answered["wait_seconds"] == first["wait_seconds"]
     # Anna is free again (and got no call back); the caller is still up, with the lead.
     agent = await api.app.store.get_agent("1001")
     assert agent.state.value == "ready" and agent.calls_taken == 1
     assert sample(api.app, "acd_calls_escalated_total", queue="sales") == 1
     assert sample(api.app, "acd_calls_answered_total", queue="sales") == 1  # counted once
     status, body = await api.request("GET", f"/api/v1/calls/{call_id}", token=TOKENS["viewer"])
+    assert body["wait_seconds"] == first["wait_seconds"]
     events = [entry["event"] for entry in body["history"]]
     assert events == [
         "call.offered_to_agent",

@@ -108,6 +108,7 @@ def test_every_alert_waits_has_a_severity_and_speaks_to_the_operator() -> None:
         "AcdAmiDisconnected",
         "AcdRedisErrors",
         "AcdRoutingSlow",
+        "AcdRouterBehind",
         "AcdDown",
     }
     for name, chunk in alerts.items():

@@ -11,8 +11,12 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from redis.asyncio import Redis
 
 from acd.sim import Simulator
+from acd.store.event_stream import stream_entries
+from acd.store.keys import Keys
+from tests.pbx.acd_process import AcdProcess, stream_event
 
 CONFIG = """
 [[http.tokens]]
@@ -92,3 +96,45 @@ async def test_serve_routes_with_settings_from_file_and_environment(
     everything = b"".join(lines) + rest
     assert b"s3cret" not in everything
     assert b"wallboard-token" not in everything
+
+
+async def _recorded(redis: Redis, site: str, call_id: str, timeout: float = 10.0) -> None:
+    """Wait on acd's change feed until the call's hash was written (blocking reads)."""
+    position = "0-0"
+    async with asyncio.timeout(timeout):
+        while True:
+            reply = await redis.xread({Keys(site).changes: position}, block=1000)
+            for entry_id, fields in stream_entries(reply):
+                position = entry_id
+                if dict(fields or {}).get("id") == call_id:
+                    return
+
+
+async def test_sigterm_writes_what_is_in_flight_and_leaves_callers_on_hold(
+    sim: Simulator, redis: Redis, redis_url: str, site: str, tmp_path: Path
+) -> None:
+    """Clean stop: exit 0 within 5 s; the business events gathered for writing (here for up
+    to 1 s) are written, not lost with the process; the caller is still on hold, waiting in
+    Redis, for the next start (or the dialplan's own timer)."""
+    acd = AcdProcess(
+        tmp_path,
+        ami_port=sim.port,
+        redis_url=redis_url,
+        site=site,
+        config=CONFIG,
+        routing="side_writes_seconds = 1.0",
+    )
+    await acd.start()
+    try:
+        call = await sim.place_call(queue="support", caller_name="Фатима", patience=None)
+        await _recorded(redis, site, call.uniqueid)
+        status, took = await acd.terminate()
+        assert status == 0, b"".join(acd.log[-20:]).decode()
+        assert took < 5.0
+        entered = await stream_event(redis, site, "call.offered", timeout=2, call=call.uniqueid)
+        assert entered["caller_name"] == "Фатима"
+        assert call.is_up and not call.reached_fallback
+        kept = await redis.hgetall(Keys(site).call(call.uniqueid))
+        assert kept["status"] == "waiting"
+    finally:
+        await acd.kill()

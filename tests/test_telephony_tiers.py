@@ -152,6 +152,38 @@ async def test_agent_on_a_direct_call_is_skipped_until_it_ends(
     await _device_busy(app, sink, "1001", False)
 
 
+async def test_a_waiting_caller_is_told_its_position_and_estimated_wait(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    """ACD_POSITION and ACD_EWT are on the caller's channel for the dialplan to announce."""
+    app, _sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
+    calls = [await pbx.place_call("sales", caller_name=n, patience=30) for n in ("Ann", "Олег")]
+    for place, call in enumerate(calls, start=1):
+        told = await pbx.event("VarSet", Uniqueid=call.uniqueid, Variable="ACD_POSITION")
+        assert told["Value"] == str(place)
+        await pbx.event("VarSet", Uniqueid=call.uniqueid, Variable="ACD_EWT")
+        assert await app.telephony.get_variable(call.channel, "ACD_POSITION") == str(place)
+        # No answers yet: no estimate, which the dialplan can tell from an empty value.
+        assert await app.telephony.get_variable(call.channel, "ACD_EWT") == ""
+
+
+async def test_a_caller_whose_dialplan_asks_is_told_its_new_place_as_the_line_moves(
+    pbx: Pbx, make_tier_acd: MakeAcd
+) -> None:
+    """With ACD_ANNOUNCE_EVERY the dialplan asks (UserEvent ACDPosition) and acd sets
+    ACD_POSITION afresh: the second caller is told 1 once the first has gone."""
+    _app, sink = await make_tier_acd(queues=QUEUES)  # nobody logged in: the callers wait
+    first = await pbx.place_call("sales", caller_name="Ann", patience=4, announce_every=3)
+    await pbx.event("VarSet", Uniqueid=first.uniqueid, Variable="ACD_POSITION", Value="1")
+    second = await pbx.place_call("sales", caller_name="Олег", patience=30, announce_every=3)
+    await pbx.event("VarSet", Uniqueid=second.uniqueid, Variable="ACD_POSITION", Value="2")
+    await sink.wait_for("call.abandoned", call=first.uniqueid, timeout=15)
+    told = await pbx.event(
+        "VarSet", Uniqueid=second.uniqueid, Variable="ACD_POSITION", Value="1", timeout=15
+    )
+    assert told["Value"] == "1"
+
+
 async def test_a_burst_of_calls_is_counted_as_asterisk_saw_it(
     pbx: Pbx, make_tier_acd: MakeAcd
 ) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from panoramisk.message import Message
 
 from acd.ami.protocol import AcdAmiProtocol
 from acd.ami.settings import AmiSettings
-from acd.errors import AmiAuthError, AmiError
+from acd.errors import AmiAuthError, AmiError, AmiNotDone, NoSuchChannel
 from acd.metrics import Metrics
 
 log = logging.getLogger("acd.ami")
@@ -70,6 +71,11 @@ def event_label(name: str) -> str:
     return name if name in COUNTED_EVENTS else "other"
 
 
+# What Asterisk answers an action naming a channel it does not have (manager.c: Setvar,
+# Getvar, Hangup say "No such channel"; Redirect "Channel does not exist: <name>").
+_NO_CHANNEL = re.compile(r"^(No such channel|Channel does not exist)", re.IGNORECASE)
+
+
 def check_header_value(name: str, value: str) -> None:
     """Refuse values that would end an AMI header early (CR/LF injection)."""
     if "\r" in value or "\n" in value or "\x00" in value:
@@ -106,6 +112,8 @@ class AmiConnection:
         self.awaiting_actions: deque[Action] = deque()
         self.forgetable_actions = ("ping", "login")
         self.auth_failures = 0
+        self._backpressure = False  # the worker is behind: read only to get responses
+        self._in_flight = 0  # actions awaiting their response
 
     @property
     def connected(self) -> bool:
@@ -151,7 +159,7 @@ class AmiConnection:
         """
         protocol = self._protocol
         if protocol is None or (not self.connected and fields.get("Action") != "Login"):
-            raise AmiError("not connected to Asterisk")
+            raise AmiNotDone("not connected to Asterisk")
         for name, value in fields.items():
             for item in [value] if isinstance(value, str) else value:
                 check_header_value(name, item)
@@ -160,6 +168,8 @@ class AmiConnection:
         # its default, False, would cut CoreShowChannels short at its first message.
         future = protocol.send(action, as_list=False if single else None)
         future.add_done_callback(_retrieve_exception)
+        self._in_flight += 1
+        self._apply_reading()
         try:
             response = await asyncio.wait_for(
                 asyncio.shield(future), timeout or self.settings.action_timeout
@@ -167,9 +177,15 @@ class AmiConnection:
         except TimeoutError:
             protocol.responses.pop(action.id, None)
             raise AmiError(f"{fields.get('Action')}: no response from Asterisk") from None
+        finally:
+            self._in_flight -= 1
+            self._apply_reading()
         first = response[0] if isinstance(response, list) else response
         if first.get("Response") == "Error":
-            raise AmiError(f"{fields.get('Action')}: {first.get('Message', 'error')}")
+            text = f"{fields.get('Action')}: {first.get('Message', 'error')}"
+            if _NO_CHANNEL.search(str(first.get("Message", ""))):
+                raise NoSuchChannel(text)
+            raise AmiNotDone(text)
         return response
 
     async def send_list(
@@ -179,6 +195,24 @@ class AmiConnection:
         with one message (an empty list, or an error-free single reply)."""
         reply = await self.send(fields, timeout)
         return reply if isinstance(reply, list) else [reply]
+
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (or resume) reading from Asterisk: backpressure while acd is behind. Its
+        events wait in the socket buffers, in order; none is dropped here. An action's
+        response comes in the same stream, after the events sent before it: while one is
+        awaited, reading goes on (what it lets in is what Asterisk sent meanwhile)."""
+        self._backpressure = paused
+        self._apply_reading()
+
+    def _apply_reading(self) -> None:
+        transport = self._protocol.transport if self._protocol is not None else None
+        if transport is None or transport.is_closing():
+            return
+        if self._backpressure and not self._in_flight:
+            if transport.is_reading():
+                transport.pause_reading()
+        elif not transport.is_reading():
+            transport.resume_reading()
 
     # --- the protocol calls these (panoramisk's factory interface) ------------------------------
 

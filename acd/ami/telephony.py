@@ -30,6 +30,7 @@ class AsteriskTelephony:
 
     def __init__(self, ami: AmiConnection) -> None:
         self.ami = ami
+        self._unanswered: set[asyncio.Future[object]] = set()  # actions sent, not awaited
 
     async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int, fence: int) -> None:
         """Dial ``agent`` for ``call``: the caller keeps hearing music until the agent answers.
@@ -59,6 +60,32 @@ class AsteriskTelephony:
             target = f"{check_name('context', context)},s,1"
             actions.append(_setvar(channel, "ACD_FALLBACK", target))
         await self._in_order([*actions, _redirect(channel, contexts.FALLBACK)])
+
+    async def tell_place_in_line(self, call: Call, position: int, wait: int | None) -> None:
+        """Set ``ACD_POSITION`` and ``ACD_EWT`` (seconds; empty while unknown) on the
+        caller's channel, for the dialplan to announce.
+
+        The two Setvars are written without waiting for Asterisk's answers: a waiting
+        caller's figures never hold up the next event (a burst of arrivals nobody is free
+        for would otherwise wait one AMI round trip each); a refusal (the caller hung up
+        meanwhile) is logged.
+        """
+        channel = check_channel("call.channel", call.channel)
+        for action in (
+            _setvar(channel, "ACD_POSITION", str(position)),
+            _setvar(channel, "ACD_EWT", "" if wait is None else str(wait)),
+        ):
+            task = asyncio.ensure_future(self.ami.send(action))
+            self._unanswered.add(task)
+            task.add_done_callback(self._answered)
+
+    def _answered(self, task: asyncio.Future[object]) -> None:
+        self._unanswered.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.warning("position not set on the caller's channel", extra={"error": str(error)})
 
     async def hang_up(self, channel: str) -> None:
         """Hang up ``channel`` with cause 16 (normal clearing)."""
@@ -125,6 +152,9 @@ class AsteriskTelephony:
                     bridge=message.get("BridgeId", ""),
                     waiting=message.get("Context") == contexts.INBOUND
                     and message.get("Application") == "MusicOnHold",
+                    with_agent=message.get("Context") == contexts.CONNECT
+                    and message.get("Application") == "Dial",
+                    context=message.get("Context", ""),
                 )
         return channels
 
@@ -196,13 +226,21 @@ class AsteriskTelephony:
             return None
         return AgentLegRecord(call_id, _seconds(answered), _seconds(ended))
 
+    @property
+    def connected(self) -> bool:
+        """True while acd is logged in to Asterisk (an action can be sent)."""
+        return self.ami.connected
+
     async def _in_order(self, actions: list[dict[str, str]]) -> None:
+        """Send ``actions`` back to back. The last one (the Redirect) is what moves the
+        caller, so its failure is the one raised: once it was done, a Setvar's failure does
+        not make it undone (the dialplan meets the unset variable, and the call's own events
+        say what came of it)."""
         results = await asyncio.gather(
             *(self.ami.send(action) for action in actions), return_exceptions=True
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        if isinstance(results[-1], BaseException):
+            raise results[-1]
 
 
 def _seconds(text: str) -> float:

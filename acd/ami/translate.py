@@ -21,6 +21,7 @@ from acd.domain.events import (
     DeviceChanged,
     EscalationRequested,
     MissReason,
+    PositionAsked,
     TelephonyEvent,
 )
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY
@@ -238,4 +239,6 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
         return CallFellBack(_header(event, "Uniqueid"), _body(event, "Reason"))
     if kind == "ACDEscalate":
         return EscalationRequested(_header(event, "Uniqueid"))
+    if kind == "ACDPosition":
+        return PositionAsked(_header(event, "Uniqueid"))
     return None

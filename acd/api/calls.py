@@ -4,6 +4,7 @@ hang up, escalate, listen/whisper/barge)."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict
 from typing import Any
@@ -12,39 +13,93 @@ from aiohttp import web
 
 from acd.api.auth import Role, Token
 from acd.api.context import ROUTER, STORE, TOKEN, read_json, require
-from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, Call
+from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, Call, CallStatus
 from acd.domain.names import check_dial_string, check_name, id_problem
 from acd.errors import InvalidInput, NotFound
 from acd.service import call_actions
+from acd.service.mirror import Mirror
 
 routes = web.RouteTableDef()
 
 
-def call_json(call: Call, now: float, position: int | None = None) -> dict[str, Any]:
-    """A call as the API shows it, with its wait so far."""
+# What ``?state=`` may name: the calls not yet ended.
+LIVE_STATES = (CallStatus.WAITING, CallStatus.OFFERED, CallStatus.CONNECTED)
+Line = tuple[int | None, int | None]  # (position, estimated wait seconds)
+
+
+def call_json(call: Call, now: float, line: Line | None = None) -> dict[str, Any]:
+    """A call as the API shows it: its wait (until answered or ended, then frozen) and, while
+    it waits, its position in line and estimated wait (null when not known)."""
     data = asdict(call)
     data["status"] = call.status.value
-    data["wait_seconds"] = round(max(0.0, now - call.arrived_at), 3)
-    if position is not None:
+    data["wait_seconds"] = round(call.wait_seconds(now), 3)
+    data["answered_at"] = call.answered_at or None
+    data["ended_at"] = call.ended_at or None
+    if call.status is CallStatus.WAITING:
+        position, wait = line or (None, None)
         data["position"] = position
+        data["estimated_wait_seconds"] = wait
     return data
+
+
+def _states(request: web.Request) -> set[CallStatus]:
+    text = request.query.get("state", CallStatus.WAITING.value)
+    names = {n.strip() for n in text.split(",")}
+    known = {s.value: s for s in LIVE_STATES}
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise InvalidInput(
+            "state", f"{unknown[0]!r} is not waiting, offered or connected (comma-separated)"
+        )
+    return {known[n] for n in names}
+
+
+class _Lines:
+    """Positions and estimated waits from the router's view, each queue's line read once."""
+
+    def __init__(self, mirror: Mirror) -> None:
+        self.mirror = mirror
+        self.positions: dict[str, dict[str, int]] = {}
+
+    def of(self, call: Call) -> Line:
+        line = self.positions.get(call.queue)
+        if line is None:
+            line = {c.id: i + 1 for i, c in enumerate(self.mirror.waiting_in(call.queue))}
+            self.positions[call.queue] = line
+        position = line.get(call.id)
+        if position is None:
+            return None, None
+        return position, self.mirror.estimated_wait(call.queue, position)
+
+
+def _listing_order(call: Call, lines: _Lines) -> tuple[int, str, float]:
+    if call.status is CallStatus.WAITING:
+        position = lines.of(call)[0]
+        return 0, call.queue, float(position if position is not None else math.inf)
+    return 1, "", call.arrived_at
 
 
 @routes.get("/api/v1/calls")
 async def list_calls(request: web.Request) -> web.Response:
-    """Calls not yet ended; ``?queue=`` lists one queue's waiting calls in line order."""
+    """Live calls of ``?state=`` (default waiting; comma-separated), of one ``?queue=`` or
+    all: waiting calls first, each queue's in line order, then the others oldest first."""
     require(request, Role.VIEWER)
     store = request.app[STORE]
     now = time.time()
+    states = _states(request)
     queue = request.query.get("queue")
-    if queue is not None:
-        if id_problem(queue) is not None or await store.get_queue(queue) is None:
-            raise NotFound(f"queue {queue} not found")
-        waiting = await store.waiting_calls(queue)
-        calls = [call_json(c, now, i + 1) for i, c in enumerate(waiting)]
+    if queue is not None and (
+        id_problem(queue) is not None or await store.get_queue(queue) is None
+    ):
+        raise NotFound(f"queue {queue} not found")
+    if queue is not None and states == {CallStatus.WAITING}:
+        found = await store.waiting_calls(queue)
     else:
-        calls = [call_json(c, now) for c in await store.get_calls(await store.active_call_ids())]
-    return web.json_response({"calls": calls})
+        found = await store.get_calls(await store.active_call_ids())
+    lines = _Lines(request.app[ROUTER].services.mirror)
+    chosen = [c for c in found if c.status in states and queue in (None, c.queue)]
+    chosen.sort(key=lambda c: _listing_order(c, lines))
+    return web.json_response({"calls": [call_json(c, now, lines.of(c)) for c in chosen]})
 
 
 @routes.get("/api/v1/calls/{call}")
@@ -55,9 +110,15 @@ async def get_call(request: web.Request) -> web.Response:
     call = await store.get_call(request.match_info["call"])
     if call is None:
         raise NotFound(f"call {request.match_info['call']} not found")
-    body = call_json(call, time.time())
+    body = call_json(call, time.time(), _line(request, call))
     body["history"] = await store.history(call.id)
     return web.json_response(body)
+
+
+def _line(request: web.Request, call: Call) -> Line:
+    if call.status is not CallStatus.WAITING:
+        return None, None
+    return request.app[ROUTER].services.mirror.place_in_line(call.id)
 
 
 @routes.patch("/api/v1/calls/{call}")
@@ -164,4 +225,4 @@ async def _call_now(request: web.Request, call_id: str) -> web.Response:
     call = await request.app[STORE].get_call(call_id)
     if call is None:
         raise NotFound(f"call {call_id} not found")
-    return web.json_response(call_json(call, time.time()))
+    return web.json_response(call_json(call, time.time(), _line(request, call)))

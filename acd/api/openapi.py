@@ -121,6 +121,8 @@ def errors(*statuses: int) -> dict[str, Schema]:
     answers = {str(s): json_body(ref("Error"), ERROR_REASONS[s]) for s in statuses}
     if 401 in statuses:
         answers["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    if 503 in statuses:
+        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return answers
 
 
@@ -165,6 +167,8 @@ def query_param(name: str, description: str) -> Schema:
     }
 
 
+_STATE = "(waiting|offered|connected)"
+STATES_PATTERN = f"^{_STATE}(,{_STATE})*$"
 NUMBER = {"type": "number"}
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
@@ -351,11 +355,33 @@ def schemas() -> dict[str, Schema]:
                 "step": INTEGER,
                 "escalated_by": STRING,
                 "escalation_team": STRING,
-                "wait_seconds": {**NUMBER, "minimum": 0},
+                "own_skills": {
+                    "type": "object",
+                    "additionalProperties": INTEGER,
+                    "description": "the skills the call asked for (ACD_SKILLS); skills adds "
+                    "its queue's defaults, so a moved call takes the new queue's",
+                },
+                "answered_at": {
+                    "anyOf": [NUMBER, NULL],
+                    "description": "when an agent first answered (null: not yet)",
+                },
+                "ended_at": {"anyOf": [NUMBER, NULL], "description": "null while live"},
+                "wait_seconds": {
+                    **NUMBER,
+                    "minimum": 0,
+                    "description": "arrival to the first answer, or to the end of an "
+                    "unanswered call, or so far: it stops growing once answered or ended",
+                },
                 "position": {
-                    **INTEGER,
-                    "minimum": 1,
-                    "description": "place in line, when listed by queue",
+                    "anyOf": [{**INTEGER, "minimum": 1}, NULL],
+                    "description": "waiting calls only: place in the queue's line, 1 = next "
+                    "(null while this process's view has not seen the call)",
+                },
+                "estimated_wait_seconds": {
+                    "anyOf": [{**INTEGER, "minimum": 0}, NULL],
+                    "description": "waiting calls only: position / the queue's recent answer "
+                    "rate, at most the queue's max_wait_seconds (and an hour); null until the "
+                    "queue has answered 3 calls since this acd process started",
                 },
             },
             (
@@ -713,13 +739,27 @@ def paths() -> dict[str, Schema]:
         },
         "/api/v1/calls": {
             "get": operation(
-                "Calls not yet ended (viewer)",
+                "Waiting calls, or the live calls of ?state= (viewer)",
                 {
-                    "200": json_body(listing("calls", "Call"), "Calls; with ?queue= in line order"),
-                    **errors(401, 403, 404, 503),
+                    "200": json_body(
+                        listing("calls", "Call"),
+                        "Waiting calls first, each queue's in line order (queues by name), "
+                        "then offered and connected calls, oldest first",
+                    ),
+                    **errors(400, 401, 403, 404, 503),
                 },
                 tag="calls",
-                parameters=[query_param("queue", "one queue's waiting calls, in line order")],
+                parameters=[
+                    query_param("queue", "only this queue's calls"),
+                    {
+                        **query_param(
+                            "state",
+                            "waiting (default), offered, connected, or several "
+                            "comma-separated; any other value is a 400 naming state",
+                        ),
+                        "schema": {"type": "string", "pattern": STATES_PATTERN},
+                    },
+                ],
             )
         },
         "/api/v1/calls/{call}": {

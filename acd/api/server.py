@@ -43,6 +43,8 @@ __all__ = ["OPENAPI_PATH", "build_app"]
 log = logging.getLogger("acd.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What a 503 tells a client to wait before trying again (Redis away: acd retries every 2 s).
+RETRY_AFTER_SECONDS = "2"
 
 
 @web.middleware
@@ -68,10 +70,23 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(502, f"Asterisk refused the action: {exc}")
     except StoreUnavailable:
         log.error("redis unavailable during request", extra={"path": request.path})
-        return error(503, "state store unavailable")
+        unavailable = error(503, "state store unavailable")
+        unavailable.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return unavailable
     except Exception:
         log.exception("request failed", extra={"path": request.path})
         return error(500, "internal error")
+
+
+@web.middleware
+async def store_recovering(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """503 while Redis's lost data is being seeded again (``/health`` and ``/metrics`` still
+    answer): what the API would read or write then is not the truth yet."""
+    if request.path not in ("/health", "/metrics", OPENAPI_PATH) and not request.app[HEALTH]().get(
+        "redis_data", True
+    ):
+        return error(503, "state store is being seeded again after it lost its data")
+    return await handler(request)
 
 
 @web.middleware
@@ -128,7 +143,8 @@ def build_app(
 ) -> web.Application:
     """The HTTP application with every route."""
     app = web.Application(
-        middlewares=[errors_as_json, bearer_tokens, ids_in_path], client_max_size=MAX_BODY
+        middlewares=[errors_as_json, bearer_tokens, ids_in_path, store_recovering],
+        client_max_size=MAX_BODY,
     )
     app[STORE] = store
     app[ROUTER] = router

@@ -115,6 +115,24 @@ class WaitingCalls:
             if cid != call.id and call_order_key(self._calls[cid], config, now) < mine
         )
 
+    def position(self, call_id: str, now: float | None = None) -> int | None:
+        """A waiting call's place in its queue's line at ``now`` (1 = next), or None.
+
+        Aging never reorders a line (an older call has aged at least as much), so the calls
+        of a line served before ``call`` are a prefix of it: a bisect per priority line.
+        """
+        call = self._calls.get(call_id)
+        if call is None:
+            return None
+        config = self.queue(call.queue)
+        mine = call_order_key(call, config, now)
+
+        def after(item: tuple[float, str]) -> bool:
+            return not call_order_key(self._calls[item[1]], config, now) < mine
+
+        ahead = sum(bisect_left(line, True, key=after) for line in self._lines[call.queue])
+        return ahead + 1
+
     def choose_call_for_agent(self, agent: Agent, *, now: float | None = None) -> Assignment | None:
         """:func:`routing.choose_call_for_agent` over the agent's queues, and its team's."""
         if not is_available(agent):

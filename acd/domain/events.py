@@ -98,6 +98,13 @@ class EscalationRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionAsked:
+    """The dialplan asks for a waiting caller's position and estimated wait, to announce."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceChanged:
     """An agent phone became busy (in use, ringing while in use, on hold) or free."""
 
@@ -118,6 +125,7 @@ class TelephonyConnected:
     """acd (re)connected to Asterisk: time to reconcile what happened meanwhile."""
 
     reconnect: bool
+    at: float = 0.0  # when the connection was made (acd's clock; 0: unknown)
 
 
 TelephonyEvent = (
@@ -128,6 +136,7 @@ TelephonyEvent = (
     | ChannelGone
     | CallFellBack
     | EscalationRequested
+    | PositionAsked
     | DeviceChanged
     | ChannelShutDown
     | TelephonyConnected
@@ -143,6 +152,8 @@ class LiveChannel:
     seconds: float = 0.0
     bridge: str = ""  # the bridge it is in ('' if none): a caller's and an agent's share one
     waiting: bool = False  # a caller on hold in acd's queueing dialplan
+    with_agent: bool = False  # a caller acd's dialplan is dialling an agent for (or talking)
+    context: str = ""  # the dialplan context it is in
 
 
 @dataclass(frozen=True, slots=True)

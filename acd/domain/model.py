@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -92,7 +92,11 @@ class Call:
     ``step`` is the routing step the call was moved to by an overflow decision; time alone may
     have taken it further (see ``steps.current_step``). ``escalated_by`` is the agent who
     escalated the live call to a team lead (``escalation_team`` theirs): from then on only
-    leads and supervisors may take it, ahead of ordinary calls.
+    leads and supervisors may take it, ahead of ordinary calls. ``own_skills`` are the skills
+    the call itself asked for (the dialplan's ``ACD_SKILLS``); ``skills`` are what it requires
+    in its present queue: that queue's defaults overridden by its own (:func:`call_skills`), so
+    a call moved to another queue takes the new queue's defaults and keeps its own.
+    ``answered_at`` is when an agent first answered it, ``ended_at`` when it ended (0: not yet).
     """
 
     id: str
@@ -110,6 +114,27 @@ class Call:
     step: int = 0
     escalated_by: str = ""
     escalation_team: str = ""
+    own_skills: dict[str, int] = field(default_factory=dict)
+    answered_at: float = 0.0
+    ended_at: float = 0.0
+
+    def wait_seconds(self, now: float) -> float:
+        """How long the caller waited for an agent: until the first answer, or until the call
+        ended unanswered, or so far; frozen once answered or ended."""
+        until = self.answered_at or self.ended_at or now
+        return max(0.0, until - self.arrived_at)
+
+
+def call_skills(queue: Queue, own: Mapping[str, int]) -> dict[str, int]:
+    """What a call requires in ``queue``: the queue's default skills, with the call's own
+    requested levels overriding them."""
+    return {**queue.skills, **own}
+
+
+def in_queue(call: Call, queue: Queue) -> Call:
+    """``call`` moved to ``queue``: its steps start over and it requires that queue's skills
+    (with its own levels kept)."""
+    return replace(call, queue=queue.name, step=0, skills=call_skills(queue, call.own_skills))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,17 @@ from enum import StrEnum
 
 from acd.domain.event_kinds import EventKind
 from acd.domain.events import EscalationRequested
-from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY, AgentState, Call, CallStatus, Outcome
+from acd.domain.model import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    AgentState,
+    Call,
+    CallStatus,
+    Outcome,
+    in_queue,
+)
 from acd.domain.names import check_dial_string, check_name
-from acd.errors import AmiError, Conflict, InvalidInput, NotFound
+from acd.errors import AmiError, Conflict, InvalidInput, NoSuchChannel, NotFound
 from acd.service.context import Services
 from acd.service.endings import end_call, handover_agent
 from acd.service.overflow import leave_for_queue
@@ -82,9 +90,7 @@ async def move_to_queue(ctx: Services, call_id: str, queue_name: str) -> Call:
     if not await leave_for_queue(ctx, call, ctx.queue_of(call), target, counted_as=MOVED):
         raise Conflict(f"call {call_id} is no longer waiting")
     ctx.recorder.call_action(call, EventKind.CALL_MOVED, to=target.name, previous=call.queue)
-    await ctx.routing.route_call(
-        replace(call, queue=target.name, step=0), target, time.perf_counter()
-    )
+    await ctx.routing.route_call(in_queue(call, target), target, time.perf_counter())
     return await _call(ctx, call_id)
 
 
@@ -111,10 +117,17 @@ async def hang_up(ctx: Services, call_id: str) -> Call:
     """Hang up the caller. A call not yet answered ends as failed (reason ``api-hangup``) at
     once; a connected one ends as answered when Asterisk reports the hangup."""
     call = await _call(ctx, call_id)
+    # Hung up first, recorded after: if Asterisk is unreachable the API answers 502 and the
+    # call is still what it was (waiting, and offered again), not ended with a caller on hold.
+    try:
+        await ctx.telephony.hang_up(call.channel)
+    except NoSuchChannel:
+        # Gone already: its Hangup ends the call (or the next tick does, as failed).
+        ctx.routing.missing.add(call.id)
+        return await ctx.store.get_call(call_id) or call
     if call.status is not CallStatus.CONNECTED:
         await end_call(ctx, call, Outcome.FAILED, API_HANGUP, time.perf_counter())
     ctx.recorder.call_action(call, EventKind.CALL_HANGUP_REQUESTED)
-    await ctx.telephony.hang_up(call.channel)
     return await ctx.store.get_call(call_id) or call
 
 
@@ -133,8 +146,6 @@ async def escalate(ctx: Services, call_id: str, by_agent: str = "") -> Call:
     if agent is None:
         raise Conflict(f"agent {call.agent} of call {call_id} no longer exists")
     now = ctx.clock()
-    if not await ctx.store.escalate(call, agent, now):
-        raise Conflict(f"call {call_id} is no longer connected to agent {agent.id}")
     escalated = replace(
         call,
         status=CallStatus.WAITING,
@@ -144,10 +155,13 @@ async def escalate(ctx: Services, call_id: str, by_agent: str = "") -> Call:
         escalation_team=agent.team,
     )
     queue = ctx.queue_of(call)
-    ctx.recorder.escalated(call, agent)
-    # Back on hold first (Asterisk hangs up the agent's leg), then free the agent: a lead
-    # who is ready is rung right after.
+    # Back on hold first (Asterisk hangs up the agent's leg), then recorded, then the agent
+    # freed: a lead who is ready is rung right after. If Asterisk did not move the caller,
+    # nothing is recorded: the conversation goes on.
     await ctx.telephony.return_to_hold(escalated)
+    if not await ctx.store.escalate(call, agent, now):
+        raise Conflict(f"call {call_id} is no longer connected to agent {agent.id}")
+    ctx.recorder.escalated(call, agent)
     received = time.perf_counter()
     await handover_agent(ctx, call, queue, agent.id, now, received)
     await ctx.routing.route_call(escalated, queue, received)

@@ -19,6 +19,8 @@ log = logging.getLogger("acd.router")
 
 # The failure reason of calls Asterisk hung up while shutting down.
 TELEPHONY_SHUTDOWN = "telephony-shutdown"
+# The failure reason of calls whose caller Asterisk said it does not have ("No such channel").
+NO_CHANNEL = "no-channel"
 # Fallback reasons become a metric label: keep the set closed.
 FALLBACK_REASONS = frozenset(
     {"timeout", "overflow", "callback", "no-agents", "queue-full", "unknown-queue"}

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import time
 
-from acd.domain.model import AgentState, CallStatus
+from acd.domain.model import AgentState, CallStatus, Outcome
 from acd.domain.outcomes import after_timer
 from acd.service.context import Services
+from acd.service.endings import NO_CHANNEL, end_call
 from acd.service.offers import settle_lost_offer
 from acd.service.overflow import check_calls
 
@@ -19,6 +20,7 @@ async def tick(ctx: Services) -> None:
     received = time.perf_counter()
     mirror = ctx.mirror
     mirror.new_day()
+    await _end_missing_callers(ctx, received)
     steps = []
     for deadline in mirror.due(now):
         if deadline.kind == "wrap":
@@ -40,6 +42,16 @@ async def tick(ctx: Services) -> None:
     for agent_id in sorted(freed):
         await ctx.routing.route_agent(agent_id, received)
     await ctx.routing.route_waiting(received, _routable_queues(ctx))
+
+
+async def _end_missing_callers(ctx: Services, received: float) -> None:
+    """Calls whose channel Asterisk said it does not have end as failed, once: by now any
+    Hangup that was on its way has been handled (then they ended as abandoned already)."""
+    missing, ctx.routing.missing = ctx.routing.missing, set()
+    for call_id in sorted(missing):
+        call = ctx.mirror.call(call_id)
+        if call is not None:
+            await end_call(ctx, call, Outcome.FAILED, NO_CHANNEL, received)
 
 
 def _routable_queues(ctx: Services) -> set[str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from acd.domain.agent_index import AgentIndex
+from acd.domain.answer_rate import EWT_CAP_SECONDS, AnswerRates, estimated_wait
 from acd.domain.call_index import WaitingCalls
 from acd.domain.counts import counted_today
 from acd.domain.devices import dial_devices
@@ -82,6 +83,12 @@ class Mirror:
         self.loaded = asyncio.Event()
         self.agent_counts: Counter[tuple[str, str]] = Counter()  # (queue, state) -> agents
         self.team_counts: Counter[tuple[str, str]] = Counter()  # (team, state) -> agents
+        # Called before the view is read again because the feed broke (Redis went away, or
+        # the feed was trimmed past this follower): Redis may have lost its data.
+        self.before_reload: Callable[[], None] | None = None
+        # Each queue's recent answers, seen by this process (its own and, through the change
+        # feed, every other's), for estimated waits; kept across reloads of the view.
+        self.answer_rates = AnswerRates(since=clock())
         store.on_change = self._own_change
 
     # --- loading ------------------------------------------------------------------------------
@@ -146,6 +153,7 @@ class Mirror:
                 position = self._position
                 rows = await self.store.read_changes(position, FOLLOW_BATCH, FOLLOW_BLOCK_MS)
                 if len(rows) == FOLLOW_BATCH and await self._missed(position):
+                    self._before_reload()
                     await self.load()
                     continue
                 for entry_id, (kind, fields) in rows:
@@ -167,8 +175,13 @@ class Mirror:
         return _id(first) > _id(position)
 
     async def _reload_quietly(self) -> None:
+        self._before_reload()
         with contextlib.suppress(StoreUnavailable):
             await self.load()
+
+    def _before_reload(self) -> None:
+        if self.before_reload is not None:
+            self.before_reload()
 
     async def _apply_entry(self, kind: str, fields: Fields) -> None:
         if kind == "a":
@@ -305,6 +318,7 @@ class Mirror:
         ):
             return
         call = call_from_fields(fields)
+        self._note_answer(self.calls.get(call.id), call, fields)
         self.waiting.remove(call.id)
         if call.status is CallStatus.ENDED:
             self.calls.pop(call.id, None)
@@ -325,6 +339,31 @@ class Mirror:
                 fence = int(fields.get("fence") or 0)
                 offer = Deadline(settle_by, "offer", call.id, version, fence)
                 heapq.heappush(self._deadlines, offer)
+
+    def _note_answer(self, before: Call | None, call: Call, fields: Fields) -> None:
+        # Only an answer seen happening: a view (re)loaded with calls already connected would
+        # count them again (and the feed can bring a call's snapshots back after it ended).
+        if call.status is CallStatus.CONNECTED and before and before.status is not call.status:
+            when = fields.get("answered_at", "")
+            self.answer_rates.answered(call.queue, f"{call.id} {when}", float(when or 0))
+
+    def place_in_line(self, call_id: str) -> tuple[int | None, int | None]:
+        """A waiting call's position in its queue's line (1 = next) and estimated wait in
+        seconds, from the queue's recent answer rate; None for what is not known."""
+        call = self.waiting.get(call_id)
+        if call is None:
+            return None, None
+        position = self.waiting.position(call_id, self.clock()) or 1
+        return position, self.estimated_wait(call.queue, position)
+
+    def estimated_wait(self, queue_name: str, position: int) -> int | None:
+        """Seconds until the call at ``position`` of ``queue_name`` is answered at the
+        queue's recent pace, at most its maximum wait; None while that pace is unknown."""
+        queue = self.queues.get(queue_name)
+        cap = EWT_CAP_SECONDS
+        if queue is not None and queue.max_wait_seconds:
+            cap = min(cap, float(queue.max_wait_seconds))
+        return estimated_wait(position, self.answer_rates.per_second(queue_name, self.clock()), cap)
 
     def _next_step_at(self, call: Call) -> float:
         """When the waiting ``call`` may next move to another step or time out (0: never)."""

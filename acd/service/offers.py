@@ -44,7 +44,8 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
         return  # not the offer standing now (a late or repeated answer), or settled already
     agent_id, _fence = connected
     agent = ctx.mirror.agent(agent_id)
-    wait = now - call.arrived_at
+    # An escalated call answered by a lead waited only until its first answer.
+    wait = call.wait_seconds(now)
     within = wait <= ctx.queue_of(call).service_level_seconds
     ctx.recorder.call_answered(
         call, agent_id, agent.team if agent is not None else "", wait, within

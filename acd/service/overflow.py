@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from acd.domain.model import Call, FallbackKind, Outcome, Queue
+from acd.domain.model import Call, FallbackKind, Outcome, Queue, in_queue
 from acd.domain.steps import Overflow
-from acd.errors import AmiError, InvalidInput
+from acd.errors import AmiError, AmiNotDone, InvalidInput, NoSuchChannel
 from acd.service.context import Services
 
 log = logging.getLogger("acd.router")
@@ -55,29 +55,58 @@ async def check_calls(ctx: Services, calls: list[Call], received: float) -> None
 async def apply_overflow(
     ctx: Services, call: Call, queue: Queue, decision: Overflow, received: float
 ) -> bool:
-    """Carry out one overflow decision; True if the call left its queue."""
-    ctx.recorder.call_overflowed(call, queue.name, decision)
+    """Carry out one overflow decision; True if the call left its queue.
+
+    A call sent out of acd is moved first and recorded after: if Asterisk is unreachable
+    or refuses, it stays waiting (and is counted nowhere yet): the reconciliation after
+    reconnecting looks at it again, and the dialplan's own maximum wait still protects the
+    caller. A caller Asterisk does not have ends as failed (``no-channel``)."""
     if not decision.leaves:
+        ctx.recorder.call_overflowed(call, queue.name, decision)
         await ctx.store.set_call_step(call.id, decision.step)
         await ctx.routing.route_call(replace(call, step=decision.step), queue, received)
         return False
-    if decision.to is FallbackKind.QUEUE:
-        target = ctx.mirror.queues.get(decision.target)
-        if target is not None and await leave_for_queue(ctx, call, queue, target):
-            await ctx.routing.route_call(replace(call, queue=target.name, step=0), target, received)
+    target = ctx.mirror.queues.get(decision.target) if decision.to is FallbackKind.QUEUE else None
+    if target is not None:
+        ctx.recorder.call_overflowed(call, queue.name, decision)
+        if await leave_for_queue(ctx, call, queue, target):
+            await ctx.routing.route_call(in_queue(call, target), target, received)
             return True
+    context = decision.target if decision.to is FallbackKind.VOICEMAIL else ""
+    reason = "callback" if decision.to is FallbackKind.CALLBACK else "overflow"
+    if not await send_out(ctx, call, reason, context):
+        return False
+    if target is None:
+        ctx.recorder.call_overflowed(call, queue.name, decision)
     now = ctx.clock()
     if await ctx.store.finish(call, Outcome.OVERFLOWED, now, decision.label) is None:
         return True
     ctx.recorder.overflow_wait(call, queue.name, now)
-    context = decision.target if decision.to is FallbackKind.VOICEMAIL else ""
-    reason = "callback" if decision.to is FallbackKind.CALLBACK else "overflow"
     if decision.to is FallbackKind.CALLBACK:
         await ctx.store.record_callback(call, now)
+    return True
+
+
+async def send_out(ctx: Services, call: Call, reason: str, context: str = "") -> bool:
+    """Hand the caller to the dialplan's fallback (or ``context``); True once Asterisk did.
+    False if it did not (the caller is still on hold, or gone: then marked missing), or may
+    not have (the connection went mid-action): then the reconciliation after reconnecting
+    sees where the caller is, ends the call if it reached the fallback and tries again if
+    it is still on hold."""
+    if not ctx.telephony.connected or ctx.routing.draining:
+        return False
     try:
         await ctx.telephony.send_to_fallback(call, reason, context)
-    except (AmiError, InvalidInput) as exc:
+    except NoSuchChannel as exc:
+        log.warning("fallback failed: no such caller", extra={"call": call.id, "error": str(exc)})
+        ctx.routing.missing.add(call.id)
+        return False
+    except (AmiNotDone, InvalidInput) as exc:
         log.warning("fallback failed", extra={"call": call.id, "error": str(exc)})
+        return False
+    except AmiError as exc:
+        log.warning("fallback sent, outcome unknown", extra={"call": call.id, "error": str(exc)})
+        return False
     return True
 
 
@@ -92,8 +121,9 @@ async def leave_for_queue(
     published with ``from_queue``), so each queue's offered calls add up to its outcomes and
     a target queue's service level never exceeds 100 %. The caller then routes it there.
     """
-    if not await ctx.store.move_call(call, target.name):
+    moved = in_queue(call, target)
+    if not await ctx.store.move_call(call, target.name, skills=moved.skills):
         return False
     ctx.recorder.moved_out(call, source.name, counted_as)
-    ctx.recorder.call_entered(replace(call, queue=target.name), from_queue=source.name)
+    ctx.recorder.call_entered(moved, from_queue=source.name)
     return True

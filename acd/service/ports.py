@@ -11,7 +11,13 @@ from acd.domain.model import Agent, Call
 
 
 class Telephony(Protocol):
-    """Call control, in the contact centre's words."""
+    """Call control, in the contact centre's words. An action that fails raises
+    ``AmiNotDone`` (``NoSuchChannel``: the caller is gone) if it certainly did not happen,
+    a plain ``AmiError`` if that is unknown (the connection was lost meanwhile)."""
+
+    @property
+    def connected(self) -> bool:
+        """True while actions can be sent."""
 
     async def ring_agent(self, call: Call, agent: Agent, ring_timeout: int, fence: int) -> None:
         """Ring ``agent``'s phone for ``call`` (the offer ``fence``); the caller hears music
@@ -19,6 +25,10 @@ class Telephony(Protocol):
 
     async def send_to_fallback(self, call: Call, reason: str, context: str = "") -> None:
         """Give up on the caller and hand them to the dialplan's fallback (or ``context``)."""
+
+    async def tell_place_in_line(self, call: Call, position: int, wait: int | None) -> None:
+        """Let the dialplan know the waiting caller's position and estimated wait (None:
+        not known)."""
 
     async def hang_up(self, channel: str) -> None:
         """Hang up one channel (a caller, at a supervisor's request)."""

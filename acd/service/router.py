@@ -24,6 +24,7 @@ from acd.domain.events import (
     ChannelShutDown,
     DeviceChanged,
     EscalationRequested,
+    PositionAsked,
     TelephonyConnected,
 )
 from acd.domain.model import Agent, AgentState
@@ -82,8 +83,9 @@ class Router:
             ChannelShutDown: lambda e, r: endings.channel_shut_down(ctx, e, r),
             CallFellBack: lambda e, r: endings.call_fell_back(ctx, e, r),
             EscalationRequested: lambda e, _r: call_actions.escalation_requested(ctx, e),
+            PositionAsked: lambda e, _r: arrivals.position_asked(ctx, e),
             DeviceChanged: lambda e, r: phones.device_changed(ctx, e, r),
-            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect),
+            TelephonyConnected: lambda e, _r: recovery.reconcile(ctx, e.reconnect, e.at),
         }
         self.worker = Worker(
             handlers,
@@ -91,6 +93,7 @@ class Router:
             recorder.flush,
             lambda: recorder.pending() >= FLUSH_AT,
             settings.side_writes_seconds,
+            settings.worker_queue_limit,
         )
         self.worker.pending_writes = recorder.pending
         self._follower: asyncio.Task[None] | None = None
@@ -99,6 +102,11 @@ class Router:
         self.pending = self.worker.pending
         self.idle = self.worker.idle
         self.stop = self.worker.stop
+
+    def drain(self) -> None:
+        """Stop making decisions, finish what is queued, then stop the worker."""
+        self.services.routing.draining = True
+        self.worker.stop()
 
     @property
     def handled(self) -> int:
@@ -125,6 +133,12 @@ class Router:
     async def reload_config(self) -> None:
         """Read queues and agents again (after a change through the API)."""
         await self.mirror.load()
+
+    async def recover_lost_data(self) -> None:
+        """Redis lost its data and the configuration is seeded again: read the view again
+        and adopt the callers Asterisk has (run through :meth:`call`)."""
+        await self.mirror.load()
+        await recovery.recover_lost_calls(self.services)
 
     async def call_entered(self, event: CallEntered, received: float) -> None:
         await arrivals.call_entered(self.services, event, received)

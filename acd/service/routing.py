@@ -12,7 +12,7 @@ from collections.abc import Callable
 from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
 from acd.domain.routing import choose_agent_for_call
 from acd.domain.strategies import is_available
-from acd.errors import AmiError, InvalidInput
+from acd.errors import AmiError, AmiNotDone, InvalidInput, NoSuchChannel
 from acd.service.mirror import Mirror
 from acd.service.ports import Telephony
 from acd.service.recorder import Recorder
@@ -22,6 +22,7 @@ from acd.store import Store
 log = logging.getLogger("acd.router")
 
 CLAIM_ATTEMPTS = 3  # another process may win a claim; the next best is tried
+REFUSALS_BOUND = 3  # offers of one call Asterisk may refuse before it is left alone
 
 
 class Routing:
@@ -43,6 +44,14 @@ class Routing:
         self.settings = settings
         self.clock = clock
         self.claims_lost = 0
+        # Calls whose caller Asterisk said it does not have: never offered again; the next
+        # tick ends them as failed (after any Hangup already on its way has been handled).
+        self.missing: set[str] = set()
+        # Set while acd stops: no one is rung or sent out any more (callers stay on hold).
+        self.draining = False
+        # Offers Asterisk refused, by call: after REFUSALS_BOUND the call is not offered again
+        # until the next reconciliation (the dialplan's own timer still protects the caller).
+        self.refused: dict[str, int] = {}
         self._cursors: dict[str, str] = {}
 
     def _escalation_candidates(self, call: Call, queue: Queue) -> list[Agent]:
@@ -122,7 +131,13 @@ class Routing:
         return False
 
     async def offer(self, call: Call, agent: Agent, queue: Queue, received: float) -> bool:
-        """Claim the pair in Redis, then ring the agent. False if the claim was lost."""
+        """Claim the pair in Redis, then ring the agent. False if the claim was lost, or if
+        nothing can ring now (Asterisk unreachable: the reconciliation after reconnecting
+        routes again)."""
+        if not self.telephony.connected or self.draining or call.id in self.missing:
+            return False
+        if self.refused.get(call.id, 0) >= REFUSALS_BOUND:
+            return False
         now = self.clock()
         settle_by = now + queue.ring_timeout_seconds + self.settings.offer_grace_seconds
         fence = await self.store.claim(call, agent, now, settle_by)
@@ -135,19 +150,38 @@ class Routing:
             return False
         try:
             await self.telephony.ring_agent(call, agent, queue.ring_timeout_seconds, fence)
-        except (AmiError, InvalidInput) as exc:
-            # The caller may have hung up, or Asterisk is unreachable: undo the claim. If the
-            # caller is gone, their Hangup ends the call.
+        except (AmiNotDone, InvalidInput) as exc:
+            # The caller was not moved: undo the claim, the call waits at its place.
             log.warning(
                 "offer failed", extra={"call": call.id, "agent": agent.id, "error": str(exc)}
             )
-            await self.store.release(call, fence, agent.id)
-            await self.store.set_agent_state(
-                agent, AgentState.READY, self.clock(), expected_call=call.id
-            )
+            await self.undo_offer(call, agent, fence)
+            if isinstance(exc, NoSuchChannel):
+                # Asterisk has no such caller (gone, or an ACDEnqueue for a channel it never
+                # had): never offered again; ended once, as failed, unless its Hangup comes.
+                self.missing.add(call.id)
+            elif isinstance(exc, AmiNotDone) and self.telephony.connected:
+                self.refused[call.id] = self.refused.get(call.id, 0) + 1
             return True
+        except AmiError as exc:
+            # Unknown whether Asterisk moved the caller (the connection went mid-action):
+            # the offer stands; the call's events, the reconciliation after reconnecting or
+            # the offer's settle-by time tell what came of it. Undoing it could ring a second
+            # agent for a caller who is already talking to this one.
+            log.warning(
+                "offer sent, outcome unknown",
+                extra={"call": call.id, "agent": agent.id, "error": str(exc)},
+            )
         self.recorder.offered_to_agent(call, agent, fence, time.perf_counter() - received)
         return True
+
+    async def undo_offer(self, call: Call, agent: Agent, fence: int) -> None:
+        """Put an offer that never rang back: the call at its place, the agent ready (not
+        paused for no-answer: the phone never rang)."""
+        await self.store.release(call, fence, agent.id)
+        await self.store.set_agent_state(
+            agent, AgentState.READY, self.clock(), expected_call=call.id
+        )
 
     async def route_waiting(self, received: float, queues: set[str] | None = None) -> None:
         """Try waiting calls against available agents where both exist (a safety net: the
@@ -158,6 +192,8 @@ class Routing:
             if queue is None or not self._anyone_available(queue):
                 continue
             for call in mirror.waiting_in(name):
+                if call.id in self.missing or self.refused.get(call.id, 0) >= REFUSALS_BOUND:
+                    continue
                 routed = await self.route_call(call, queue, received)
                 if not routed and not call.escalated_by:
                     break  # nobody ready for this call; later calls rarely fare better

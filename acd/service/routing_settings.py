@@ -21,6 +21,9 @@ class RoutingSettings:
     # How long business events and call history may gather before they are written (they
     # never wait on the decision's path; under load many calls share one round trip).
     side_writes_seconds: float = 0.02
+    # How many items may wait for the worker before acd stops reading AMI (backpressure:
+    # Asterisk's events wait in the socket, none is dropped); reading resumes at half.
+    worker_queue_limit: int = 10_000
 
     @classmethod
     def from_table(cls, table: SettingTable) -> RoutingSettings:
@@ -34,6 +37,7 @@ class RoutingSettings:
             no_answer_pause_seconds=table.number("no_answer_pause_seconds", 0.0, low=0),
             stats_timezone=_timezone(table, "stats_timezone"),
             side_writes_seconds=table.number("side_writes_seconds", 0.02, low=0, high=1.0),
+            worker_queue_limit=table.whole("worker_queue_limit", 10_000, low=10),
         )
 
 

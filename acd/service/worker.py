@@ -25,7 +25,7 @@ class Tick:
     """Housekeeping: whatever deadline has come."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Command:
     """Work submitted by the API, run in the worker; its result comes back on ``done``."""
 
@@ -60,6 +60,7 @@ class Worker:
         flush: Callable[[], Awaitable[None]],
         flush_due: Callable[[], bool],
         flush_delay: float = 0.0,
+        limit: int = 10_000,
     ) -> None:
         self._handlers = handlers
         self._metrics = metrics
@@ -73,17 +74,40 @@ class Worker:
         self._idle = asyncio.Event()
         self._flush_timer: asyncio.TimerHandle | None = None
         self.pending_writes: Callable[[], int] = lambda: 0
+        # True while a telephony event waits for Redis: commands are refused at once (the
+        # API answers 503) instead of queueing behind it for as long as Redis is away.
+        self.holding = False
+        self._commands: set[Command] = set()
+        # Backpressure: past ``limit`` waiting items ``on_backlog(True)`` asks the source of
+        # events to stop reading (AMI: Asterisk's events wait in the socket, none is
+        # dropped), and ``on_backlog(False)`` at half of it to read again.
+        self._limit = limit
+        self._backlogged = False
+        self.on_backlog: Callable[[bool], None] = lambda _full: None
+        metrics.worker_queue_depth.set_function(self._work.qsize)
 
     def submit(self, work: object) -> None:
         """Queue an event or command; called from the AMI callback, never blocks."""
         self._idle.clear()
         self._work.put_nowait((work, time.perf_counter()))
+        depth = self._work.qsize()
+        if depth >= self._limit and not self._backlogged:
+            self._backlogged = True
+            self._metrics.ami_reads_paused.inc()
+            log.warning("router behind, AMI reads paused", extra={"pending": depth})
+            self.on_backlog(True)
 
     async def call(self, run: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``run`` inside the worker, in order with events, and return its result."""
+        if self.holding:
+            raise StoreUnavailable("redis unavailable: telephony events are held until it is back")
         command = Command(run)
+        self._commands.add(command)
         self.submit(command)
-        return await command.done
+        try:
+            return await command.done
+        finally:
+            self._commands.discard(command)
 
     def stop(self) -> None:
         """Ask the worker to finish after the items already queued."""
@@ -102,6 +126,10 @@ class Worker:
         while True:
             await self._between_items()
             work, received = await self._work.get()
+            if self._backlogged and self._work.qsize() <= self._limit // 2:
+                self._backlogged = False
+                log.info("router caught up, AMI reads resumed")
+                self.on_backlog(False)
             if isinstance(work, Stop):
                 if self._flush_timer is not None:
                     self._flush_timer.cancel()
@@ -111,6 +139,8 @@ class Worker:
                 self._flush_timer = None
                 await self._flush_quietly()
                 continue
+            if not isinstance(work, Command | Tick):
+                self._metrics.event_age_seconds.observe(time.perf_counter() - received)
             try:
                 await self._handle_until_stored(work, received)
             except Exception as exc:
@@ -161,6 +191,7 @@ class Worker:
         while True:
             try:
                 await self._handle(work, received)
+                self.holding = False
                 return
             except StoreUnavailable as exc:
                 if isinstance(work, Command | Tick):
@@ -169,11 +200,21 @@ class Worker:
                     "redis unavailable, holding the event",
                     extra={"event": type(work).__name__, "error": str(exc), "retry_in": delay},
                 )
+                self._hold(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
+    def _hold(self, exc: StoreUnavailable) -> None:
+        """Start holding: the commands already queued fail now rather than wait."""
+        self.holding = True
+        for command in self._commands:
+            if not command.done.done():
+                command.done.set_exception(StoreUnavailable(str(exc)))
+
     async def _handle(self, work: object, received: float) -> None:
         if isinstance(work, Command):
+            if work.done.done():
+                return  # refused while Redis was away: its caller has had its answer
             result = await work.run()
             # What a command recorded is written before its caller hears back: an API
             # client reads its own writes (the call's history, the stream).

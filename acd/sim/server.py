@@ -24,6 +24,7 @@ from acd.sim.events import AmiEvent
 from acd.sim.features import load_features, press
 from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
+from acd.sim.protocol import ActionMessage
 from acd.sim.session import AmiSession
 from acd.sim.wiretap import WireTap
 
@@ -92,6 +93,9 @@ class Simulator:
         self._sessions: set[AmiSession] = set()
         self._session_tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
+        # Actions that reset the connections instead of being carried out (faults).
+        self.action_faults: list[tuple[dict[str, str], bool, asyncio.Future[None]]] = []
+        self.refusals: list[tuple[dict[str, str], str]] = []
 
     @property
     def time_scale(self) -> float:
@@ -300,6 +304,46 @@ class Simulator:
         """Write raw bytes to every session (malformed frames)."""
         for session in list(self._sessions):
             session.write(data)
+
+    def reset_at_action(
+        self, action: str, *, carried_out: bool = False, **headers: str
+    ) -> asyncio.Future[None]:
+        """Fault: at the next action ``action`` whose headers are these, every AMI connection
+        resets (Asterisk lost mid-action): before it is carried out, or (``carried_out``)
+        after, its response never sent. The future is done once that happened."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        wanted = {"Action": action, **headers}
+        self.action_faults.append((wanted, carried_out, done))
+        return done
+
+    def refuse_action(self, action: str, error: str, **headers: str) -> None:
+        """Fault: every action ``action`` whose headers are these is answered ``Response:
+        Error`` with ``error`` and not carried out (e.g. "Redirect failed")."""
+        self.refusals.append(({"Action": action, **headers}, error))
+
+    def refusal_for(self, message: ActionMessage) -> str | None:
+        """The error a refusal fault answers ``message`` with, if any."""
+        for wanted, error in self.refusals:
+            if all(message.get(k).lower() == v.lower() for k, v in wanted.items()):
+                return error
+        return None
+
+    def abort_sessions(self) -> None:
+        """Reset every AMI connection now (their read loops then end by themselves)."""
+        for session in list(self._sessions):
+            session.close(abort=True)
+
+    def take_action_fault(self, message: ActionMessage) -> bool | None:
+        """None if no fault waits for ``message``; else whether the action is carried out
+        before the connections reset (that fault is then used)."""
+        for fault in self.action_faults:
+            wanted, carried_out, done = fault
+            if all(message.get(k).lower() == v.lower() for k, v in wanted.items()):
+                self.action_faults.remove(fault)
+                if not done.done():
+                    done.set_result(None)
+                return carried_out
+        return None
 
     def slow_consumer(self, seconds: float) -> None:
         """Stop writing to every session for ``seconds`` of real time, then catch up."""

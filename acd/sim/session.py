@@ -37,6 +37,15 @@ class SessionHost(Protocol):
     def forget(self, session: AmiSession) -> None:
         """The session is closed."""
 
+    def refusal_for(self, message: ActionMessage) -> str | None:
+        """The error to answer ``message`` with instead of carrying it out, if any."""
+
+    def take_action_fault(self, message: ActionMessage) -> bool | None:
+        """None, or whether ``message`` is carried out before the connections reset."""
+
+    def abort_sessions(self) -> None:
+        """Reset every AMI connection now."""
+
 
 def _address(info: object) -> str:
     """``IPV4/TCP/127.0.0.1/5038``, as security events show addresses."""
@@ -79,6 +88,17 @@ class AmiSession:
                     break
                 for tap in self.host.taps:
                     tap.action_received(message)
+                refusal = self.host.refusal_for(message)
+                if refusal is not None:
+                    self.error(message, refusal)
+                    continue
+                fault = self.host.take_action_fault(message)
+                if fault is not None:
+                    if fault:  # carried out, its response lost with the connection
+                        self._held = []
+                        await dispatch(self, message)
+                    self.host.abort_sessions()
+                    break
                 self._busy = True
                 try:
                     keep_open = await dispatch(self, message)

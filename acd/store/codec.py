@@ -60,18 +60,22 @@ def call_to_fields(call: Call) -> Fields:
         "step": str(call.step),
         "escalated_by": call.escalated_by,
         "escalation_team": call.escalation_team,
+        "own_skills": format_skills(call.own_skills),
     }
 
 
 def call_from_fields(fields: Mapping[str, str]) -> Call:
-    """Inverse of :func:`call_to_fields`; extra fields (timestamps, fence) are ignored."""
+    """Inverse of :func:`call_to_fields`, with the times the scripts record (the first answer,
+    the end); other extra fields (fence, channels) are ignored."""
+    skills = parse_skills("skills", fields.get("skills", ""))
+    own = fields.get("own_skills")
     return Call(
         id=fields["id"],
         channel=fields["channel"],
         queue=fields["queue"],
         priority=int(fields["priority"]),
         arrived_at=float(fields["arrived_at"]),
-        skills=parse_skills("skills", fields.get("skills", "")),
+        skills=skills,
         attrs=json.loads(fields.get("attrs") or "{}"),
         caller_name=fields.get("caller_name", ""),
         caller_number=fields.get("caller_number", ""),
@@ -81,6 +85,10 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         step=int(fields.get("step") or 0),
         escalated_by=fields.get("escalated_by", ""),
         escalation_team=fields.get("escalation_team", ""),
+        # A call stored before its own skills were kept apart: all its skills count as its own.
+        own_skills=skills if own is None else parse_skills("own_skills", own),
+        answered_at=float(fields.get("first_answered_at") or fields.get("answered_at") or 0),
+        ended_at=float(fields.get("ended_at") or 0),
     )
 
 

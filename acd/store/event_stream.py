@@ -69,7 +69,8 @@ def _entry_fields(kind: str, data: Mapping[str, object]) -> dict[str, str]:
 def _longest_block_ms(redis: Redis) -> int:
     """How long a blocking read may wait: below the client's socket timeout, which would
     otherwise end a quiet read as a Redis error."""
-    timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    pool = getattr(redis, "connection_pool", None)  # a cluster client has one per node
+    timeout = pool.connection_kwargs.get("socket_timeout") if pool is not None else None
     if not timeout:
         return LONGEST_BLOCK_MS
     return max(1, min(LONGEST_BLOCK_MS, int(float(timeout) * 500)))

@@ -20,6 +20,8 @@ class Keys:
         # Stream of every change to calls and agents, followed by every acd process.
         self.changes = self.prefix + "changes"
         self.events = self.prefix + "events"  # the stream of business events for integrators
+        # Written once the configuration is seeded: a Redis without it has lost the site's data.
+        self.seeded = self.prefix + "seeded"
 
     def call(self, call_id: str) -> str:
         """Hash of one call."""

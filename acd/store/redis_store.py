@@ -7,6 +7,7 @@ SHA; reads are pipelined. Failures raise :class:`StoreUnavailable` and are count
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -14,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
 
 from acd.domain.model import (
     ESCALATED_PRIORITY,
@@ -26,8 +28,9 @@ from acd.domain.model import (
     Queue,
     Role,
 )
+from acd.domain.skills import format_skills
 from acd.domain.state_machine import ON_CALL, TRANSITIONS
-from acd.errors import Conflict, NotFound
+from acd.errors import Conflict, NotFound, StoreUnavailable
 from acd.metrics import Metrics
 from acd.store.codec import (
     agent_from_fields,
@@ -40,11 +43,13 @@ from acd.store.codec import (
     queue_from_json,
     queue_to_json,
 )
+from acd.store.connection import is_cluster
 from acd.store.event_stream import stream_entries
 from acd.store.keys import Keys
 from acd.store.round_trips import round_trip
 from acd.store.side_writes import SideWrites
 
+log = logging.getLogger("acd.store")
 T = TypeVar("T")
 # A call's history outlives the call's hash a little, for the day's reports.
 HISTORY_GRACE_SECONDS = 86_400
@@ -71,6 +76,13 @@ ChangeHook = Callable[[str, Fields], None]
 PROFILE_RETRIES = 5
 # The states in which an agent is on a call and may not be deleted, as delete_agent.lua wants.
 _ON_CALL = " ".join(sorted(s.value for s in ON_CALL))
+
+
+# The fields without which a hash is not a record (codec.py reads them unconditionally).
+_REQUIRED = {
+    "agent": ("id", "dial"),
+    "call": ("id", "channel", "queue", "priority", "arrived_at"),
+}
 
 
 def _profile_seen(fields: Fields) -> str:
@@ -130,6 +142,7 @@ class Store:
         self._save_agent = _load_script(redis, "save_agent")
         self._delete_agent = _load_script(redis, "delete_agent")
         self._delete_queue = _load_script(redis, "delete_queue")
+        self._adopt = _load_script(redis, "adopt")
         # Called with every snapshot a script returns: the process's own changes reach its
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
@@ -309,7 +322,7 @@ class Store:
     async def get_agent(self, agent_id: str) -> Agent | None:
         """One agent, or None."""
         fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.agent(agent_id))))
-        return agent_from_fields(fields) if fields else None
+        return agent_from_fields(fields) if self._whole("agent", fields) else None
 
     async def get_agents(self, agent_ids: Iterable[str]) -> list[Agent]:
         """The agents that exist among ``agent_ids``, in the same order."""
@@ -320,7 +333,7 @@ class Store:
         for agent_id in ids:
             pipe.hgetall(self.keys.agent(agent_id))
         rows = cast(list[Fields], await self._run(pipe.execute()))
-        return [agent_from_fields(r) for r in rows if r]
+        return [agent_from_fields(r) for r in rows if self._whole("agent", r)]
 
     async def agent_hash(self, agent_id: str) -> Fields:
         """One agent's raw hash (with its version and timers); empty if there is none."""
@@ -329,19 +342,33 @@ class Store:
     async def agent_hashes(self) -> list[Fields]:
         """Every agent's raw hash."""
         ids = sorted(cast(set[str], await self._run(self.redis.smembers(self.keys.agents))))
-        return await self._hashes([self.keys.agent(i) for i in ids])
+        return await self._hashes("agent", [self.keys.agent(i) for i in ids])
 
     async def call_hashes(self, call_ids: Sequence[str]) -> list[Fields]:
         """The raw hashes of the calls that still exist among ``call_ids``."""
-        return await self._hashes([self.keys.call(i) for i in call_ids])
+        return await self._hashes("call", [self.keys.call(i) for i in call_ids])
 
-    async def _hashes(self, keys: Sequence[str]) -> list[Fields]:
+    async def _hashes(self, kind: str, keys: Sequence[str]) -> list[Fields]:
         if not keys:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(key)
-        return [r for r in cast(list[Fields], await self._run(pipe.execute())) if r]
+        rows = cast(list[Fields], await self._run(pipe.execute()))
+        return [r for r in rows if self._whole(kind, r)]
+
+    def _whole(self, kind: str, fields: Fields) -> bool:
+        """True if ``fields`` is a whole record; a hash without its id (what an older acd
+        could write after Redis lost its data) is skipped, counted and logged, never read."""
+        if not fields:
+            return False
+        if all(fields.get(name) for name in _REQUIRED[kind]):
+            return True
+        self.metrics.redis_partial_records.labels(kind).inc()
+        log.warning(
+            "partial record skipped", extra={"kind": kind, "fields": ",".join(sorted(fields))}
+        )
+        return False
 
     async def list_agents(self) -> list[Agent]:
         """Every agent, by id."""
@@ -409,7 +436,7 @@ class Store:
             repr(wrap_up_until) if wrap_up_until else "0",
         ]
         previous = await self._script(self._agent_state, keys, args)
-        return AgentState(previous) if previous else None
+        return AgentState(previous) if previous and previous != "missing" else None
 
     async def set_pending_state(
         self, agent: Agent, pending: AgentState | None, reason: str = ""
@@ -449,7 +476,7 @@ class Store:
     async def get_call(self, call_id: str) -> Call | None:
         """One call (waiting, offered, connected or recently ended), or None."""
         fields = cast(Fields, await self._run(self.redis.hgetall(self.keys.call(call_id))))
-        return call_from_fields(fields) if fields else None
+        return call_from_fields(fields) if self._whole("call", fields) else None
 
     async def get_call_fields(self, call_id: str) -> dict[str, str]:
         """The raw hash of a call, with timestamps and fence."""
@@ -463,7 +490,7 @@ class Store:
         for call_id in call_ids:
             pipe.hgetall(self.keys.call(call_id))
         rows = cast(list[Fields], await self._run(pipe.execute()))
-        return [call_from_fields(r) for r in rows if r]
+        return [call_from_fields(r) for r in rows if self._whole("call", r)]
 
     async def waiting_calls(self, queue: str, limit: int = 0) -> list[Call]:
         """Calls waiting in ``queue``, best first (``limit`` 0 = all)."""
@@ -592,13 +619,21 @@ class Store:
         state = AgentState(took) if took else None
         return Ended(CallStatus(previous), str(agent_id), float(talked), bool(int(freed)), state)
 
-    async def move_call(self, call: Call, queue: str, priority: int | None = None) -> bool:
+    async def move_call(
+        self,
+        call: Call,
+        queue: str,
+        priority: int | None = None,
+        skills: dict[str, int] | None = None,
+    ) -> bool:
         """Move a waiting call to ``queue`` (and/or ``priority``), keeping its arrival time;
-        False if it was not waiting."""
+        to another queue, ``skills`` are what it requires there (default: as before). False
+        if it was not waiting."""
         priority = call.priority if priority is None else priority
         moved = replace(call, queue=queue, priority=priority)
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue), self.keys.waiting(queue)]
-        args: list[Arg] = [call.id, queue, call_score(moved), priority]
+        needs = format_skills(call.skills if skills is None else skills)
+        args: list[Arg] = [call.id, queue, call_score(moved), priority, needs]
         return bool(await self._script(self._move, keys, args))
 
     async def escalate(self, call: Call, agent: Agent, now: float) -> bool:
@@ -654,6 +689,76 @@ class Store:
         pipe.lpush(self.keys.callbacks, entry)
         pipe.ltrim(self.keys.callbacks, 0, 9_999)
         await self._run(pipe.execute())
+
+    async def adopt_with_agent(
+        self,
+        call: Call,
+        agent: Agent,
+        now: float,
+        *,
+        answered_at: float = 0.0,
+        settle_by: float = 0.0,
+        agent_channel: str = "",
+    ) -> str:
+        """Record a caller Asterisk has with ``agent`` and Redis does not know (it lost its
+        data): connected since ``answered_at`` if given, else offered until ``settle_by``; the
+        agent is put on it. The fence, or 'known', 'missing' (no such agent) or 'busy'."""
+        status = CallStatus.CONNECTED if answered_at else CallStatus.OFFERED
+        keys = [
+            self.keys.call(call.id),
+            self.keys.active_calls,
+            self.keys.agent(agent.id),
+            self.keys.fence,
+            self.keys.offers,
+            self.keys.roster,
+            self.keys.wrap_ups,
+            *self.ready_keys(agent),
+        ]
+        args: list[Arg] = [
+            call.id,
+            agent.id,
+            status.value,
+            repr(now),
+            repr(answered_at or settle_by),
+            agent_channel,
+            repr(call.arrived_at),
+            *_flat(call_to_fields(call)),
+        ]
+        return str(await self._script(self._adopt, keys, args))
+
+    # --- the site's marker and the server -----------------------------------------------------
+
+    async def mark_seeded(self, now: float) -> None:
+        """Write the marker that says this site's configuration is in Redis: a Redis that
+        comes back without it has lost its data."""
+        await self._run(self.redis.set(self.keys.seeded, repr(now)))
+
+    async def is_seeded(self) -> bool:
+        """True if the marker written at seeding is there."""
+        return bool(await self._run(self.redis.exists(self.keys.seeded)))
+
+    async def require_seeded(self) -> None:
+        """:class:`StoreUnavailable` unless the marker is there: Redis lost the site's data
+        and what it lacks now (a queue) may be back once the configuration is seeded."""
+        if not await self.is_seeded():
+            raise StoreUnavailable("redis lost this site's data: not seeded again yet")
+
+    async def server_run_id(self) -> str:
+        """The Redis server's run id (a new one at every restart); '' if it will not say."""
+        if is_cluster(self.redis):
+            return ""  # one run id per node: the marker alone tells
+        info = await self._run(self.redis.info("server"))
+        return str(info.get("run_id", "")) if isinstance(info, dict) else ""
+
+    async def persistence(self) -> dict[str, str] | None:
+        """Redis's ``appendonly`` and ``save`` settings, or None if CONFIG is refused
+        (renamed or disabled, as managed services do)."""
+        try:
+            reply = await self.redis.config_get("appendonly")
+            reply.update(await self.redis.config_get("save"))
+        except (RedisError, OSError):
+            return None
+        return {str(k): str(v) for k, v in reply.items()}
 
     async def overdue_offers(self, now: float) -> list[str]:
         """Calls offered to an agent whose offer should have settled by ``now``."""

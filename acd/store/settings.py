@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from redis.asyncio.connection import parse_url
 
@@ -11,6 +11,7 @@ from acd.domain.addresses import split_url
 from acd.domain.names import check_name
 from acd.domain.setting_table import Secret, SettingTable
 from acd.errors import InvalidInput
+from acd.store.connection import CLUSTER, SCHEMES, SENTINEL, parse_multi_host_url
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
@@ -28,10 +29,21 @@ class RedisSettings:
         """Read the ``[redis]`` table."""
         table.expect(f.name for f in fields(cls))
         url = table.text("url", DEFAULT_URL)
-        if url.partition(":")[0].lower() in {"redis", "rediss", "unix"}:
+        # The scheme read without urlsplit, which raises on an unclosed '[' before it says why.
+        scheme = url.partition(":")[0].lower()
+        if scheme in {"redis", "rediss", "unix"}:
             table.check("url", check_redis_url, url)
-        if urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
-            raise table.error("url", "must start with redis://, rediss:// or unix://")
+        if scheme not in SCHEMES:
+            raise table.error(
+                "url",
+                "must start with redis://, rediss://, unix://, redis+sentinel:// or "
+                "redis+cluster://",
+            )
+        if scheme in (SENTINEL, CLUSTER):
+            try:
+                parse_multi_host_url(url)
+            except ValueError as exc:
+                raise table.error("url", str(exc)) from None
         return cls(
             url=Secret(url),
             site=table.checked("site", check_name, "main"),

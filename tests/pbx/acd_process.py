@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,22 @@ class AcdProcess:
     """One ``acd serve`` child with a config file of the test's queues and agents."""
 
     def __init__(
-        self, directory: Path, *, ami_port: int, redis_url: str, site: str, config: str
+        self,
+        directory: Path,
+        *,
+        ami_port: int,
+        redis_url: str,
+        site: str,
+        config: str,
+        routing: str = "",
     ) -> None:
+        """``routing``: more lines of the ``[routing]`` table."""
         self.config = directory / "acd.toml"
         self.config.write_text(
             f"""[routing]
 tick_seconds = 0.2
 offer_grace_seconds = 5.0
+{routing}
 
 [[http.tokens]]
 name = "admin"
@@ -96,6 +106,18 @@ sha256 = "{token_hash(ADMIN_TOKEN)}"
             await process.wait()
         if self._drain is not None:
             await self._drain
+
+    async def terminate(self, timeout: float = 30.0) -> tuple[int, float]:
+        """SIGTERM, as a service manager stops it: (exit status, seconds until it exited)."""
+        process, self.process = self.process, None
+        assert process is not None
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        status = await asyncio.wait_for(process.wait(), timeout)
+        took = time.monotonic() - started
+        if self._drain is not None:
+            await self._drain
+        return status, took
 
     async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -62,7 +62,11 @@ class Pbx(Protocol):
         priority: int | None = None,
         skills: str | None = None,
         attrs: Mapping[str, str] | None = None,
-    ) -> Call: ...
+        announce_every: int | None = None,
+    ) -> Call:
+        """``announce_every``: the caller's ACD_ANNOUNCE_EVERY (acd is asked that often)."""
+        ...
+
     async def direct_call(self, agent: str, *, duration: float) -> Call: ...
     def phone(self, agent: str) -> PhoneCounts: ...
     async def restart(self, *, graceful: bool) -> None: ...
@@ -174,8 +178,11 @@ class SimulatedPbx:
         priority: int | None = None,
         skills: str | None = None,
         attrs: Mapping[str, str] | None = None,
+        announce_every: int | None = None,
     ) -> SimCall:
+        variables = {} if announce_every is None else {"ACD_ANNOUNCE_EVERY": str(announce_every)}
         return await self.sim.place_call(
+            variables=variables,
             queue=queue,
             caller_name=caller_name,
             caller_number=caller_number,
@@ -295,8 +302,11 @@ class RealPbx:
         priority: int | None = None,
         skills: str | None = None,
         attrs: Mapping[str, str] | None = None,
+        announce_every: int | None = None,
     ) -> RealCall:
         headers = {"X-ACD-Queue": queue}
+        if announce_every is not None:
+            headers["X-ACD-Announce-Every"] = str(announce_every)
         if priority is not None:
             headers["X-ACD-Priority"] = str(priority)
         if skills:

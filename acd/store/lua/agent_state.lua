@@ -9,11 +9,12 @@
 -- ARGV[1] agent id, ARGV[2] target state, ARGV[3] now, ARGV[4] allowed from-states
 -- (space separated), ARGV[5] expected call ('' = any), ARGV[6] pause reason,
 -- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer)
--- Returns the previous state, or '' if the transition was refused.
-local agent = redis.call('HMGET', KEYS[1], 'state', 'call')
+-- Returns the previous state, '' if the transition was refused, or 'missing' if there is no
+-- such agent (Redis lost it: a partial hash is never written).
+local agent = redis.call('HMGET', KEYS[1], 'state', 'call', 'id')
 local state = agent[1]
-if not state then
-  return done('')
+if not state or not agent[3] then
+  return done('missing')
 end
 if not string.find(' ' .. ARGV[4] .. ' ', ' ' .. state .. ' ', 1, true) then
   return done('')

@@ -15,6 +15,8 @@ if ARGV[5] ~= '0' and call[3] ~= ARGV[5] then
 end
 redis.call('HSET', KEYS[1], 'status', 'connected', 'answered_at', ARGV[2],
   'agent_channel', ARGV[3])
+-- The first answer stays: an escalated call answered again by a lead waited only until then.
+redis.call('HSETNX', KEYS[1], 'first_answered_at', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 changed('c', KEYS[1])
 local agent_key = KEYS[3] .. call[2]

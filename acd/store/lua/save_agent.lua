@@ -30,6 +30,11 @@ for i = 5, #ARGV do
     live[#live + 1] = ARGV[i]
   end
 end
+if not old[1] then
+  -- A hash without an id is what an older acd could leave after Redis lost its data (a
+  -- phone's busy flag alone): the new agent replaces it whole.
+  redis.call('DEL', KEYS[1])
+end
 redis.call('HSET', KEYS[1], unpack(profile))
 if not old[1] then
   redis.call('HSET', KEYS[1], unpack(live))
