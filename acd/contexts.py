@@ -14,5 +14,6 @@ INBOUND = "acd.inbound"  # the operator's IVR sends callers here: hold until acd
 CONNECT = "acd.connect"  # acd redirects a caller here to ring the agent it chose
 AGENT_LEG = "acd.agent-leg"  # Dial's b() handler on the agent's leg: the escalation code
 AGENT_ANSWERED = "acd.agent-answered"  # Dial's U() on the agent's leg: the time of the answer
+WITHDRAWN = "acd.withdrawn"  # acd withdraws a ringing offer: the caller back on hold, same wait
 ESCALATE = "acd.escalate"  # acd redirects a connected caller here to wait for a lead
 FALLBACK = "acd.fallback"  # wait ran out or acd gave up: the operator's ACD_FALLBACK

@@ -102,6 +102,13 @@ class AsteriskTelephony:
             _redirect(check_channel("call.channel", call.channel), contexts.ESCALATE)
         )
 
+    async def withdraw_offer(self, call: Call) -> None:
+        """Stop ringing the agent: the caller leaves Dial (Asterisk hangs up the agent's leg
+        and sends no dial result) for music on hold, with the wait it already had."""
+        await self.ami.send(
+            _redirect(check_channel("call.channel", call.channel), contexts.WITHDRAWN)
+        )
+
     async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
         """Originate a call to ``dial`` that runs ChanSpy on ``channel`` once answered.
 

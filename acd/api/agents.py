@@ -16,6 +16,7 @@ from acd.domain.model import Agent, AgentState
 from acd.domain.names import check_text
 from acd.domain.profiles import agent_from_table, agent_settings, check_agent_queues, merge_patch
 from acd.domain.setting_table import SettingTable
+from acd.domain.state_machine import RequestEffect
 from acd.errors import InvalidInput, NotFound
 
 routes = web.RouteTableDef()
@@ -29,6 +30,7 @@ def agent_json(agent: Agent, day: str) -> dict[str, Any]:
     data = asdict(counted_today(agent, day))
     data["state"] = agent.state.value
     data["role"] = agent.role.value
+    data["pending_state"] = agent.pending_state.value if agent.pending_state else None
     return data
 
 
@@ -54,7 +56,11 @@ async def get_agent(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/agents/{agent}/state")
 async def set_agent_state(request: web.Request) -> web.Response:
-    """Log in (ready), pause with a reason code, log out, or end wrap-up early (ready)."""
+    """Log in (ready), pause with a reason code, log out, or end wrap-up early (ready).
+
+    While an offer rings the agent, a pause or log-out withdraws it (the caller goes back to
+    its place) and ready is refused (409); during a conversation a pause or log-out is kept
+    as ``pending_state`` for the end of the call (202), and ready takes it back."""
     token: Token = request[TOKEN]
     agent_id = request.match_info["agent"]
     if not may_act_on_agent(token, agent_id, Role.SUPERVISOR):
@@ -69,7 +75,20 @@ async def set_agent_state(request: web.Request) -> web.Response:
     # Stored, logged and published on the stream: bounded, no control or bidi characters.
     reason = check_text("reason", body.get("reason", ""))
     router = request.app[ROUTER]
-    agent = await router.call(lambda: router.change_agent_state(agent_id, state, reason))
+    agent, effect = await router.call(lambda: router.request_agent_state(agent_id, state, reason))
+    status = 202 if effect is RequestEffect.PEND else 200
+    return web.json_response(agent_json(agent, today(request)), status=status)
+
+
+@routes.delete("/api/v1/agents/{agent}/state/pending")
+async def cancel_pending_state(request: web.Request) -> web.Response:
+    """Take back the pause or log-out a busy agent asked for; 409 if none is pending."""
+    token: Token = request[TOKEN]
+    agent_id = request.match_info["agent"]
+    if not may_act_on_agent(token, agent_id, Role.SUPERVISOR):
+        raise web.HTTPForbidden(reason="an agent acts on itself; others need supervisor")
+    router = request.app[ROUTER]
+    agent = await router.call(lambda: router.cancel_pending_state(agent_id))
     return web.json_response(agent_json(agent, today(request)))
 
 

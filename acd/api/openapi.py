@@ -256,6 +256,13 @@ def schemas() -> dict[str, Schema]:
                     **STRING,
                     "description": "the local day calls_taken and talk_seconds are of",
                 },
+                "pending_state": {
+                    "type": ["string", "null"],
+                    "enum": ["paused", "logged_out", None],
+                    "description": "a pause or log-out asked for during a conversation: the "
+                    "state the agent takes when the call ends (instead of wrap-up)",
+                },
+                "pending_reason": {**STRING, "description": "the pending pause's reason"},
             },
             (
                 "id",
@@ -273,6 +280,8 @@ def schemas() -> dict[str, Schema]:
                 "calls_taken",
                 "talk_seconds",
                 "device_busy",
+                "pending_state",
+                "pending_reason",
             ),
         ),
         "AgentInput": obj(
@@ -619,13 +628,32 @@ def paths() -> dict[str, Schema]:
             "parameters": [AGENT],
             "post": operation(
                 "Log in (ready), pause with a reason code, log out, end wrap-up early "
-                "(supervisor, or the agent itself)",
+                "(supervisor, or the agent itself). While an offer rings the agent, a pause "
+                "or log-out withdraws it (the caller goes back to its place in line) and "
+                "ready is refused (409). While the agent talks, a pause or log-out is kept "
+                "as pending_state and taken when the call ends (202); ready then takes it "
+                "back (200), and without a pending change is refused (409).",
                 {
                     "200": json_body(ref("Agent"), "The agent in its new state"),
+                    "202": json_body(
+                        ref("Agent"), "Busy: the agent with the change pending for the call's end"
+                    ),
                     **errors(400, 401, 403, 404, 409, 413, 503),
                 },
                 tag="agents",
                 body=ref("AgentStateChange"),
+            ),
+        },
+        "/api/v1/agents/{agent}/state/pending": {
+            "parameters": [AGENT],
+            "delete": operation(
+                "Take back the pause or log-out a busy agent asked for, to be taken when its "
+                "call ends (supervisor, or the agent itself); 409 if none is pending",
+                {
+                    "200": json_body(ref("Agent"), "The agent, nothing pending"),
+                    **errors(401, 403, 404, 409, 503),
+                },
+                tag="agents",
             ),
         },
         "/api/v1/queues": {

@@ -161,6 +161,9 @@ class Agent:
     talk_seconds: float = 0.0
     device_busy: bool = False
     counts_day: str = ""  # the local day calls_taken and talk_seconds were counted on
+    # A pause or log-out asked for during a conversation: taken when the call ends.
+    pending_state: AgentState | None = None
+    pending_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

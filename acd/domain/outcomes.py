@@ -50,7 +50,8 @@ def after_conversation(
     agent: Agent, now: float, *, talk: float, wrap_up_seconds: float, today: str
 ) -> AgentChange:
     """The agent's part of a conversation is over: one more call and its talk counted for
-    ``today``, then wrap-up for the queue's time, or ready at once."""
+    ``today``, then the pause or log-out asked for during the call (instead of wrap-up: a
+    paused agent is offered nothing either), else wrap-up for the queue's time, or ready."""
     counted = counted_today(agent, today)
     counted = replace(
         counted,
@@ -58,6 +59,10 @@ def after_conversation(
         talk_seconds=counted.talk_seconds + max(0.0, talk),
         counts_day=today,
     )
+    if counted.pending_state is not None:
+        return AgentChange(
+            transition(counted, counted.pending_state, now, reason=counted.pending_reason)
+        )
     if wrap_up_seconds > 0:
         return AgentChange(transition(counted, S.WRAP_UP, now), now + wrap_up_seconds)
     return AgentChange(transition(counted, S.READY, now))

@@ -100,6 +100,10 @@ async def end_call(
                 ctx, call, queue, ended.agent, now, received, ended.talk
             )
         ctx.recorder.call_completed(call, ended.agent, freed.team if freed else "", talked, wrap_up)
+        if ended.agent_state in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+            # The pause or log-out asked for during the call, taken now.
+            reason = agent.pending_reason if agent is not None else ""
+            ctx.recorder.agent_state(ended.agent, ended.agent_state, AgentState.BUSY, reason)
         if ended.agent_freed and wrap_up <= 0:
             await ctx.routing.route_agent(ended.agent, received)
         return
@@ -142,9 +146,18 @@ async def handover_agent(
         else None
     )
     target = change.agent.state if change else AgentState.READY
-    await ctx.store.set_agent_state(
-        agent, target, now, expected_call=call.id, wrap_up_until=change.resume_at if change else 0.0
+    reason = change.agent.pause_reason if change else ""
+    previous = await ctx.store.set_agent_state(
+        agent,
+        target,
+        now,
+        expected_call=call.id,
+        reason=reason,
+        wrap_up_until=change.resume_at if change else 0.0,
     )
+    if previous is not None and target in (AgentState.PAUSED, AgentState.LOGGED_OUT):
+        # The pause or log-out asked for during the call, taken now.
+        ctx.recorder.agent_state(agent.id, target, previous, reason)
     if target is AgentState.READY:
         await ctx.routing.route_agent(agent.id, received)
     return talk, agent

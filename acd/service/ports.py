@@ -36,6 +36,9 @@ class Telephony(Protocol):
     async def return_to_hold(self, call: Call) -> None:
         """Take a connected caller back to music on hold (the agent's leg ends)."""
 
+    async def withdraw_offer(self, call: Call) -> None:
+        """Stop ringing the agent ``call`` is offered to; the caller goes back on hold."""
+
     async def spy(self, dial: str, channel: str, mode: str, call_id: str) -> None:
         """Ring ``dial`` and, once answered, listen to (whisper to, barge into) ``channel``."""
 

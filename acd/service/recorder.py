@@ -178,6 +178,22 @@ class Recorder:
         self.publish(EventKind.AGENT_MISSED, call=call.id, agent=agent_id, status=status)
         self.history(call.id, EventKind.AGENT_MISSED, agent=agent_id, status=status)
 
+    def offer_withdrawn(self, call: Call, agent_id: str, state: AgentState) -> None:
+        """The agent paused or logged out while the call rang it: the call is back in line
+        (not the agent's no-answer)."""
+        log.info(
+            "offer withdrawn, call back in line",
+            extra={"call": call.id, "agent": agent_id, "state": state.value},
+        )
+        self.call_action(call, EventKind.CALL_OFFER_WITHDRAWN, agent=agent_id, state=state.value)
+
+    def agent_pending(self, agent_id: str, state: AgentState | None, reason: str) -> None:
+        """A pause or log-out asked for during a call, taken when it ends ('' state: the
+        request was taken back)."""
+        pending = state.value if state is not None else ""
+        log.info("agent state after call", extra={"agent": agent_id, "pending": pending})
+        self.publish(EventKind.AGENT_PENDING, agent=agent_id, pending_state=pending, reason=reason)
+
     def call_ended(self, call: Call, outcome: Outcome, detail: str, wait: float) -> None:
         """A call that never talked ended (abandoned, overflowed or failed)."""
         if outcome is Outcome.ABANDONED:

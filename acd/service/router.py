@@ -28,10 +28,18 @@ from acd.domain.events import (
     TelephonyConnected,
 )
 from acd.domain.model import Agent, AgentState
-from acd.domain.state_machine import IllegalTransition, PauseReason
-from acd.errors import InvalidInput, NotFound
+from acd.domain.state_machine import RequestEffect
 from acd.metrics import Metrics
-from acd.service import arrivals, call_actions, endings, housekeeping, offers, phones, recovery
+from acd.service import (
+    agent_requests,
+    arrivals,
+    call_actions,
+    endings,
+    housekeeping,
+    offers,
+    phones,
+    recovery,
+)
 from acd.service.context import Services
 from acd.service.mirror import Mirror
 from acd.service.ports import EventSink, Telephony
@@ -139,21 +147,16 @@ class Router:
         self, agent_id: str, target: AgentState, reason: str = ""
     ) -> Agent:
         """Log in, pause, make ready or log out an agent (run through :meth:`call`)."""
-        ctx = self.services
-        # The view's copy: the script below compares and sets against Redis itself, and its
-        # snapshot brings the view up to date for the answer.
-        agent = ctx.mirror.agent(agent_id) or await ctx.store.get_agent(agent_id)
-        if agent is None:
-            raise NotFound(f"agent {agent_id} not found")
-        if target is AgentState.PAUSED and reason not in set(PauseReason):
-            codes = ", ".join(r.value for r in PauseReason)
-            raise InvalidInput("reason", f"a pause needs a reason code: {codes}")
-        previous = await ctx.store.set_agent_state(agent, target, ctx.clock(), reason=reason)
-        if previous is None:
-            raise IllegalTransition(agent.id, agent.state, target)
-        ctx.recorder.agent_state(agent.id, target, previous, reason)
-        if target is AgentState.READY:
-            await ctx.routing.route_agent(agent.id)
-        updated = ctx.mirror.agent(agent.id) or await ctx.store.get_agent(agent.id)
-        assert updated is not None
-        return updated
+        agent, _effect = await agent_requests.request_state(self.services, agent_id, target, reason)
+        return agent
+
+    async def request_agent_state(
+        self, agent_id: str, target: AgentState, reason: str = ""
+    ) -> tuple[Agent, RequestEffect]:
+        """As :meth:`change_agent_state`, and what the request did (taken now, withdrew an
+        offer, pending until the call ends, took a pending change back)."""
+        return await agent_requests.request_state(self.services, agent_id, target, reason)
+
+    async def cancel_pending_state(self, agent_id: str) -> Agent:
+        """Take back a pause or log-out pending for the end of the agent's call."""
+        return await agent_requests.cancel_pending(self.services, agent_id)

@@ -142,6 +142,8 @@ def agent_from_fields(fields: Mapping[str, str]) -> Agent:
         talk_seconds=float(fields.get("talk_seconds") or 0),
         device_busy=fields.get("device_busy") == "1",
         counts_day=fields.get("counts_day", ""),
+        pending_state=AgentState(fields["pending_state"]) if fields.get("pending_state") else None,
+        pending_reason=fields.get("pending_reason", ""),
     )
 
 

@@ -109,12 +109,14 @@ def _pairs(flat: Sequence[str]) -> Fields:
 @dataclass(frozen=True, slots=True)
 class Ended:
     """What ending a call found and did: the status it had, its agent ('' if none), the talk
-    time counted (0 unless it was connected), and whether that agent was freed with it."""
+    time counted (0 unless it was connected), whether that agent was freed with it, and the
+    state it took then (None if not freed)."""
 
     previous: CallStatus
     agent: str
     talk: float
     agent_freed: bool
+    agent_state: AgentState | None = None
 
 
 class Store:
@@ -131,6 +133,7 @@ class Store:
         self._connect = _load_script(redis, "connect")
         self._finish = _load_script(redis, "finish")
         self._agent_state = _load_script(redis, "agent_state")
+        self._pending_state = _load_script(redis, "pending_state")
         self._move = _load_script(redis, "move")
         self._escalate = _load_script(redis, "escalate")
         self._count_handled = _load_script(redis, "count_handled")
@@ -430,8 +433,10 @@ class Store:
         reason: str = "",
         call: str = "",
         wrap_up_until: float = 0.0,
+        allowed_from: Iterable[AgentState] = (),
     ) -> AgentState | None:
-        """Move ``agent`` to ``target`` if the transition table allows it; return the old state.
+        """Move ``agent`` to ``target`` if the transition table allows it (or only from
+        ``allowed_from``, when given); return the old state.
 
         ``expected_call`` makes the change conditional on the agent still being on that call,
         so a late event about an old call cannot knock the agent off a new one.
@@ -442,7 +447,7 @@ class Store:
             agent.id,
             target.value,
             repr(now),
-            _ALLOWED_FROM[target],
+            " ".join(s.value for s in allowed_from) or _ALLOWED_FROM[target],
             expected_call,
             reason,
             call,
@@ -450,6 +455,16 @@ class Store:
         ]
         previous = await self._script(self._agent_state, keys, args)
         return AgentState(previous) if previous and previous != "missing" else None
+
+    async def set_pending_state(
+        self, agent: Agent, pending: AgentState | None, reason: str = ""
+    ) -> bool:
+        """Ask for ``pending`` (paused or logged out; None takes the request back) to be taken
+        when the agent's conversation ends; False if the agent is no longer busy on the call
+        it was seen with."""
+        keys = [self.keys.agent(agent.id)]
+        args = [agent.call, pending.value if pending else "", reason]
+        return bool(await self._script(self._pending_state, keys, args))
 
     async def set_device_busy(self, agent_id: str, busy: bool) -> None:
         """Remember that the agent's phone is busy with a call acd did not give it."""
@@ -599,6 +614,7 @@ class Store:
             self.keys.offers,
             self.keys.agent(""),
             self.keys.wrap_ups,
+            self.keys.roster,
             *(self.ready_keys(agent) if agent is not None else []),
         ]
         args: list[Arg] = [
@@ -617,8 +633,9 @@ class Store:
         result = await self._script(self._finish, keys, args)
         if not result:
             return None
-        previous, agent_id, talked, freed = result
-        return Ended(CallStatus(previous), str(agent_id), float(talked), bool(int(freed)))
+        previous, agent_id, talked, freed, took = result
+        state = AgentState(took) if took else None
+        return Ended(CallStatus(previous), str(agent_id), float(talked), bool(int(freed)), state)
 
     async def move_call(
         self,

@@ -1,6 +1,7 @@
 -- Move an agent to a new state if the transition table allows it from its current state
 -- (Python passes the allowed from-states) and, when given, it is still on the expected call:
--- a compare-and-set of the state Python computed. Keeps the ready index (one zset per queue,
+-- a compare-and-set of the state Python computed. A pending pause or log-out (asked for
+-- during a conversation) is dropped with any change: Python applies it when the call ends. Keeps the ready index (one zset per queue,
 -- scored by idle-since) and the wrap-up timers, and counts log-ins and log-outs in the roster
 -- version.
 -- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3] roster version,
@@ -23,6 +24,7 @@ if ARGV[5] ~= '' and agent[2] ~= ARGV[5] then
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_since', ARGV[3], 'pause_reason', ARGV[6],
   'call', ARGV[7], 'wrap_up_until', ARGV[8])
+redis.call('HDEL', KEYS[1], 'pending_state', 'pending_reason')
 if ARGV[2] == 'ready' then
   redis.call('HSET', KEYS[1], 'idle_since', ARGV[3])
 end
