@@ -240,7 +240,7 @@ async def test_a_supervisor_sends_a_waiting_call_to_a_named_agent(
     await api.sink.wait_for("call.offered", call=call.uniqueid)
     path = f"/api/v1/calls/{call.uniqueid}/send"
     status, body = await api.request("POST", path, json={"agent": "1002"})
-    assert status == 409 and "not ready" in body["error"]  # a logged-out phone is not rung
+    assert status == 409 and "logged_out" in body["error"]  # a logged-out phone is not rung
     await log_in(api.app, "1002")
     status, body = await api.request("GET", f"/api/v1/calls/{call.uniqueid}")
     assert body["status"] == "waiting"

@@ -110,6 +110,31 @@ async def test_device_busy_agent_cannot_be_claimed(store: Store) -> None:
     assert await store.claim(c1, anna, NOW, NOW + 20) == 0
 
 
+async def test_a_reserved_call_is_claimed_only_by_its_agent_until_the_reservation_ends(
+    store: Store,
+) -> None:
+    # Another acd process whose view missed the reservation still cannot give the call away.
+    anna = await ready_agent(store, "anna", NOW - 10)
+    bram = await ready_agent(store, "bram", NOW - 5)
+    await store.enqueue(call("c1"))
+    assert await store.reserve_call("c1", "anna", NOW + 30)
+    c1 = await store.get_call("c1")
+    assert c1 is not None and (c1.reserved_for, c1.reserved_until) == ("anna", NOW + 30)
+    assert [c.id for c in await store.waiting_calls("sales")] == ["c1"]  # keeps its place
+    assert await store.claim(c1, bram, NOW + 1, NOW + 20) == 0
+    assert await store.claim(c1, bram, NOW + 31, NOW + 50) > 0  # over: anyone's
+    await store.enqueue(call("c2"))
+    assert await store.reserve_call("c2", "ghost", NOW + 30) is False  # no such agent
+    assert await store.reserve_call("c2", "anna", NOW + 30)
+    assert await store.end_reservation("c2", "anna", NOW + 29) is False  # not that one
+    c2 = await store.get_call("c2")
+    assert c2 is not None
+    fence = await store.claim(c2, anna, NOW + 1, NOW + 20)
+    assert fence > 0
+    fields = await store.get_call_fields("c2")
+    assert "reserved_for" not in fields and "reserved_until" not in fields  # taken: over
+
+
 async def test_released_call_keeps_its_place_in_line(store: Store) -> None:
     anna = await ready_agent(store, "anna", NOW - 10)
     await store.enqueue(call("first", arrived=NOW))

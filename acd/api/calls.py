@@ -35,6 +35,7 @@ def call_json(call: Call, now: float, line: Line | None = None) -> dict[str, Any
     data["wait_seconds"] = round(call.wait_seconds(now), 3)
     data["answered_at"] = call.answered_at or None
     data["ended_at"] = call.ended_at or None
+    data["reserved_until"] = call.reserved_until or None
     if call.status is CallStatus.WAITING:
         position, wait = line or (None, None)
         data["position"] = position
@@ -149,16 +150,27 @@ async def patch_call(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/calls/{call}/send")
 async def send_call(request: web.Request) -> web.Response:
-    """Offer a waiting call to a named ready agent now."""
+    """Give a waiting call to a named agent: offered now (200) if ready, else reserved for
+    them until ``timeout_seconds`` (202)."""
     require(request, Role.SUPERVISOR)
     call_id = request.match_info["call"]
-    agent = (await read_json(request)).get("agent")
+    body = await read_json(request)
+    agent = body.get("agent")
     if not isinstance(agent, str):
         raise InvalidInput("agent", "must be an agent id")
     check_name("agent", agent)
+    timeout = body.get("timeout_seconds", call_actions.SEND_TIMEOUT_SECONDS)
+    top = call_actions.MAX_SEND_TIMEOUT_SECONDS
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= top:
+        raise InvalidInput("timeout_seconds", f"must be an integer from 1 to {top}")
     router = request.app[ROUTER]
-    await router.call(lambda: call_actions.send_to_agent(router.services, call_id, agent))
-    return await _call_now(request, call_id)
+    _, reserved = await router.call(
+        lambda: call_actions.send_to_agent(router.services, call_id, agent, timeout)
+    )
+    response = await _call_now(request, call_id)
+    if reserved:
+        response.set_status(202)
+    return response
 
 
 @routes.post("/api/v1/calls/{call}/hangup")

@@ -366,6 +366,15 @@ def schemas() -> dict[str, Schema]:
                     "description": "when an agent first answered (null: not yet)",
                 },
                 "ended_at": {"anyOf": [NUMBER, NULL], "description": "null while live"},
+                "reserved_for": {
+                    **STRING,
+                    "description": "waiting calls sent to a named agent who was not free: "
+                    "held for that agent ('' when not reserved)",
+                },
+                "reserved_until": {
+                    "anyOf": [NUMBER, NULL],
+                    "description": "when the reservation ends and anyone may take the call",
+                },
                 "wait_seconds": {
                     **NUMBER,
                     "minimum": 0,
@@ -426,9 +435,19 @@ def schemas() -> dict[str, Schema]:
             description="Give priority and/or queue; unknown keys are rejected",
         ),
         "SendTo": obj(
-            {"agent": STRING},
+            {
+                "agent": STRING,
+                "timeout_seconds": {
+                    **INTEGER,
+                    "minimum": 1,
+                    "maximum": 3600,
+                    "default": 60,
+                    "description": "if the agent is not free now: how long the call is held "
+                    "for them before anyone may take it",
+                },
+            },
             ("agent",),
-            description="A ready agent, whatever the queue's rules say",
+            description="A logged-in, unpaused agent, whatever the queue's rules say",
         ),
         "MonitorRequest": obj(
             {
@@ -782,9 +801,15 @@ def paths() -> dict[str, Schema]:
         "/api/v1/calls/{call}/send": {
             "parameters": [CALL],
             "post": operation(
-                "Offer a waiting call to a named ready agent now (supervisor)",
+                "Give a waiting call to a named agent (supervisor): offered now if ready, "
+                "else reserved for them until they are free or timeout_seconds pass",
                 {
                     "200": json_body(ref("Call"), "The call, offered"),
+                    "202": json_body(
+                        ref("Call"),
+                        "The call, reserved for the agent (reserved_for, reserved_until): "
+                        "offered to them first when free, held from everyone else meanwhile",
+                    ),
                     **errors(400, 401, 403, 404, 409, 413, 502, 503),
                 },
                 tag="calls",

@@ -152,18 +152,30 @@ class WaitingCalls:
                 head = (rank, *call_order_key(self._calls[line[0][1]], queue, now))
                 if best is not None and head[:3] > best[0][:3]:
                     continue  # even this line's oldest call comes after the call in hand
-                for _, call_id in line:
-                    call = self._calls[call_id]
-                    who = eligibility(call, queue, now)
-                    if call.status is CallStatus.WAITING and who and who.admits(agent):
-                        key = (rank, *call_order_key(call, queue, now))
-                        if best is None or key < best[0]:
-                            best = (key, call, who.step)
-                        break  # later calls of the line come after this one
+                found = self._first_admitting(line, queue, agent, now)
+                if found is not None:
+                    call, step = found
+                    key = (rank, *call_order_key(call, queue, now))
+                    if best is None or key < best[0]:
+                        best = (key, call, step)
         if best is None:
             return None
         _, call, step = best
         return Assignment(call_id=call.id, agent_id=agent.id, queue=call.queue, step=step)
+
+    def _first_admitting(
+        self, line: _Line, queue: Queue, agent: Agent, now: float | None
+    ) -> tuple[Call, int] | None:
+        """The first call of ``line`` that ``agent`` may take, with its step (later calls of
+        the line come after it)."""
+        for _, call_id in line:
+            call = self._calls[call_id]
+            if now is not None and call.held_from(agent.id, now):
+                continue  # reserved for a named agent: not this one's to take
+            who = eligibility(call, queue, now)
+            if call.status is CallStatus.WAITING and who and who.admits(agent):
+                return call, who.step
+        return None
 
 
 def _level(call: Call) -> int:

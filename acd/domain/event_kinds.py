@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     CALL_MOVED = "call.moved"
     CALL_REPRIORITIZED = "call.reprioritized"
     CALL_SENT = "call.sent"
+    CALL_RESERVED = "call.reserved"
+    CALL_RESERVATION_ENDED = "call.reservation_ended"
     CALL_OFFER_WITHDRAWN = "call.offer_withdrawn"
     AGENT_STATE = "agent.state"
     AGENT_PENDING = "agent.pending"

@@ -97,6 +97,8 @@ class Call:
     in its present queue: that queue's defaults overridden by its own (:func:`call_skills`), so
     a call moved to another queue takes the new queue's defaults and keeps its own.
     ``answered_at`` is when an agent first answered it, ``ended_at`` when it ended (0: not yet).
+    ``reserved_for`` is the agent a supervisor sent the waiting call to while that agent was
+    not free: until ``reserved_until`` nobody else is offered it (see :meth:`held_from`).
     """
 
     id: str
@@ -117,6 +119,17 @@ class Call:
     own_skills: dict[str, int] = field(default_factory=dict)
     answered_at: float = 0.0
     ended_at: float = 0.0
+    reserved_for: str = ""
+    reserved_until: float = 0.0
+
+    def reserved_at(self, now: float) -> str:
+        """The agent the call is held for at ``now`` ('' if none, or the hold is over)."""
+        return self.reserved_for if self.reserved_for and self.reserved_until > now else ""
+
+    def held_from(self, agent_id: str, now: float) -> bool:
+        """True if the call is reserved for another agent than ``agent_id`` at ``now``."""
+        held = self.reserved_at(now)
+        return bool(held) and held != agent_id
 
     def wait_seconds(self, now: float) -> float:
         """How long the caller waited for an agent: until the first answer, or until the call

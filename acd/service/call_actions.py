@@ -94,23 +94,50 @@ async def move_to_queue(ctx: Services, call_id: str, queue_name: str) -> Call:
     return await _call(ctx, call_id)
 
 
-async def send_to_agent(ctx: Services, call_id: str, agent_id: str) -> Call:
-    """Offer a waiting call to one named agent now, whatever the queue's rules say.
+SEND_TIMEOUT_SECONDS = 60  # how long a call sent to a named agent who is not free waits
+MAX_SEND_TIMEOUT_SECONDS = 3600
 
-    The agent must be ready (409 otherwise): a supervisor's choice does not ring a busy phone.
-    If the agent does not answer, the call goes back to its place like any missed offer.
+
+async def send_to_agent(
+    ctx: Services, call_id: str, agent_id: str, timeout_seconds: int = SEND_TIMEOUT_SECONDS
+) -> tuple[Call, bool]:
+    """Give a waiting call to one named agent, whatever the queue's rules say; (the call,
+    True if it is reserved for the agent rather than offered now).
+
+    A ready agent is offered it now. An agent on a call, ringing, reserved or wrapping up gets
+    it reserved: held from everyone else for ``timeout_seconds`` and offered to them first as
+    soon as they are free, ahead of their queues' lines; the call keeps its place in line and
+    after the timeout (or if the agent pauses or logs out meanwhile) anyone may take it. A
+    paused or logged-out agent (or one to be paused after the call) is refused (409): they
+    chose not to take calls. If the agent does not answer, the call goes back to its place
+    like any missed offer.
     """
+    if not 1 <= timeout_seconds <= MAX_SEND_TIMEOUT_SECONDS:
+        raise InvalidInput(
+            "timeout_seconds", f"must be an integer from 1 to {MAX_SEND_TIMEOUT_SECONDS}"
+        )
     call = await _call(ctx, call_id)
     agent = await ctx.store.get_agent(check_name("agent", agent_id))
     if agent is None:
         raise NotFound(f"agent {agent_id} not found")
     _waiting(call, "sent to an agent")
-    if agent.state is not AgentState.READY or agent.device_busy:
-        raise Conflict(f"agent {agent.id} is {agent.state.value}, not ready")
-    if not await ctx.routing.offer(call, agent, ctx.queue_of(call), time.perf_counter()):
-        raise Conflict(f"call {call_id} or agent {agent.id} was taken meanwhile")
-    ctx.recorder.call_action(call, EventKind.CALL_SENT, agent=agent.id)
-    return await _call(ctx, call_id)
+    if agent.state in (AgentState.LOGGED_OUT, AgentState.PAUSED) or agent.pending_state:
+        state = (agent.pending_state or agent.state).value
+        raise Conflict(f"agent {agent.id} is {state}, not taking calls")
+    free = agent.state is AgentState.READY and not agent.device_busy
+    if free and await ctx.routing.offer(call, agent, ctx.queue_of(call), time.perf_counter()):
+        ctx.recorder.call_action(call, EventKind.CALL_SENT, agent=agent.id)
+        return await _call(ctx, call_id), False
+    # Not free this instant (or taken meanwhile): held for the agent until the timeout.
+    until = ctx.clock() + timeout_seconds
+    if not await ctx.store.reserve_call(call.id, agent.id, until):
+        raise Conflict(f"call {call_id} or agent {agent.id} changed meanwhile")
+    ctx.recorder.call_action(
+        call, EventKind.CALL_RESERVED, agent=agent.id, until=until, timeout_seconds=timeout_seconds
+    )
+    # Free by now (a wrap-up that just ended)? Then offered at once.
+    await ctx.routing.route_agent(agent.id)
+    return await _call(ctx, call_id), True
 
 
 async def hang_up(ctx: Services, call_id: str) -> Call:

@@ -9,10 +9,12 @@ import time
 
 from acd.domain.model import AgentState, CallStatus, Outcome
 from acd.domain.outcomes import after_timer
+from acd.domain.steps import is_logged_in
 from acd.service.context import Services
 from acd.service.endings import NO_CHANNEL, end_call
 from acd.service.offers import settle_lost_offer
 from acd.service.overflow import check_calls
+from acd.service.routing import not_coming_back
 
 
 async def tick(ctx: Services) -> None:
@@ -29,11 +31,16 @@ async def tick(ctx: Services) -> None:
             call = mirror.call(deadline.id)
             if call is not None and call.status is CallStatus.OFFERED:
                 await settle_lost_offer(ctx, deadline.id, deadline.fence, received)
+        elif deadline.kind == "reserve":
+            call = mirror.call(deadline.id)
+            if call is not None and call.status is CallStatus.WAITING and call.reserved_for:
+                await _reservation_over(ctx, call.id, "timeout", received)
         elif deadline.kind == "step":
             call = mirror.call(deadline.id)
             if call is not None and call.status is CallStatus.WAITING:
                 steps.append(call)
                 mirror.reschedule(call)
+    await _void_reservations(ctx, received)
     dirty, mirror.dirty_queues = mirror.dirty_queues, set()
     steps += [c for name in dirty for c in mirror.waiting_in(name)]
     if steps:
@@ -52,6 +59,26 @@ async def _end_missing_callers(ctx: Services, received: float) -> None:
         call = ctx.mirror.call(call_id)
         if call is not None:
             await end_call(ctx, call, Outcome.FAILED, NO_CHANNEL, received)
+
+
+async def _reservation_over(ctx: Services, call_id: str, reason: str, received: float) -> None:
+    """A call held for a named agent is anyone's again, at its own place in line."""
+    call = ctx.mirror.call(call_id)
+    if call is None or call.status is not CallStatus.WAITING or not call.reserved_for:
+        return
+    freed = await ctx.routing.end_reservation(call, reason)
+    await ctx.routing.route_call(freed, ctx.queue_of(freed), received)
+
+
+async def _void_reservations(ctx: Services, received: float) -> None:
+    """Reservations for agents who paused or logged out meanwhile end now (few: each is a
+    supervisor's action), not at their timeout."""
+    for agent_id in sorted(ctx.mirror.reservations):
+        agent = ctx.mirror.agent(agent_id)
+        if agent is not None and is_logged_in(agent) and not not_coming_back(agent):
+            continue
+        for call_id in sorted(ctx.mirror.reservations.get(agent_id, ())):
+            await _reservation_over(ctx, call_id, "unavailable", received)
 
 
 def _routable_queues(ctx: Services) -> set[str]:

@@ -45,7 +45,8 @@ FOLLOW_BATCH_WINDOW = 0.05
 @dataclass(order=True, frozen=True, slots=True)
 class Deadline:
     """Something due at ``at``: a wrap-up's end (``wrap``), an offer's settle-by (``offer``),
-    or a waiting call's next routing step or maximum wait (``step``), of version ``v``; an
+    a waiting call's next routing step or maximum wait (``step``) or the end of its
+    reservation for a named agent (``reserve``), of version ``v``; an
     offer's deadline is for the offer ``fence``, never a later one of the call."""
 
     at: float
@@ -74,6 +75,9 @@ class Mirror:
         self.busy_phones: set[str] = set()  # agents whose phone is in use, as last heard
         self._versions: dict[str, int] = {}  # 'a:<id>' / 'c:<id>' -> version applied
         self._deadlines: list[Deadline] = []
+        # Waiting calls reserved for a named agent: agent id -> call ids, and call -> agent.
+        self.reservations: dict[str, set[str]] = {}
+        self._reserved: dict[str, str] = {}
         self._day = ""
         self._position = "0-0"  # the last feed entry applied
         # Queues whose calls may need an overflow check (someone left, a queue changed).
@@ -105,6 +109,7 @@ class Mirror:
         self.waiting = WaitingCalls(queues)
         self.calls, self.call_fields, self.devices, self._versions = {}, {}, {}, {}
         self._device_owners = {}
+        self.reservations, self._reserved = {}, {}
         self.agent_counts.clear()
         self.team_counts.clear()
         self._deadlines = []
@@ -143,6 +148,7 @@ class Mirror:
             self.waiting.remove(call_id)
             self.calls.pop(call_id, None)
             self.call_fields.pop(call_id, None)
+            self._note_reservation(call_id, "")
 
     # --- following the feed -------------------------------------------------------------------
 
@@ -320,6 +326,8 @@ class Mirror:
         call = call_from_fields(fields)
         self._note_answer(self.calls.get(call.id), call, fields)
         self.waiting.remove(call.id)
+        waiting = call.status is CallStatus.WAITING
+        self._note_reservation(call.id, call.reserved_for if waiting else "")
         if call.status is CallStatus.ENDED:
             self.calls.pop(call.id, None)
             self.call_fields.pop(call.id, None)
@@ -333,6 +341,9 @@ class Mirror:
             due = self._next_step_at(call)
             if due:
                 heapq.heappush(self._deadlines, Deadline(due, "step", call.id, version))
+            if call.reserved_for:
+                ends = Deadline(call.reserved_until, "reserve", call.id, version)
+                heapq.heappush(self._deadlines, ends)
         elif call.status is CallStatus.OFFERED:
             settle_by = float(fields.get("settle_by") or 0)
             if settle_by:
@@ -346,6 +357,24 @@ class Mirror:
         if call.status is CallStatus.CONNECTED and before and before.status is not call.status:
             when = fields.get("answered_at", "")
             self.answer_rates.answered(call.queue, f"{call.id} {when}", float(when or 0))
+
+    def _note_reservation(self, call_id: str, agent_id: str) -> None:
+        previous = self._reserved.pop(call_id, "")
+        if previous:
+            held = self.reservations.get(previous, set())
+            held.discard(call_id)
+            if not held:
+                self.reservations.pop(previous, None)
+        if agent_id:
+            self._reserved[call_id] = agent_id
+            self.reservations.setdefault(agent_id, set()).add(call_id)
+
+    def reserved_for(self, agent_id: str) -> list[Call]:
+        """The waiting calls held for ``agent_id`` now, in the order they arrived."""
+        now = self.clock()
+        calls = [self.calls.get(i) for i in self.reservations.get(agent_id, ())]
+        held = [c for c in calls if c and c.reserved_at(now) == agent_id]
+        return sorted(held, key=lambda c: (c.arrived_at, c.id))
 
     def place_in_line(self, call_id: str) -> tuple[int | None, int | None]:
         """A waiting call's position in its queue's line (1 = next) and estimated wait in

@@ -9,9 +9,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
+from acd.domain.event_kinds import EventKind
 from acd.domain.model import Agent, AgentState, Assignment, Call, Queue, Role, Strategy
 from acd.domain.routing import choose_agent_for_call
+from acd.domain.steps import is_logged_in
 from acd.domain.strategies import is_available
 from acd.errors import AmiError, AmiNotDone, InvalidInput, NoSuchChannel
 from acd.service.mirror import Mirror
@@ -84,6 +87,13 @@ class Routing:
         """Offer ``call`` to the best agent its step allows (``first``, if already decided);
         False if nobody can take it now."""
         mirror = self.mirror
+        held = call.reserved_at(self.clock())
+        if held:
+            named = mirror.agent(held)
+            if named is not None and is_logged_in(named) and not not_coming_back(named):
+                # Held for the named agent: offered to them once free, to nobody else.
+                return is_available(named) and await self.offer(call, named, queue, received)
+            call = await self.end_reservation(call, "unavailable")
         for _ in range(CLAIM_ATTEMPTS):
             decision = first
             first = None
@@ -122,6 +132,11 @@ class Routing:
             agent = mirror.agent(agent_id)
             if agent is None or not is_available(agent):
                 return False
+            # Calls sent to this agent by name come before their queues' lines.
+            for held in mirror.reserved_for(agent_id):
+                queue = mirror.queues.get(held.queue) or Queue(held.queue)
+                if await self.offer(held, agent, queue, received):
+                    return True
             decision = mirror.waiting.choose_call_for_agent(agent, now=self.clock())
             if decision is None:
                 return False
@@ -178,6 +193,16 @@ class Routing:
         self.recorder.offered_to_agent(call, agent, fence, time.perf_counter() - received)
         return True
 
+    async def end_reservation(self, call: Call, reason: str) -> Call:
+        """End the hold of a waiting call for its named agent (``reason``: ``timeout``, or
+        ``unavailable`` when that agent paused or logged out); the call, free for anyone."""
+        agent_id = call.reserved_for
+        if agent_id and await self.store.end_reservation(call.id, agent_id, call.reserved_until):
+            self.recorder.call_action(
+                call, EventKind.CALL_RESERVATION_ENDED, agent=agent_id, reason=reason
+            )
+        return replace(call, reserved_for="", reserved_until=0.0)
+
     async def undo_offer(self, call: Call, agent: Agent, fence: int) -> None:
         """Put an offer that never rang back: the call at its place, the agent ready (not
         paused for no-answer: the phone never rang)."""
@@ -198,7 +223,7 @@ class Routing:
                 if call.id in self.missing or self.refused.get(call.id, 0) >= REFUSALS_BOUND:
                     continue
                 routed = await self.route_call(call, queue, received)
-                if not routed and not call.escalated_by:
+                if not routed and not call.escalated_by and not call.reserved_for:
                     break  # nobody ready for this call; later calls rarely fare better
 
     def _anyone_available(self, queue: Queue) -> bool:
@@ -206,3 +231,9 @@ class Routing:
         return agents.has_available(queue.name) or any(
             agents.available_staff(team) for team in queue.teams
         )
+
+
+def not_coming_back(agent: Agent) -> bool:
+    """Paused, or to be paused or logged out when the present call ends: not coming back to
+    take the reserved call."""
+    return agent.state is AgentState.PAUSED or agent.pending_state is not None

@@ -89,6 +89,8 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         own_skills=skills if own is None else parse_skills("own_skills", own),
         answered_at=float(fields.get("first_answered_at") or fields.get("answered_at") or 0),
         ended_at=float(fields.get("ended_at") or 0),
+        reserved_for=fields.get("reserved_for", ""),
+        reserved_until=float(fields.get("reserved_until") or 0),
     )
 
 

@@ -143,6 +143,7 @@ class Store:
         self._delete_agent = _load_script(redis, "delete_agent")
         self._delete_queue = _load_script(redis, "delete_queue")
         self._adopt = _load_script(redis, "adopt")
+        self._reserve = _load_script(redis, "reserve")
         # Called with every snapshot a script returns: the process's own changes reach its
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
@@ -558,6 +559,19 @@ class Store:
         ]
         args = [call.id, agent.id, repr(now), repr(settle_by)]
         return int(await self._script(self._claim, keys, args))
+
+    async def reserve_call(self, call_id: str, agent_id: str, until: float) -> bool:
+        """Hold a waiting call for ``agent_id`` until ``until`` (it keeps its place in line);
+        False if the call is not waiting or the agent is logged out or paused."""
+        keys = [self.keys.call(call_id), self.keys.agent(agent_id)]
+        return bool(await self._script(self._reserve, keys, ["reserve", agent_id, repr(until)]))
+
+    async def end_reservation(self, call_id: str, agent_id: str, until: float = 0.0) -> bool:
+        """End the reservation of a waiting call for ``agent_id`` (the one until ``until``,
+        when given: not a newer one); False if there was no such reservation."""
+        keys = [self.keys.call(call_id), self.keys.agent(agent_id)]
+        args = ["end", agent_id, repr(until) if until else ""]
+        return bool(await self._script(self._reserve, keys, args))
 
     async def release(self, call: Call, fence: int, agent_id: str = "") -> str | None:
         """Put an offered call back at its place if it is still the offer ``fence`` (to
