@@ -153,6 +153,28 @@ async def test_a_reservation_that_times_out_lets_anyone_take_the_call(
     assert history.index(("call.reservation_ended", "1001")) < history.index(offers[0])
 
 
+async def test_sending_a_reserved_call_to_a_ready_agent_replaces_the_reservation(
+    api: Client, sim: Simulator
+) -> None:
+    app = _app(api)
+    await log_in(app, "1001")
+    first = await sim.place_call(queue="sales", patience=None, talk_for=3600)
+    assert await first.answered(timeout=10) == "1001"
+    named = await sim.place_call(queue="sales", patience=None)
+    await api.sink.wait_for("call.offered", call=named.uniqueid)
+    assert (await _send(api, named.uniqueid, agent="1001"))[0] == 202
+    await log_in(app, "1002")
+    await api.sink.wait_for("agent.state", agent="1002", state="ready")
+
+    status, body = await _send(api, named.uniqueid, agent="1002")
+
+    assert status == 200, body
+    assert (body["status"], body["agent"], body["reserved_for"]) == ("offered", "1002", "")
+    ended = await api.sink.wait_for("call.reservation_ended", call=named.uniqueid)
+    assert (ended["agent"], ended["reason"]) == ("1001", "replaced")
+    assert await named.answered(timeout=10) == "1002"
+
+
 async def test_a_reserved_offer_not_answered_goes_back_to_normal_routing(
     api: Client, sim: Simulator
 ) -> None:

@@ -124,6 +124,9 @@ async def send_to_agent(
     if agent.state in (AgentState.LOGGED_OUT, AgentState.PAUSED) or agent.pending_state:
         state = (agent.pending_state or agent.state).value
         raise Conflict(f"agent {agent.id} is {state}, not taking calls")
+    if call.reserved_for and call.reserved_for != agent.id:
+        # The supervisor changed their mind: the last send counts.
+        call = await ctx.routing.end_reservation(call, "replaced")
     free = agent.state is AgentState.READY and not agent.device_busy
     if free and await ctx.routing.offer(call, agent, ctx.queue_of(call), time.perf_counter()):
         ctx.recorder.call_action(call, EventKind.CALL_SENT, agent=agent.id)
@@ -137,7 +140,8 @@ async def send_to_agent(
     )
     # Free by now (a wrap-up that just ended)? Then offered at once.
     await ctx.routing.route_agent(agent.id)
-    return await _call(ctx, call_id), True
+    after = await _call(ctx, call_id)
+    return after, after.status is CallStatus.WAITING
 
 
 async def hang_up(ctx: Services, call_id: str) -> Call:

@@ -194,8 +194,9 @@ class Routing:
         return True
 
     async def end_reservation(self, call: Call, reason: str) -> Call:
-        """End the hold of a waiting call for its named agent (``reason``: ``timeout``, or
-        ``unavailable`` when that agent paused or logged out); the call, free for anyone."""
+        """End the hold of a waiting call for its named agent (``reason``: ``timeout``,
+        ``unavailable`` when that agent paused or logged out, ``replaced`` when the call was
+        sent to another agent); the call, free for anyone."""
         agent_id = call.reserved_for
         if agent_id and await self.store.end_reservation(call.id, agent_id, call.reserved_until):
             self.recorder.call_action(
