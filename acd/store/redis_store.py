@@ -440,7 +440,8 @@ class Store:
         ``allowed_from``, when given); return the old state.
 
         ``expected_call`` makes the change conditional on the agent still being on that call,
-        so a late event about an old call cannot knock the agent off a new one.
+        so a late event about an old call cannot knock the agent off a new one; without it,
+        an agent on a call (reserved, ringing, busy) is not moved (None).
         """
         keys = [self.keys.agent(agent.id), self.keys.wrap_ups, self.keys.roster]
         keys += self.ready_keys(agent)
@@ -453,6 +454,7 @@ class Store:
             reason,
             call,
             repr(wrap_up_until) if wrap_up_until else "0",
+            _ON_CALL,
         ]
         previous = await self._script(self._agent_state, keys, args)
         return AgentState(previous) if previous and previous != "missing" else None

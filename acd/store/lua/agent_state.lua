@@ -1,14 +1,18 @@
 -- Move an agent to a new state if the transition table allows it from its current state
 -- (Python passes the allowed from-states) and, when given, it is still on the expected call:
--- a compare-and-set of the state Python computed. A pending pause or log-out (asked for
--- during a conversation) is dropped with any change: Python applies it when the call ends. Keeps the ready index (one zset per queue,
--- scored by idle-since) and the wrap-up timers, and counts log-ins and log-outs in the roster
--- version.
+-- a compare-and-set of the state Python computed. An agent on a call (reserved, ringing,
+-- busy) leaves it only by a change naming that call: a process whose view is behind (a
+-- wrap-up timer it still sees, say) cannot make ready an agent a call is offered to, who
+-- could then be given a second call. A pending pause or log-out (asked for during a
+-- conversation) is dropped with any change: Python applies it when the call ends. Keeps the
+-- ready index (one zset per queue, scored by idle-since) and the wrap-up timers, and counts
+-- log-ins and log-outs in the roster version.
 -- KEYS[1] agent hash, KEYS[2] wrap-up zset, KEYS[3] roster version,
 -- KEYS[4..] ready zsets of the agent's queues
 -- ARGV[1] agent id, ARGV[2] target state, ARGV[3] now, ARGV[4] allowed from-states
 -- (space separated), ARGV[5] expected call ('' = any), ARGV[6] pause reason,
--- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer)
+-- ARGV[7] call to attach ('' = none), ARGV[8] wrap-up ends at (0 = no timer),
+-- ARGV[9] the states in which an agent is on a call (space separated)
 -- Returns the previous state, '' if the transition was refused, or 'missing' if there is no
 -- such agent (Redis lost it: a partial hash is never written).
 local agent = redis.call('HMGET', KEYS[1], 'state', 'call', 'id')
@@ -20,6 +24,9 @@ if not string.find(' ' .. ARGV[4] .. ' ', ' ' .. state .. ' ', 1, true) then
   return done('')
 end
 if ARGV[5] ~= '' and agent[2] ~= ARGV[5] then
+  return done('')
+end
+if ARGV[5] == '' and string.find(' ' .. ARGV[9] .. ' ', ' ' .. state .. ' ', 1, true) then
   return done('')
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'state_since', ARGV[3], 'pause_reason', ARGV[6],
