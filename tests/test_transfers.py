@@ -16,6 +16,7 @@ import pytest
 
 from acd.domain.model import AgentState
 from acd.sim import Simulator
+from acd.sim.transfers import hold
 from tests.conftest import MakeAcd, _start_simulator, acd_factory
 from tests.pbx.tiers import Pbx
 from tests.support import RecordingSink, log_in, sample
@@ -137,7 +138,7 @@ async def test_agent_leg_leaving_without_a_transfer_event_frees_the_agent(
     agent = await app.store.get_agent("1001")
     assert agent is not None and agent.state is AgentState.WRAP_UP
     fields = await app.store.get_call_fields(call.uniqueid)
-    assert (fields["outcome"], fields["detail"]) == ("answered", "agent-left")
+    assert (fields["outcome"], fields["detail"]) == ("answered", "cause 16")
     assert call.is_up
     assert sample(app, "acd_transfers_total", queue="sales", kind="blind") == 0
 
@@ -168,3 +169,22 @@ async def test_holds_are_measured_on_the_call(sim_acd: tuple[Simulator, MakeAcd]
     assert sample(app, "acd_hold_seconds_count", queue="sales") == 2
     history = [entry["event"] for entry in await app.store.history(call.uniqueid)]
     assert history.count("call.held") == 2 and history.count("call.unheld") == 2
+
+
+async def test_a_call_that_ends_while_held_ends_the_hold(
+    sim_acd: tuple[Simulator, MakeAcd],
+) -> None:
+    sim, make = sim_acd
+    app, sink, call = await _sim_connected(sim, make)
+    caller = sim.pbx.find_channel(call.channel)
+    assert caller is not None
+    hold(caller, True)
+    held = await sink.wait_for("call.held", call=call.uniqueid)
+    assert held["by"] == "caller"
+    call.hang_up()
+    unheld = await sink.wait_for("call.unheld", call=call.uniqueid)
+    assert unheld["by"] == "caller"
+    await sink.wait_for("call.ended", call=call.uniqueid)
+    fields = await app.store.get_call_fields(call.uniqueid)
+    assert fields["outcome"] == "answered" and fields["held_since"] == ""
+    assert sample(app, "acd_hold_seconds_count", queue="sales") == 1

@@ -20,8 +20,8 @@ from acd.service.context import Services
 
 log = logging.getLogger("acd.router")
 
-# The detail of a call that ended because its agent's leg left (the caller may still be up).
-AGENT_LEFT = "agent-left"
+# The detail of a call the agent transferred (one whose agent's leg hung up has the leg's
+# hangup cause, as a caller's hangup gives it).
 TRANSFERRED = "transferred"
 
 
@@ -41,9 +41,12 @@ async def channel_gone(ctx: Services, event: ChannelGone, received: float) -> No
     down, or Asterisk hung it up after a transfer) ends the agent's part of it."""
     call = _agent_leg_of(ctx, event.channel, event.linked_id)
     if call is None:
+        caller = ctx.mirror.call(event.call_id)
+        if caller is not None and caller.channel == event.channel:
+            await _end_hold(ctx, caller)  # a caller who hangs up while held
         await endings.channel_gone(ctx, event, received)
         return
-    await _agent_left(ctx, call, AGENT_LEFT, received)
+    await _agent_left(ctx, call, f"cause {event.cause}", received)
 
 
 async def call_transferred(ctx: Services, event: CallTransferred, received: float) -> None:
