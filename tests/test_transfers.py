@@ -88,6 +88,9 @@ async def test_blind_transfer_frees_the_agent_at_once_and_is_counted_once(
         "1002",
         "1001",
     )
+    stored = await app.store.get_call(call.uniqueid)
+    assert stored is not None
+    assert (stored.transfer, stored.transfer_target) == ("blind", "1002")
     # The caller goes on with 1002; that time is not the agent's.
     assert await call.ended(timeout=30) == "completed"
     assert time.monotonic() - freed_at > 1.0
@@ -157,6 +160,8 @@ async def test_holds_are_measured_on_the_call(sim_acd: tuple[Simulator, MakeAcd]
     assert fields["holds"] == "1"
     assert round(float(fields["hold_seconds"]), 3) == unheld["hold_seconds"]
     assert fields["held_since"] == ""
+    stored = await app.store.get_call(call.uniqueid)
+    assert stored is not None and stored.hold_seconds == float(fields["hold_seconds"])
     assert sample(app, "acd_hold_seconds_count", queue="sales") == 1
     # Held again and the agent's leg leaves: the hold ends with it.
     assert sim.hold("1001", True)

@@ -366,6 +366,17 @@ def schemas() -> dict[str, Schema]:
                     "description": "when an agent first answered (null: not yet)",
                 },
                 "ended_at": {"anyOf": [NUMBER, NULL], "description": "null while live"},
+                "hold_seconds": {
+                    **NUMBER,
+                    "minimum": 0,
+                    "description": "time on hold (caller or agent), holds that ended",
+                },
+                "transfer": {
+                    "type": "string",
+                    "enum": ["", "blind"],
+                    "description": "how the agent transferred the call ('' if not)",
+                },
+                "transfer_target": {**STRING, "description": "the extension or number"},
                 "wait_seconds": {
                     **NUMBER,
                     "minimum": 0,

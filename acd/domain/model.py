@@ -97,6 +97,8 @@ class Call:
     in its present queue: that queue's defaults overridden by its own (:func:`call_skills`), so
     a call moved to another queue takes the new queue's defaults and keeps its own.
     ``answered_at`` is when an agent first answered it, ``ended_at`` when it ended (0: not yet).
+    ``hold_seconds`` is the time it spent on hold (holds that ended); ``transfer`` how its agent
+    transferred it (``blind``; '' if not) and ``transfer_target`` where to.
     """
 
     id: str
@@ -117,6 +119,9 @@ class Call:
     own_skills: dict[str, int] = field(default_factory=dict)
     answered_at: float = 0.0
     ended_at: float = 0.0
+    hold_seconds: float = 0.0
+    transfer: str = ""
+    transfer_target: str = ""
 
     def wait_seconds(self, now: float) -> float:
         """How long the caller waited for an agent: until the first answer, or until the call

@@ -89,6 +89,9 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         own_skills=skills if own is None else parse_skills("own_skills", own),
         answered_at=float(fields.get("first_answered_at") or fields.get("answered_at") or 0),
         ended_at=float(fields.get("ended_at") or 0),
+        hold_seconds=float(fields.get("hold_seconds") or 0),
+        transfer=fields.get("transfer", ""),
+        transfer_target=fields.get("transfer_target", ""),
     )
 
 
