@@ -65,6 +65,7 @@ EVENTS_ACD_NEEDS = {
     "FullyBooted",
     "SoftHangupRequest",
     "BlindTransfer",
+    "AttendedTransfer",
     "Hold",
     "Unhold",
 }
@@ -141,6 +142,13 @@ EVENTS_FOR_ACD = [
         IsExternal: Yes
         Context: from-callers
         Extension: 1002"""),
+    event("""Event: AttendedTransfer
+        Privilege: call,all
+        Result: Success
+        OrigTransfererChannel: PJSIP/1001-00000004
+        TransfereeChannel: PJSIP/trunk-00000003
+        TransfereeUniqueid: 1795365472.9
+        DestType: Bridge"""),
     event("""Event: Hold
         Privilege: call,all
         Channel: PJSIP/1001-00000004

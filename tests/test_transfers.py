@@ -16,6 +16,7 @@ import pytest
 
 from acd.domain.model import AgentState
 from acd.sim import Simulator
+from acd.sim.events import AmiEvent
 from acd.sim.transfers import hold
 from tests.conftest import MakeAcd, _start_simulator, acd_factory
 from tests.pbx.tiers import Pbx
@@ -193,3 +194,43 @@ async def test_a_call_that_ends_while_held_ends_the_hold(
     fields = await app.store.get_call_fields(call.uniqueid)
     assert fields["outcome"] == "answered" and fields["held_since"] == ""
     assert sample(app, "acd_hold_seconds_count", queue="sales") == 1
+
+
+async def test_an_attended_transfer_frees_the_agent_and_is_counted_by_kind(
+    sim_acd: tuple[Simulator, MakeAcd],
+) -> None:
+    """Asterisk's AttendedTransfer (the simulator does not perform one: the event is replayed
+    as Asterisk 22 writes it, for the live call's caller and agent leg)."""
+    sim, make = sim_acd
+    app, sink, call = await _sim_connected(sim, make)
+    fields = await app.store.get_call_fields(call.uniqueid)
+    agent_leg = fields["agent_channel"]
+    sim.replay(
+        [
+            AmiEvent.build(
+                "AttendedTransfer",
+                "call",
+                [
+                    ("Result", "Success"),
+                    ("OrigTransfererChannel", agent_leg),
+                    ("OrigTransfererUniqueid", "1795365472.10"),
+                    ("SecondTransfererChannel", "PJSIP/1001-00000099"),
+                    ("SecondTransfererExten", "1002"),
+                    ("TransfereeChannel", call.channel),
+                    ("TransfereeUniqueid", call.uniqueid),
+                    ("TransfereeLinkedid", call.uniqueid),
+                    ("TransferTargetChannel", "PJSIP/1002-00000100"),
+                    ("TransferTargetCallerIDNum", "1002"),
+                    ("IsExternal", "No"),
+                    ("DestType", "Bridge"),
+                    ("DestBridgeUniqueid", "b-2"),
+                ],
+            )
+        ]
+    )
+    transferred = await sink.wait_for("call.transferred", call=call.uniqueid)
+    assert (transferred["transfer"], transferred["target"]) == ("attended", "1002")
+    await sink.wait_for("call.ended", call=call.uniqueid)
+    agent = await app.store.get_agent("1001")
+    assert agent is not None and agent.state is AgentState.WRAP_UP
+    assert sample(app, "acd_transfers_total", queue="sales", kind="attended") == 1

@@ -74,3 +74,37 @@ def test_a_hangup_carries_the_call_its_channel_belongs_to() -> None:
     assert translate({"Event": "Hangup", "Cause": "16", **odd}) == ChannelGone(
         "1795365472.10", "PJSIP/1001-00000002", "16", ""
     )
+
+
+def attended_transfer(dest_type: str = "Bridge") -> dict[str, str]:
+    return {
+        "Event": "AttendedTransfer",
+        "Privilege": "call,all",
+        "Result": "Success",
+        **_snapshot("OrigTransferer", "PJSIP/1001-00000002", "1795365472.10", "1795365472.9"),
+        "OrigBridgeUniqueid": "0b5f7c2e-1",
+        **_snapshot("SecondTransferer", "PJSIP/1001-00000003", "1795365472.11", "1795365472.11"),
+        "SecondBridgeUniqueid": "0b5f7c2e-2",
+        **_snapshot("Transferee", "PJSIP/trunk-00000001", "1795365472.9", "1795365472.9"),
+        **_snapshot("TransferTarget", "PJSIP/1002-00000004", "1795365472.12", "1795365472.11"),
+        "TransferTargetCallerIDNum": "1002",
+        "IsExternal": "No",
+        "DestType": dest_type,
+        "DestBridgeUniqueid": "0b5f7c2e-2",
+    }
+
+
+def test_a_done_attended_transfer_names_the_agent_leg_with_the_caller_and_the_target() -> None:
+    assert translate(attended_transfer()) == CallTransferred(
+        call_id="1795365472.9",
+        by_channel="PJSIP/1001-00000002",
+        kind=TransferKind.ATTENDED,
+        target="1002",
+        linked_id="1795365472.9",
+        external=False,
+    )
+
+
+def test_a_three_way_join_is_no_hand_over() -> None:
+    assert translate(attended_transfer("Threeway")) is None
+    assert translate({**attended_transfer(), "Result": "Fail"}) is None

@@ -43,6 +43,7 @@ COUNTED_EVENTS = frozenset(
         "FullyBooted",
         "SoftHangupRequest",
         "BlindTransfer",
+        "AttendedTransfer",
         "Hold",
         "Unhold",
         "HangupRequest",

@@ -202,7 +202,7 @@ def _translated(event: Mapping[str, str]) -> TelephonyEvent | None:
             event.get("Cause", ""),
             _linked(event),
         )
-    if name in ("BlindTransfer", "Hold", "Unhold"):
+    if name in ("BlindTransfer", "AttendedTransfer", "Hold", "Unhold"):
         return _transfer_or_hold(event, name)
     if name == "SoftHangupRequest":
         # Cause is the soft hangup's reason here, not a Q.850 cause: 4 (AST_SOFTHANGUP_SHUTDOWN)
@@ -275,8 +275,31 @@ def _transfer_or_hold(event: Mapping[str, str], name: str) -> TelephonyEvent | N
             _linked(event, "Transferee"),
             event.get("IsExternal") == "Yes",
         )
+    if name == "AttendedTransfer":
+        return _attended_transfer(event)
     # Hold / Unhold (main/stasis_channels.c): the channel's snapshot (and MusicClass on Hold);
     # chan_pjsip raises them on a re-INVITE with sendonly, then sendrecv.
     return CallHeld(
         _header(event, "Uniqueid"), _header(event, "Channel"), name == "Hold", _linked(event)
+    )
+
+
+def _attended_transfer(event: Mapping[str, str]) -> TelephonyEvent | None:
+    """main/stasis_bridges.c: the agent's leg with the caller (OrigTransferer), its leg to the
+    target (SecondTransferer), the caller (Transferee), the target (TransferTarget), DestType.
+    A three-way join keeps the agent in the call: not a hand-over."""
+    if event.get("Result") != "Success" or "TransfereeUniqueid" not in event:
+        return None
+    if event.get("DestType") == "Threeway":
+        return None
+    target = caller_id(event.get("TransferTargetCallerIDNum")) or caller_id(
+        event.get("SecondTransfererExten")
+    )
+    return CallTransferred(
+        _header(event, "TransfereeUniqueid"),
+        _header(event, "OrigTransfererChannel"),
+        TransferKind.ATTENDED,
+        target[:80],
+        _linked(event, "Transferee"),
+        event.get("IsExternal") == "Yes",
     )

@@ -373,7 +373,7 @@ def schemas() -> dict[str, Schema]:
                 },
                 "transfer": {
                     "type": "string",
-                    "enum": ["", "blind"],
+                    "enum": ["", "blind", "attended"],
                     "description": "how the agent transferred the call ('' if not)",
                 },
                 "transfer_target": {**STRING, "description": "the extension or number"},

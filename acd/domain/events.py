@@ -88,6 +88,7 @@ class TransferKind(StrEnum):
     """How an agent handed the caller on."""
 
     BLIND = "blind"  # sent to a number without talking to it first (BlindTransfer)
+    ATTENDED = "attended"  # handed over after the agent talked to the target (AttendedTransfer)
 
 
 @dataclass(frozen=True, slots=True)
