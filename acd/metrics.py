@@ -57,7 +57,7 @@ class Metrics:
         )
         self.transfers = Counter(
             "acd_transfers",
-            "Calls an agent transferred, by kind (blind, attended); the call counts as answered once.",
+            "Calls an agent transferred (blind, attended); the call counts as answered once.",
             ["queue", "kind"],
             registry=r,
         )
