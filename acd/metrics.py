@@ -55,6 +55,19 @@ class Metrics:
         self.calls_escalated = Counter(
             "acd_calls_escalated", "Live calls escalated to a team lead.", ["queue"], registry=r
         )
+        self.transfers = Counter(
+            "acd_transfers",
+            "Calls an agent transferred (blind, attended); the call counts as answered once.",
+            ["queue", "kind"],
+            registry=r,
+        )
+        self.hold_seconds = Histogram(
+            "acd_hold_seconds",
+            "The length of each hold (caller or agent) during a conversation.",
+            ["queue"],
+            buckets=SERVICE_LEVEL_BUCKETS,
+            registry=r,
+        )
         self.supervisor_actions = Counter(
             "acd_supervisor_actions",
             "Supervisors joining live calls, by mode.",

@@ -64,6 +64,10 @@ EVENTS_ACD_NEEDS = {
     "Newchannel",
     "FullyBooted",
     "SoftHangupRequest",
+    "BlindTransfer",
+    "AttendedTransfer",
+    "Hold",
+    "Unhold",
 }
 
 
@@ -128,6 +132,34 @@ EVENTS_FOR_ACD = [
         Channel: PJSIP/trunk-00000003
         Uniqueid: 1795365472.9
         Cause: 4"""),
+    event("""Event: BlindTransfer
+        Privilege: call,all
+        Result: Success
+        TransfererChannel: PJSIP/1001-00000004
+        TransfererUniqueid: 1795365472.10
+        TransfereeChannel: PJSIP/trunk-00000003
+        TransfereeUniqueid: 1795365472.9
+        IsExternal: Yes
+        Context: from-callers
+        Extension: 1002"""),
+    event("""Event: AttendedTransfer
+        Privilege: call,all
+        Result: Success
+        OrigTransfererChannel: PJSIP/1001-00000004
+        TransfereeChannel: PJSIP/trunk-00000003
+        TransfereeUniqueid: 1795365472.9
+        DestType: Bridge"""),
+    event("""Event: Hold
+        Privilege: call,all
+        Channel: PJSIP/1001-00000004
+        Uniqueid: 1795365472.10
+        Linkedid: 1795365472.9
+        MusicClass: default"""),
+    event("""Event: Unhold
+        Privilege: call,all
+        Channel: PJSIP/1001-00000004
+        Uniqueid: 1795365472.10
+        Linkedid: 1795365472.9"""),
 ]
 EVENTS_NOT_FOR_ACD = [
     event("""Event: VarSet

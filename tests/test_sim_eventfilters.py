@@ -99,7 +99,7 @@ def test_filters_manager_c_refuses_are_refused(criteria: str, value: str) -> Non
 
 def test_the_shipped_filters_keep_what_acd_reads_and_drop_the_rest() -> None:
     filters = load_user_filters(MANAGER_CONF, "acd")
-    assert len(filters.include) == 10 and not filters.exclude
+    assert len(filters.include) == 14 and not filters.exclude
 
     def event(name: str, *headers: tuple[str, str]) -> AmiEvent:
         return AmiEvent.build(name, "call", list(headers))
@@ -112,6 +112,10 @@ def test_the_shipped_filters_keep_what_acd_reads_and_drop_the_rest() -> None:
     assert not filters.allows(event("VarSet", ("Variable", "ACD_LEFT")))
     assert filters.allows(event("SoftHangupRequest", ("Cause", "4")))  # Asterisk shutting down
     assert not filters.allows(event("SoftHangupRequest", ("Cause", "16"), ("TechCause", "4")))
+    assert filters.allows(event("BlindTransfer", ("Result", "Success")))
+    assert filters.allows(event("AttendedTransfer", ("Result", "Success")))
+    assert filters.allows(event("Hold", ("MusicClass", "default")))
+    assert filters.allows(event("Unhold"))
 
 
 @pytest.fixture

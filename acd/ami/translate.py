@@ -16,6 +16,8 @@ from acd.domain.events import (
     AgentRinging,
     CallEntered,
     CallFellBack,
+    CallHeld,
+    CallTransferred,
     ChannelGone,
     ChannelShutDown,
     DeviceChanged,
@@ -23,6 +25,7 @@ from acd.domain.events import (
     MissReason,
     PositionAsked,
     TelephonyEvent,
+    TransferKind,
 )
 from acd.domain.model import MAX_PRIORITY, MIN_PRIORITY
 from acd.domain.names import MAX_CALL_ID, check_channel, id_problem
@@ -53,6 +56,15 @@ def _check_ids(name: str, call_id: str, agent: str = "") -> None:
         raise MalformedEvent(f"{name}: Uniqueid {call_id[:40]!r} is not a call id", "bad_id")
     if agent and id_problem(agent) is not None:
         raise MalformedEvent(f"{name}: agent {agent[:40]!r} is not an agent id", "bad_id")
+
+
+def _linked(event: Mapping[str, str], prefix: str = "") -> str:
+    """The channel's Linkedid (the Uniqueid of the call's first channel), '' if absent or if
+    it could not be a call id."""
+    value = event.get(f"{prefix}Linkedid", "")
+    if not isinstance(value, str) or id_problem(value, MAX_CALL_ID) is not None:
+        return ""
+    return value
 
 
 def _header(event: Mapping[str, str], name: str) -> str:
@@ -185,8 +197,13 @@ def _translated(event: Mapping[str, str]) -> TelephonyEvent | None:
         return AgentAnswered(_header(event, "Uniqueid"), _header(event, "DestChannel"))
     if name == "Hangup":
         return ChannelGone(
-            _header(event, "Uniqueid"), _header(event, "Channel"), event.get("Cause", "")
+            _header(event, "Uniqueid"),
+            _header(event, "Channel"),
+            event.get("Cause", ""),
+            _linked(event),
         )
+    if name in ("BlindTransfer", "AttendedTransfer", "Hold", "Unhold"):
+        return _transfer_or_hold(event, name)
     if name == "SoftHangupRequest":
         # Cause is the soft hangup's reason here, not a Q.850 cause: 4 (AST_SOFTHANGUP_SHUTDOWN)
         # is `core stop now` / `core restart now` hanging up every channel.
@@ -242,3 +259,47 @@ def _user_event(event: Mapping[str, str]) -> TelephonyEvent | None:
     if kind == "ACDPosition":
         return PositionAsked(_header(event, "Uniqueid"))
     return None
+
+
+def _transfer_or_hold(event: Mapping[str, str], name: str) -> TelephonyEvent | None:
+    if name == "BlindTransfer":
+        # main/stasis_bridges.c: Result, the Transferer and Transferee channel snapshots, the
+        # bridge, IsExternal, Context, Extension. Only a done transfer moves anyone.
+        if event.get("Result") != "Success" or "TransfereeUniqueid" not in event:
+            return None
+        return CallTransferred(
+            _header(event, "TransfereeUniqueid"),
+            _header(event, "TransfererChannel"),
+            TransferKind.BLIND,
+            _header(event, "Extension")[:80],
+            _linked(event, "Transferee"),
+            event.get("IsExternal") == "Yes",
+        )
+    if name == "AttendedTransfer":
+        return _attended_transfer(event)
+    # Hold / Unhold (main/stasis_channels.c): the channel's snapshot (and MusicClass on Hold);
+    # chan_pjsip raises them on a re-INVITE with sendonly, then sendrecv.
+    return CallHeld(
+        _header(event, "Uniqueid"), _header(event, "Channel"), name == "Hold", _linked(event)
+    )
+
+
+def _attended_transfer(event: Mapping[str, str]) -> TelephonyEvent | None:
+    """main/stasis_bridges.c: the agent's leg with the caller (OrigTransferer), its leg to the
+    target (SecondTransferer), the caller (Transferee), the target (TransferTarget), DestType.
+    A three-way join keeps the agent in the call: not a hand-over."""
+    if event.get("Result") != "Success" or "TransfereeUniqueid" not in event:
+        return None
+    if event.get("DestType") == "Threeway":
+        return None
+    target = caller_id(event.get("TransferTargetCallerIDNum")) or caller_id(
+        event.get("SecondTransfererExten")
+    )
+    return CallTransferred(
+        _header(event, "TransfereeUniqueid"),
+        _header(event, "OrigTransfererChannel"),
+        TransferKind.ATTENDED,
+        target[:80],
+        _linked(event, "Transferee"),
+        event.get("IsExternal") == "Yes",
+    )

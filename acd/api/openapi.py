@@ -375,6 +375,17 @@ def schemas() -> dict[str, Schema]:
                     "anyOf": [NUMBER, NULL],
                     "description": "when the reservation ends and anyone may take the call",
                 },
+                "hold_seconds": {
+                    **NUMBER,
+                    "minimum": 0,
+                    "description": "time on hold (caller or agent), holds that ended",
+                },
+                "transfer": {
+                    "type": "string",
+                    "enum": ["", "blind", "attended"],
+                    "description": "how the agent transferred the call ('' if not)",
+                },
+                "transfer_target": {**STRING, "description": "the extension or number"},
                 "wait_seconds": {
                     **NUMBER,
                     "minimum": 0,

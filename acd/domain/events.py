@@ -79,6 +79,41 @@ class ChannelGone:
     call_id: str
     channel: str
     cause: str
+    # The call the channel belongs to (Asterisk's Linkedid: an agent's leg carries the
+    # caller's Uniqueid): an agent's leg that hangs up frees the agent of that call.
+    linked_id: str = ""
+
+
+class TransferKind(StrEnum):
+    """How an agent handed the caller on."""
+
+    BLIND = "blind"  # sent to a number without talking to it first (BlindTransfer)
+    ATTENDED = "attended"  # handed over after the agent talked to the target (AttendedTransfer)
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """A channel of a conversation transferred the other party: the agent's leg leaves, the
+    caller goes on to ``target`` (an extension, another phone, an outside number).
+    ``call_id`` is the transferee's Uniqueid, ``linked_id`` its Linkedid (the call, when the
+    caller came in through another channel), ``by_channel`` the transferer's channel."""
+
+    call_id: str
+    by_channel: str
+    kind: TransferKind
+    target: str
+    linked_id: str = ""
+    external: bool = False  # the phone did it (SIP REFER), not Asterisk's features
+
+
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    """A channel of a conversation went on hold (``held``) or came back from it."""
+
+    call_id: str  # the channel's Uniqueid
+    channel: str
+    held: bool
+    linked_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +169,8 @@ TelephonyEvent = (
     | AgentAnswered
     | AgentMissed
     | ChannelGone
+    | CallTransferred
+    | CallHeld
     | CallFellBack
     | EscalationRequested
     | PositionAsked

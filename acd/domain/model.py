@@ -99,6 +99,8 @@ class Call:
     ``answered_at`` is when an agent first answered it, ``ended_at`` when it ended (0: not yet).
     ``reserved_for`` is the agent a supervisor sent the waiting call to while that agent was
     not free: until ``reserved_until`` nobody else is offered it (see :meth:`held_from`).
+    ``hold_seconds`` is the time it spent on hold (holds that ended); ``transfer`` how its agent
+    transferred it (``blind``; '' if not) and ``transfer_target`` where to.
     """
 
     id: str
@@ -121,6 +123,9 @@ class Call:
     ended_at: float = 0.0
     reserved_for: str = ""
     reserved_until: float = 0.0
+    hold_seconds: float = 0.0
+    transfer: str = ""
+    transfer_target: str = ""
 
     def reserved_at(self, now: float) -> str:
         """The agent the call is held for at ``now`` ('' if none, or the hold is over)."""

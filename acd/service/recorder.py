@@ -296,6 +296,33 @@ class Recorder:
         )
         self.call_action(call, EventKind.CALL_ESCALATED, agent=agent.id, team=agent.team)
 
+    def call_transferred(
+        self, call: Call, agent_id: str, kind: str, target: str, external: bool
+    ) -> None:
+        """The agent handed the caller on; the call stays answered once, by that agent."""
+        self.metrics.transfers.labels(call.queue, kind).inc()
+        log.info(
+            "call transferred",
+            extra={"call": call.id, "agent": agent_id, "queue": call.queue, "kind": kind},
+        )
+        self.call_action(
+            call,
+            EventKind.CALL_TRANSFERRED,
+            agent=agent_id,
+            transfer=kind,
+            target=target,
+            external=external,
+        )
+
+    def call_held(self, call: Call, agent_id: str, who: str) -> None:
+        self.call_action(call, EventKind.CALL_HELD, agent=agent_id, by=who)
+
+    def call_unheld(self, call: Call, agent_id: str, who: str, seconds: float) -> None:
+        self.metrics.hold_seconds.labels(call.queue).observe(seconds)
+        self.call_action(
+            call, EventKind.CALL_UNHELD, agent=agent_id, by=who, hold_seconds=round(seconds, 3)
+        )
+
     def call_action(self, call: Call, kind: EventKind, **data: Any) -> None:
         """What a supervisor, integrator or agent did to a call: history and stream."""
         self.history(call.id, kind, **data)

@@ -20,6 +20,8 @@ from acd.domain.events import (
     AgentRinging,
     CallEntered,
     CallFellBack,
+    CallHeld,
+    CallTransferred,
     ChannelGone,
     ChannelShutDown,
     DeviceChanged,
@@ -39,6 +41,7 @@ from acd.service import (
     offers,
     phones,
     recovery,
+    transfers,
 )
 from acd.service.context import Services
 from acd.service.mirror import Mirror
@@ -79,7 +82,9 @@ class Router:
             AgentRinging: lambda e, _r: offers.agent_ringing(ctx, e),
             AgentAnswered: lambda e, _r: offers.agent_answered(ctx, e),
             AgentMissed: lambda e, r: offers.agent_missed(ctx, e, r),
-            ChannelGone: lambda e, r: endings.channel_gone(ctx, e, r),
+            ChannelGone: lambda e, r: transfers.channel_gone(ctx, e, r),
+            CallTransferred: lambda e, r: transfers.call_transferred(ctx, e, r),
+            CallHeld: lambda e, _r: transfers.call_held(ctx, e),
             ChannelShutDown: lambda e, r: endings.channel_shut_down(ctx, e, r),
             CallFellBack: lambda e, r: endings.call_fell_back(ctx, e, r),
             EscalationRequested: lambda e, _r: call_actions.escalation_requested(ctx, e),

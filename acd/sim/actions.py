@@ -18,6 +18,7 @@ from acd.sim.astdb import db_get, device_state_list
 from acd.sim.channel_actions import CHANNEL_ACTIONS
 from acd.sim.events import PERMISSIONS, event_mask
 from acd.sim.protocol import ActionMessage, response
+from acd.sim.transfers import TRANSFER_ACTIONS
 
 if TYPE_CHECKING:
     from acd.sim.session import AmiSession
@@ -193,7 +194,7 @@ SESSION_ACTIONS: dict[str, Handler] = {
     "dbget": db_get,
     "devicestatelist": device_state_list,
 }
-ACTIONS: dict[str, Handler] = {**SESSION_ACTIONS, **CHANNEL_ACTIONS}
+ACTIONS: dict[str, Handler] = {**SESSION_ACTIONS, **CHANNEL_ACTIONS, **TRANSFER_ACTIONS}
 _BEFORE_LOGIN = ("login", "logoff", "challenge")
 
 

@@ -26,6 +26,7 @@ from acd.sim.pbx import Pbx
 from acd.sim.phones import SimPhone
 from acd.sim.protocol import ActionMessage
 from acd.sim.session import AmiSession
+from acd.sim.transfers import hold
 from acd.sim.wiretap import WireTap
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,15 @@ class Simulator:
         for chan in self.phones[endpoint].channels:
             if chan.bridge is not None:
                 return await press(chan, digits, self.features)
+        return False
+
+    def hold(self, endpoint: str, held: bool) -> bool:
+        """The person at ``endpoint`` puts the call on hold (``held``) or takes it off (the
+        phone's re-INVITE, sendonly / sendrecv); True if it was in a call."""
+        for chan in self.phones[endpoint].channels:
+            if chan.bridge is not None:
+                hold(chan, held)
+                return True
         return False
 
     def phone(self, endpoint: str) -> SimPhone:

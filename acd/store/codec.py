@@ -91,6 +91,9 @@ def call_from_fields(fields: Mapping[str, str]) -> Call:
         ended_at=float(fields.get("ended_at") or 0),
         reserved_for=fields.get("reserved_for", ""),
         reserved_until=float(fields.get("reserved_until") or 0),
+        hold_seconds=float(fields.get("hold_seconds") or 0),
+        transfer=fields.get("transfer", ""),
+        transfer_target=fields.get("transfer_target", ""),
     )
 
 

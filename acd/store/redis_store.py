@@ -144,6 +144,8 @@ class Store:
         self._delete_queue = _load_script(redis, "delete_queue")
         self._adopt = _load_script(redis, "adopt")
         self._reserve = _load_script(redis, "reserve")
+        self._hold = _load_script(redis, "hold")
+        self._transfer = _load_script(redis, "transfer")
         # Called with every snapshot a script returns: the process's own changes reach its
         # in-memory view at once, before the change feed brings them back.
         self.on_change: ChangeHook | None = None
@@ -676,6 +678,26 @@ class Store:
         keys = [self.keys.call(call.id), self.keys.waiting(call.queue)]
         args: list[Arg] = [call.id, agent.id, call_score(escalated), agent.team, repr(now)]
         return bool(await self._script(self._escalate, keys, args))
+
+    async def hold(self, call_id: str, now: float, held: bool, who: str) -> float | None:
+        """A connected call's ``who`` ('caller', 'agent') went on hold or came back. Returns
+        0.0 when a hold began, its length when it ended, None when nothing changed."""
+        result = await self._script(
+            self._hold, [self.keys.call(call_id)], [repr(now), "1" if held else "0", who]
+        )
+        if not result:
+            return None
+        return float(result[2]) if result[0] == "unheld" else 0.0
+
+    async def record_transfer(
+        self, call_id: str, now: float, kind: str, target: str, agent_channel: str
+    ) -> str | None:
+        """Note on the call (live or just ended) that its agent, on ``agent_channel``,
+        transferred it: the agent's id, or None if not the call's agent leg or recorded."""
+        result = await self._script(
+            self._transfer, [self.keys.call(call_id)], [repr(now), kind, target, agent_channel]
+        )
+        return str(result[0]) if result else None
 
     async def add_history(self, call_id: str, entry: dict[str, object]) -> None:
         """Append to a call's history (offers, answers, misses, escalations, moves); it

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from acd.sim import Simulator
 from acd.sim.callers import SimCall
 from acd.sim.events import AmiEvent
+from acd.sim.transfers import blind_transfer_channel
 from tests.pbx.asterisk import AGENT_IDS, OBSERVER, AsteriskProcess, agent_password
 from tests.pbx.observer import ObservedCall, Observer, PhoneCounts
 from tests.pbx.sipp import PhoneScript, Sipp, caller_scenario, phone_scenario, register_scenario
@@ -68,6 +69,11 @@ class Pbx(Protocol):
         ...
 
     async def direct_call(self, agent: str, *, duration: float) -> Call: ...
+    async def blind_transfer(self, channel: str, exten: str, context: str) -> None:
+        """AMI BlindTransfer of the call on ``channel`` (an agent's leg) to ``exten@context``:
+        what the phone's SIP REFER or the features' blind transfer do in Asterisk."""
+        ...
+
     def phone(self, agent: str) -> PhoneCounts: ...
     async def restart(self, *, graceful: bool) -> None: ...
     async def event(self, name: str, timeout: float = 10.0, **prefixes: str) -> dict[str, str]:
@@ -204,6 +210,11 @@ class SimulatedPbx:
         self.sim.pbx.call_later(duration, hang_up)
         return _DirectCall(done)
 
+    async def blind_transfer(self, channel: str, exten: str, context: str) -> None:
+        chan = self.sim.pbx.find_channel(channel)
+        assert chan is not None, channel
+        assert blind_transfer_channel(chan, exten, context) == "Success"
+
     def phone(self, agent: str) -> PhoneCounts:
         phone = self.sim.phone(agent)
         return PhoneCounts(phone.calls_rung, phone.calls_answered, phone.calls_busy)
@@ -332,6 +343,12 @@ class RealPbx:
         observed = self.observer.call(token)
         await asyncio.wait_for(observed.known.wait(), 15)
         return RealCall(observed, caller)
+
+    async def blind_transfer(self, channel: str, exten: str, context: str) -> None:
+        reply = await self.observer.action(
+            "BlindTransfer", Channel=channel, Exten=exten, Context=context
+        )
+        assert reply.get("Response") == "Success", reply.headers
 
     def phone(self, agent: str) -> PhoneCounts:
         return self.observer.phones.get(agent, PhoneCounts())
