@@ -37,6 +37,8 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
     if call is None:
         return
     agent_id = event.agent or _answering_agent(ctx, call, event.agent_channel)
+    if _answer_seen(ctx, call, agent_id, event.fence):
+        return
     connected = await ctx.store.connect(
         event.call_id, now, agent_id, event.agent_channel, event.fence
     )
@@ -50,6 +52,15 @@ async def agent_answered(ctx: Services, event: AgentAnswered, answered_at: float
     ctx.recorder.call_answered(
         call, agent_id, agent.team if agent is not None else "", wait, within
     )
+
+
+def _answer_seen(ctx: Services, call: Call, agent_id: str, fence: int) -> bool:
+    """True if this very answer connected the call already: Asterisk tells it twice
+    (``DialEnd ANSWER`` for the leg, ``ACDAnswered`` from the agent's channel), and the
+    second would only be refused by the connect script, one round trip later."""
+    if call.status is not CallStatus.CONNECTED or call.agent != agent_id:
+        return False
+    return not fence or str(fence) == ctx.mirror.call_fields.get(call.id, {}).get("fence")
 
 
 def _answering_agent(ctx: Services, call: Call, channel: str) -> str:
