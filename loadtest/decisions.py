@@ -171,6 +171,10 @@ class DecisionClock:
                 if self.on_missed is not None:
                     self.on_missed(agent_id)
                 return
+        if status == "CANCEL":
+            # acd withdrew the offer (the agent paused or logged out while it rang): the
+            # caller is back in line from now. (A caller who hung up has no next offer.)
+            self._call_ready[headers.get("Channel", "")] = (time.perf_counter(), Trigger.REOFFER)
         # Not paused (or the caller gave up while it rang): free at once, no wrap-up.
         agent.free_at, agent.free_by = time.perf_counter(), Trigger.AGENT_FREE
 
